@@ -1,0 +1,455 @@
+"""Compact decoded objects: typed metadata, the rest kept as raw JSON bytes.
+
+This is the representation every cache in kcs holds, chosen by measurement (DESIGN.md):
+``json.loads`` of a typical 6 KB pod builds ~70 garbage-collected Python objects and costs
+~45 KB; an :class:`Object` is a handful of objects that the garbage collector does not
+track, and costs little more than the JSON it came from.
+
+An :class:`Object` is immutable: ``api_version``, ``kind``, a typed :class:`ObjectMeta`
+and ``body``, the JSON text of every other top-level field (``spec``, ``status``, ``data``,
+...). Reading a top-level field decodes it from ``body`` on demand and returns a fresh
+value that the caller owns; :meth:`Object.to_dict` returns a full, mutable copy.
+
+The only mutable parts are the ``labels`` and ``annotations`` dicts of the metadata; they
+are shared with the cache and must never be mutated (the cache's mutation detector, on
+in tests, fails loudly if they are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Final
+
+import msgspec
+
+__all__ = [
+    "DEFAULT_TOP_LEVEL_FIELDS",
+    "TOP_LEVEL_FIELDS",
+    "Codec",
+    "ListMeta",
+    "Object",
+    "ObjectMeta",
+    "ObjectMetaWithManagedFields",
+    "OwnerReference",
+    "WatchEventType",
+    "codec_for",
+    "decode_list",
+    "decode_object",
+    "decode_watch_event",
+    "encode_object",
+    "object_from_dict",
+]
+
+WatchEventType = str
+"""One of ``ADDED``, ``MODIFIED``, ``DELETED``, ``BOOKMARK``, ``ERROR`` (as sent)."""
+
+
+class OwnerReference(msgspec.Struct, frozen=True, gc=False, rename="camel", omit_defaults=True):
+    """``metav1.OwnerReference``."""
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(msgspec.Struct, frozen=True, gc=False, rename="camel", omit_defaults=True):
+    """``metav1.ObjectMeta`` without ``managedFields`` (stripped by default).
+
+    ``namespace`` is ``""`` for cluster-scoped objects. ``labels`` and ``annotations`` are
+    shared with the cache: read them, never mutate them.
+    """
+
+    name: str = ""
+    generate_name: str = ""
+    namespace: str = ""
+    self_link: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    deletion_grace_period_seconds: int | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owner_references: tuple[OwnerReference, ...] = ()
+    finalizers: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``, or ``name`` for a cluster-scoped object (client-go's key)."""
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+    def controller_reference(self) -> OwnerReference | None:
+        """The owner reference with ``controller: true``, if any."""
+        for ref in self.owner_references:
+            if ref.controller:
+                return ref
+        return None
+
+
+class ObjectMetaWithManagedFields(ObjectMeta, frozen=True, gc=False, rename="camel"):
+    """``ObjectMeta`` that keeps ``managedFields`` (opt-in: they are a large share of a pod)."""
+
+    managed_fields: list[dict[str, Any]] | None = None
+
+
+class ListMeta(msgspec.Struct, frozen=True, gc=False, rename="camel", omit_defaults=True):
+    """``metav1.ListMeta``."""
+
+    resource_version: str = ""
+    continue_: str = msgspec.field(default="", name="continue")
+    remaining_item_count: int | None = None
+
+
+class Object(msgspec.Struct, frozen=True, gc=False):
+    """One Kubernetes object as kcs caches it: typed metadata plus raw JSON for the rest.
+
+    Guarantees:
+
+    * immutable and shared: a lister hands out the cached instance itself (no copy);
+    * ``obj["spec"]`` (or any top-level field) decodes that field from :attr:`body` and
+      returns a new value the caller may keep or change; it costs a JSON decode of the
+      body, so hold on to the result rather than indexing repeatedly in a loop;
+    * :meth:`to_dict` returns the whole object as a new mutable ``dict`` (for edits and
+      writes back to the apiserver).
+    """
+
+    api_version: str
+    kind: str
+    metadata: ObjectMeta
+    body: bytes = b"{}"
+    """The JSON text of the top-level fields other than apiVersion, kind and metadata."""
+
+    # --- shortcuts -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace`` (``""`` when cluster-scoped)."""
+        return self.metadata.namespace
+
+    @property
+    def key(self) -> str:
+        """``namespace/name`` (or ``name``), the key caches and work queues use."""
+        return self.metadata.key
+
+    @property
+    def resource_version(self) -> str:
+        """``metadata.resourceVersion``."""
+        return self.metadata.resource_version
+
+    @property
+    def uid(self) -> str:
+        """``metadata.uid``."""
+        return self.metadata.uid
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """``metadata.labels`` (shared with the cache: do not mutate)."""
+        return self.metadata.labels
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """``metadata.annotations`` (shared with the cache: do not mutate)."""
+        return self.metadata.annotations
+
+    # --- reading the body ------------------------------------------------------------
+    def fields(self) -> dict[str, Any]:
+        """The top-level fields other than apiVersion/kind/metadata, freshly decoded."""
+        out: dict[str, Any] = _builtin_decoder.decode(self.body)
+        return out
+
+    def __getitem__(self, field: str) -> Any:
+        if field == "apiVersion":
+            return self.api_version
+        if field == "kind":
+            return self.kind
+        if field == "metadata":
+            return msgspec.to_builtins(self.metadata)
+        return self.fields()[field]
+
+    def get(self, field: str, default: Any = None) -> Any:
+        """``self[field]``, or ``default`` when the object has no such top-level field."""
+        try:
+            return self[field]
+        except KeyError:
+            return default
+
+    def __contains__(self, field: object) -> bool:
+        if field in ("apiVersion", "kind", "metadata"):
+            return True
+        return isinstance(field, str) and field in self.fields()
+
+    def keys(self) -> Iterator[str]:
+        """The top-level field names."""
+        yield from ("apiVersion", "kind", "metadata")
+        yield from self.fields()
+
+    def get_path(self, path: str) -> Any:
+        """The value at a dotted path such as ``spec.nodeName`` (``None`` if absent).
+
+        Fast: only the path is decoded, the rest of the body is skipped.
+        """
+        head, _, rest = path.partition(".")
+        if head == "metadata":
+            value: Any = msgspec.to_builtins(self.metadata)
+            for part in rest.split(".") if rest else ():
+                value = value.get(part) if isinstance(value, dict) else None
+            return value
+        if head in ("apiVersion", "kind") and not rest:
+            return self.api_version if head == "apiVersion" else self.kind
+        return _path_decoder(path)(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole object as a new, mutable JSON ``dict``."""
+        out: dict[str, Any] = _builtin_decoder.decode(encode_object(self))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Object({self.api_version} {self.kind} {self.key} rv={self.resource_version})"
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding
+
+# Top-level fields (besides apiVersion, kind, metadata) of the built-in kinds. A codec for a
+# kind decodes objects with exactly these fields in one pass; an object with any other
+# top-level field (a CRD with extra fields, a Status in an ERROR event) takes the generic
+# path, which is a little slower but loses nothing.
+TOP_LEVEL_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "ConfigMap": ("data", "binaryData", "immutable"),
+    "Secret": ("data", "stringData", "type", "immutable"),
+    "ServiceAccount": ("secrets", "imagePullSecrets", "automountServiceAccountToken"),
+    "Endpoints": ("subsets",),
+    "Role": ("rules",),
+    "ClusterRole": ("rules", "aggregationRule"),
+    "RoleBinding": ("subjects", "roleRef"),
+    "ClusterRoleBinding": ("subjects", "roleRef"),
+    "Event": (
+        "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
+        "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
+        "reportingInstance", "regarding", "note", "reportingController", "deprecatedSource",
+        "deprecatedFirstTimestamp", "deprecatedLastTimestamp", "deprecatedCount",
+    ),
+}  # fmt: skip
+DEFAULT_TOP_LEVEL_FIELDS: Final = ("spec", "status")
+
+_builtin_decoder: Final = msgspec.json.Decoder(dict[str, Any])
+_generic_top_decoder: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_meta_decoder: Final = msgspec.json.Decoder(ObjectMeta)
+_meta_mf_decoder: Final = msgspec.json.Decoder(ObjectMetaWithManagedFields)
+_str_decoder: Final = msgspec.json.Decoder(str)
+_encoder: Final = msgspec.json.Encoder()
+
+
+def _generic(data: bytes | memoryview | msgspec.Raw, keep_managed_fields: bool) -> Object:
+    top = _generic_top_decoder.decode(data)
+    meta_raw = top.pop("metadata", None)
+    api_version = top.pop("apiVersion", None)
+    kind = top.pop("kind", None)
+    meta_decoder = _meta_mf_decoder if keep_managed_fields else _meta_decoder
+    meta = meta_decoder.decode(meta_raw) if meta_raw is not None else ObjectMeta()
+    body = (
+        b"{" + b",".join(_encoder.encode(k) + b":" + bytes(v) for k, v in top.items()) + b"}"
+        if top
+        else b"{}"
+    )
+    return Object(
+        api_version=_str_decoder.decode(api_version) if api_version else "",
+        kind=_str_decoder.decode(kind) if kind else "",
+        metadata=meta,
+        body=body,
+    )
+
+
+class _EventEnvelope(msgspec.Struct):
+    type: str
+    object: msgspec.Raw
+
+
+class _ListEnvelope(msgspec.Struct):
+    metadata: ListMeta = ListMeta()
+    items: list[msgspec.Raw] | None = None
+
+
+_event_decoder: Final = msgspec.json.Decoder(_EventEnvelope)
+_list_decoder: Final = msgspec.json.Decoder(_ListEnvelope)
+
+
+class Codec:
+    """Decodes the objects of one kind into :class:`Object` in a single pass.
+
+    ``top_level_fields`` are the kind's top-level fields besides apiVersion, kind and
+    metadata; objects with others are still decoded exactly, by a slower generic path.
+    ``keep_managed_fields=False`` (the default) strips ``metadata.managedFields``.
+    Instances are immutable and thread-safe; get them from :func:`codec_for`.
+    """
+
+    def __init__(
+        self,
+        top_level_fields: tuple[str, ...] = DEFAULT_TOP_LEVEL_FIELDS,
+        *,
+        keep_managed_fields: bool = False,
+    ) -> None:
+        self.top_level_fields = top_level_fields
+        self.keep_managed_fields = keep_managed_fields
+        meta_type = ObjectMetaWithManagedFields if keep_managed_fields else ObjectMeta
+        top = msgspec.defstruct(
+            "_Top",
+            [
+                ("apiVersion", str, ""),
+                ("kind", str, ""),
+                ("metadata", meta_type, msgspec.field(default_factory=meta_type)),
+                *((n, msgspec.Raw | msgspec.UnsetType, msgspec.UNSET) for n in top_level_fields),
+            ],
+            forbid_unknown_fields=True,
+        )
+        event = msgspec.defstruct("_Event", [("type", str), ("object", top)])
+        lst = msgspec.defstruct(
+            "_List",
+            [
+                ("metadata", ListMeta, msgspec.field(default_factory=ListMeta)),
+                ("items", list[top] | None, None),  # type: ignore[valid-type]
+            ],
+        )
+        self._top: msgspec.json.Decoder[Any] = msgspec.json.Decoder(top)
+        self._event: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event)
+        self._list: msgspec.json.Decoder[Any] = msgspec.json.Decoder(lst)
+        self._prefixes = tuple((n, f'"{n}":'.encode()) for n in top_level_fields)
+
+    def _from_top(self, top: Any) -> Object:
+        parts = [
+            prefix + bytes(raw)
+            for name, prefix in self._prefixes
+            if (raw := getattr(top, name)) is not msgspec.UNSET
+        ]
+        body = b"{" + b",".join(parts) + b"}" if parts else b"{}"
+        return Object(top.apiVersion, top.kind, top.metadata, body)
+
+    def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
+        """Decode one object's JSON.
+
+        Raises :class:`msgspec.DecodeError` (a :class:`ValueError`) for malformed JSON and
+        :class:`msgspec.ValidationError` for JSON that is not an object.
+        """
+        try:
+            top = self._top.decode(data)
+        except msgspec.ValidationError:
+            return _generic(data, self.keep_managed_fields)
+        return self._from_top(top)
+
+    def decode_watch_event(self, line: bytes | memoryview) -> tuple[WatchEventType, Object]:
+        """Decode one watch line into ``(type, object)``.
+
+        An ERROR event's object is the server's Status, decoded exactly (its ``code``,
+        ``reason`` and ``message`` are in ``object.fields()``). Raises
+        :class:`msgspec.DecodeError` for a malformed or truncated line and
+        :class:`msgspec.ValidationError` when ``type`` or ``object`` is missing or mistyped.
+        """
+        try:
+            ev = self._event.decode(line)
+        except msgspec.ValidationError:
+            env = _event_decoder.decode(line)
+            return env.type, _generic(env.object, self.keep_managed_fields)
+        return ev.type, self._from_top(ev.object)
+
+    def decode_list(self, data: bytes | memoryview) -> tuple[ListMeta, list[Object]]:
+        """Decode a List response into its :class:`ListMeta` and its items."""
+        try:
+            lst = self._list.decode(data)
+        except msgspec.ValidationError:
+            env = _list_decoder.decode(data)
+            return env.metadata, [self.decode_object(raw) for raw in env.items or ()]
+        from_top = self._from_top
+        return lst.metadata, [from_top(t) for t in lst.items or ()]
+
+
+_codecs: dict[tuple[tuple[str, ...], bool], Codec] = {}
+
+
+def codec_for(kind: str | None = None, *, keep_managed_fields: bool = False) -> Codec:
+    """The shared :class:`Codec` for ``kind`` (any kind works; built-ins are fastest)."""
+    fields = TOP_LEVEL_FIELDS.get(kind or "", DEFAULT_TOP_LEVEL_FIELDS)
+    key = (fields, keep_managed_fields)
+    codec = _codecs.get(key)
+    if codec is None:
+        codec = _codecs[key] = Codec(fields, keep_managed_fields=keep_managed_fields)
+    return codec
+
+
+def decode_object(
+    data: bytes | memoryview | msgspec.Raw, *, keep_managed_fields: bool = False
+) -> Object:
+    """Decode one object of any kind (see :meth:`Codec.decode_object`)."""
+    return _generic(data, keep_managed_fields)
+
+
+def decode_watch_event(
+    line: bytes | memoryview, *, kind: str | None = None, keep_managed_fields: bool = False
+) -> tuple[WatchEventType, Object]:
+    """Decode one watch line (see :meth:`Codec.decode_watch_event`)."""
+    return codec_for(kind, keep_managed_fields=keep_managed_fields).decode_watch_event(line)
+
+
+def decode_list(
+    data: bytes, *, kind: str | None = None, keep_managed_fields: bool = False
+) -> tuple[ListMeta, list[Object]]:
+    """Decode a List response (see :meth:`Codec.decode_list`)."""
+    return codec_for(kind, keep_managed_fields=keep_managed_fields).decode_list(data)
+
+
+def encode_object(obj: Object) -> bytes:
+    """The JSON text of ``obj`` (without managedFields unless they were kept)."""
+    head = b'{"apiVersion":%b,"kind":%b,"metadata":%b' % (
+        _encoder.encode(obj.api_version),
+        _encoder.encode(obj.kind),
+        _encoder.encode(obj.metadata),
+    )
+    body = obj.body
+    if len(body) <= 2:
+        return head + b"}"
+    return head + b"," + body[1:]
+
+
+def object_from_dict(obj: dict[str, Any], *, keep_managed_fields: bool = False) -> Object:
+    """An :class:`Object` from a JSON ``dict`` (for tests and for objects built in code)."""
+    return decode_object(_encoder.encode(obj), keep_managed_fields=keep_managed_fields)
+
+
+# ---------------------------------------------------------------------------------------
+# Decoding a single path without decoding the rest
+
+
+_path_decoders: dict[str, Any] = {}
+
+
+def _path_decoder(path: str) -> Any:
+    """A function ``body -> value`` that decodes only ``path`` (cached per path)."""
+    fn = _path_decoders.get(path)
+    if fn is not None:
+        return fn
+    parts = path.split(".")
+    leaf: Any = Any
+    struct_type: Any = None
+    for i, part in enumerate(reversed(parts)):
+        inner = leaf if struct_type is None else struct_type | None
+        struct_type = msgspec.defstruct(f"_Path_{len(_path_decoders)}_{i}", [(part, inner, None)])
+        leaf = struct_type
+    decoder = msgspec.json.Decoder(struct_type)
+
+    def decode(body: bytes) -> Any:
+        node: Any = decoder.decode(body)
+        for part in parts:
+            if node is None:
+                return None
+            node = getattr(node, part)
+        return node
+
+    _path_decoders[path] = decode
+    return decode

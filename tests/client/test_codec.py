@@ -1,0 +1,183 @@
+"""The compact object codec: exact round trips, the fast and generic paths, GC behaviour."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kcs.client import (
+    Object,
+    codec_for,
+    decode_list,
+    decode_object,
+    decode_watch_event,
+    encode_object,
+    object_from_dict,
+)
+from kcs.testing._workload import typical_pod
+
+
+def _without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    out = dict(obj)
+    meta = dict(out["metadata"])
+    meta.pop("managedFields", None)
+    out["metadata"] = meta
+    return out
+
+
+@pytest.mark.parametrize("kind", ["Pod", None, "Widget"])
+def test_pod_round_trips_exactly_without_managed_fields(kind: str | None) -> None:
+    pod = typical_pod(7)
+    line = orjson.dumps({"type": "MODIFIED", "object": pod})
+    etype, obj = codec_for(kind).decode_watch_event(line)
+    assert etype == "MODIFIED"
+    assert obj.to_dict() == _without_managed_fields(pod)
+    assert obj.key == f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+    assert obj.labels == pod["metadata"]["labels"]
+    assert b"managedFields" not in encode_object(obj)
+
+
+def test_managed_fields_kept_on_request() -> None:
+    pod = typical_pod(3)
+    obj = codec_for("Pod", keep_managed_fields=True).decode_object(orjson.dumps(pod))
+    assert obj.to_dict() == pod
+
+
+def test_unknown_top_level_fields_take_the_generic_path_and_lose_nothing() -> None:
+    cm = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "ns", "resourceVersion": "5"},
+        "spec": {"size": 3},
+        "extra": [1, 2, {"x": None}],
+        "status": {"ok": True},
+    }
+    obj = codec_for("Widget").decode_object(orjson.dumps(cm))
+    assert obj.to_dict() == cm
+    assert obj["extra"] == [1, 2, {"x": None}]
+    assert "extra" in obj
+    assert "missing" not in obj
+
+
+def test_error_event_keeps_the_status() -> None:
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "too old resource version: 1 (5)",
+        "reason": "Expired",
+        "code": 410,
+    }
+    etype, obj = decode_watch_event(orjson.dumps({"type": "ERROR", "object": status}), kind="Pod")
+    assert etype == "ERROR"
+    assert obj.kind == "Status"
+    assert obj.fields()["code"] == 410
+    assert obj["reason"] == "Expired"
+
+
+def test_bookmark_event() -> None:
+    line = b'{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"42","annotations":{"k8s.io/initial-events-end":"true"}}}}'
+    etype, obj = decode_watch_event(line, kind="Pod")
+    assert etype == "BOOKMARK"
+    assert obj.resource_version == "42"
+    assert obj.annotations["k8s.io/initial-events-end"] == "true"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"", b"{", b'{"type":"ADDED"', b"[1,2]", b'{"type":"ADDED","object":5}', b'{"object":{}}'],
+)
+def test_malformed_lines_raise_value_errors(line: bytes) -> None:
+    with pytest.raises(ValueError):  # msgspec.DecodeError and ValidationError are ValueErrors
+        decode_watch_event(line, kind="Pod")
+
+
+def test_list_decoding_both_paths() -> None:
+    pods = [typical_pod(i) for i in range(5)]
+    weird = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "odd": 1}
+    body = orjson.dumps(
+        {"kind": "PodList", "metadata": {"resourceVersion": "9", "continue": "c1"}, "items": pods}
+    )
+    meta, items = decode_list(body, kind="Pod")
+    assert (meta.resource_version, meta.continue_) == ("9", "c1")
+    assert [o.to_dict() for o in items] == [_without_managed_fields(p) for p in pods]
+    meta, items = decode_list(orjson.dumps({"metadata": {}, "items": [*pods, weird]}), kind="Pod")
+    assert items[-1].to_dict() == weird
+    assert len(items) == 6
+
+
+def test_get_path_decodes_only_the_path() -> None:
+    pod = typical_pod(11)
+    obj = object_from_dict(pod)
+    assert obj.get_path("spec.nodeName") == pod["spec"]["nodeName"]
+    assert obj.get_path("status.phase") == "Running"
+    assert obj.get_path("spec.missing") is None
+    assert obj.get_path("nothing.here.at.all") is None
+    assert obj.get_path("metadata.name") == pod["metadata"]["name"]
+    assert obj.get_path("metadata.labels.app") == pod["metadata"]["labels"]["app"]
+    assert obj.get_path("kind") == "Pod"
+
+
+def test_objects_are_immutable_and_untracked_by_the_gc() -> None:
+    obj = object_from_dict(typical_pod(1))
+    with pytest.raises(AttributeError):
+        obj.body = b"{}"  # type: ignore[misc]
+    assert not gc.is_tracked(obj)
+    assert not gc.is_tracked(obj.metadata)
+    # CPython untracks a tuple of untracked items (and a dict of strings) at its first
+    # collection; after that nothing of the object is left for the collector to traverse.
+    gc.collect()
+    assert not gc.is_tracked(obj.metadata.owner_references)
+    assert not gc.is_tracked(obj.metadata.labels)
+    # reading a field hands out a fresh value: changing it does not change the object
+    spec = obj["spec"]
+    spec["nodeName"] = "elsewhere"
+    assert obj.get_path("spec.nodeName") != "elsewhere"
+
+
+def test_decode_object_of_non_object_json_fails() -> None:
+    with pytest.raises(msgspec.ValidationError):
+        decode_object(b"[]")
+
+
+_json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8)
+_json = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    extra=st.dictionaries(
+        st.text(min_size=1, max_size=10).filter(
+            lambda k: k not in ("apiVersion", "kind", "metadata")
+        ),
+        _json,
+        max_size=4,
+    ),
+    labels=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+    kind=st.sampled_from(["Pod", "ConfigMap", "Secret", "Event", "Widget"]),
+)
+def test_any_object_round_trips(extra: dict[str, Any], labels: dict[str, str], kind: str) -> None:
+    obj: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": kind,
+        "metadata": {"name": "n", "namespace": "ns", "resourceVersion": "1", "labels": labels},
+        **extra,
+    }
+    if not labels:
+        del obj["metadata"]["labels"]
+    decoded = codec_for(kind).decode_object(orjson.dumps(obj))
+    assert isinstance(decoded, Object)
+    assert decoded.to_dict() == obj
