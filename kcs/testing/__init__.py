@@ -1,5 +1,34 @@
-"""kcs.testing: a fake apiserver and test helpers."""
+"""kcs.testing: a fake kube-apiserver that speaks the real wire protocol, for tests.
 
+``FakeApiServer`` runs in the test's event loop on 127.0.0.1; ``ApiServerProcess`` runs the
+same server in another OS process (``python -m kcs.testing.apiserver``) and drives it over
+its ``/_fake/`` control channel. Both are proved against kubectl and kubernetes-asyncio.
+It imports only :mod:`kcs.client`, never the layers it is used to test.
+
+A pytest fixture lives in :mod:`kcs.testing.pytest_plugin` (imported on demand, so that this
+package does not need pytest). ``typical_pod`` / ``typical_pods`` build the deterministic
+"typical pod" objects the benchmarks use.
+"""
+
+from kcs.testing._accounting import RequestLog, RequestRecord, WriteLog, WriteRecord
+from kcs.testing._faults import VERBS, Faults, PartitionMode
+from kcs.testing._process import ApiServerProcess
+from kcs.testing._server import DEFAULT_NAMESPACES, FakeApiServer
+from kcs.testing._watch import WatchHub
 from kcs.testing._workload import typical_pod, typical_pods
 
-__all__ = ["typical_pod", "typical_pods"]
+__all__ = [
+    "DEFAULT_NAMESPACES",
+    "VERBS",
+    "ApiServerProcess",
+    "FakeApiServer",
+    "Faults",
+    "PartitionMode",
+    "RequestLog",
+    "RequestRecord",
+    "WatchHub",
+    "WriteLog",
+    "WriteRecord",
+    "typical_pod",
+    "typical_pods",
+]

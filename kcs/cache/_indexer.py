@@ -1,0 +1,355 @@
+"""The store's indexes and how they follow each change.
+
+Five kinds, each a map of index value -> keys (:mod:`kcs.cache._buckets`):
+
+* ``namespace`` — ``metadata.namespace`` (cluster-scoped objects are not in it);
+* ``label:<key>`` — one per label key: ``app`` -> ``web`` -> keys, for every label key or
+  for a chosen few;
+* ``field:<path>`` — a path in the object such as ``spec.nodeName``, read with
+  :meth:`Object.get_path <kcs.client.Object.get_path>`; the value of each object is kept
+  so that an update decodes the path again only when the body changed, and touches the
+  index only when the value changed;
+* ``owner`` — the uid of each ``metadata.ownerReferences`` entry;
+* custom — a function ``Object -> Iterable[str]`` registered under a name.
+
+An update compares old and new index values and touches an index only where they differ:
+a MODIFIED pod whose labels, owners and node did not change costs three comparisons and
+one path decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from kcs.cache._buckets import Buckets, bucket_add, bucket_discard
+from kcs.cache._fields import field_value
+from kcs.client import Object
+
+__all__ = [
+    "FIELD_INDEX_PREFIX",
+    "LABEL_INDEX_PREFIX",
+    "NAMESPACE_INDEX",
+    "OWNER_INDEX",
+    "IndexFunc",
+    "Indexer",
+    "field_index_name",
+    "label_index_name",
+]
+
+IndexFunc = Callable[[Object], Iterable[str]]
+"""A custom index function: the index values of an object (a ``str`` counts as one value)."""
+
+NAMESPACE_INDEX = "namespace"
+"""The name of the namespace index (client-go's ``cache.NamespaceIndex``)."""
+OWNER_INDEX = "owner"
+"""The name of the owner index: owner uid -> keys of the objects it owns."""
+LABEL_INDEX_PREFIX = "label:"
+FIELD_INDEX_PREFIX = "field:"
+
+_EMPTY: Buckets = {}  # returned for a label key no object has; never mutated
+
+
+def label_index_name(key: str) -> str:
+    """The index name of label ``key``: ``label_index_name("app") == "label:app"``."""
+    return LABEL_INDEX_PREFIX + key
+
+
+def field_index_name(path: str) -> str:
+    """The index name of field ``path``: ``"field:spec.nodeName"``."""
+    return FIELD_INDEX_PREFIX + path
+
+
+def _values_of(fn: IndexFunc, obj: Object) -> frozenset[str]:
+    values = fn(obj)
+    if isinstance(values, str):
+        return frozenset((values,))
+    return frozenset(values)
+
+
+class _FieldIndex:
+    """One field path: value -> keys, and key -> value (to compare on update)."""
+
+    __slots__ = ("buckets", "in_metadata", "path", "values")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.in_metadata = path.startswith("metadata.")
+        self.buckets: Buckets = {}
+        self.values: dict[str, str] = {}
+
+
+class Indexer:
+    """The indexes of one store (internal: the store owns it and calls it on every change).
+
+    Not thread-safe; the store calls it from its event loop only.
+    """
+
+    __slots__ = ("_all_labels", "_custom", "_fields", "_labels", "_namespace", "_owners")
+
+    def __init__(
+        self,
+        *,
+        namespace: bool = True,
+        labels: bool | Iterable[str] = True,
+        fields: Iterable[str] = (),
+        owners: bool = False,
+        custom: Mapping[str, IndexFunc] | None = None,
+    ) -> None:
+        self._namespace: Buckets | None = {} if namespace else None
+        self._all_labels = labels is True
+        self._labels: dict[str, Buckets] = {}
+        if not isinstance(labels, bool):
+            for key in labels:
+                self._labels[key] = {}
+        self._fields: dict[str, _FieldIndex] = {p: _FieldIndex(p) for p in fields}
+        self._owners: Buckets | None = {} if owners else None
+        self._custom: dict[str, tuple[IndexFunc, Buckets]] = {}
+        for name, fn in (custom or {}).items():
+            self._check_custom_name(name)
+            self._custom[name] = (fn, {})
+
+    def empty_like(self) -> Indexer:
+        """A new indexer with the same indexes and no objects."""
+        labels: bool | Iterable[str] = True if self._all_labels else tuple(self._labels)
+        return Indexer(
+            namespace=self._namespace is not None,
+            labels=labels,
+            fields=tuple(self._fields),
+            owners=self._owners is not None,
+            custom={name: fn for name, (fn, _) in self._custom.items()},
+        )
+
+    # --- configuration ---------------------------------------------------------------
+    def _check_custom_name(self, name: str) -> None:
+        if (
+            not name
+            or name in (NAMESPACE_INDEX, OWNER_INDEX)
+            or name.startswith((LABEL_INDEX_PREFIX, FIELD_INDEX_PREFIX))
+        ):
+            raise ValueError(f"{name!r} is reserved for a built-in index; choose another name")
+        if name in self._custom:
+            raise ValueError(f"an index named {name!r} already exists")
+
+    def add_custom(self, name: str, fn: IndexFunc, objects: Mapping[str, Object]) -> None:
+        """Register index ``name`` and index ``objects`` (the store's contents) with it."""
+        self._check_custom_name(name)
+        buckets: Buckets = {}
+        for key, obj in objects.items():
+            for value in _values_of(fn, obj):
+                bucket_add(buckets, value, key)
+        self._custom[name] = (fn, buckets)
+
+    def add_field(self, path: str, objects: Mapping[str, Object]) -> None:
+        """Index field ``path`` too (no-op when it already is)."""
+        if path in self._fields:
+            return
+        index = _FieldIndex(path)
+        for key, obj in objects.items():
+            value = index.values[key] = field_value(obj, path)
+            bucket_add(index.buckets, value, key)
+        self._fields[path] = index
+
+    def add_label(self, label: str, objects: Mapping[str, Object]) -> None:
+        """Index label key ``label`` too (no-op when every label key is indexed)."""
+        if self._all_labels or label in self._labels:
+            return
+        buckets: Buckets = {}
+        for key, obj in objects.items():
+            value = obj.metadata.labels.get(label)
+            if value is not None:
+                bucket_add(buckets, value, key)
+        self._labels[label] = buckets
+
+    def adopt(self, other: Indexer, objects: Mapping[str, Object]) -> None:
+        """Add the indexes ``other`` has and this one lacks, indexing ``objects``."""
+        for name, (fn, _) in other._custom.items():
+            if name not in self._custom:
+                self.add_custom(name, fn, objects)
+        for path in other._fields:
+            self.add_field(path, objects)
+        if not self._all_labels:
+            for label in other._labels:
+                self.add_label(label, objects)
+
+    # --- maintenance -----------------------------------------------------------------
+    def add(self, key: str, obj: Object, reuse: Indexer | None = None) -> None:
+        """Index a new ``obj`` under ``key``.
+
+        ``reuse`` is an indexer that holds this very instance under ``key``: its field
+        values are taken instead of decoding the paths again (a relist that finds an
+        object unchanged).
+        """
+        custom = [(b, _values_of(fn, obj)) for fn, b in self._custom.values()]
+        meta = obj.metadata
+        if self._namespace is not None and meta.namespace:
+            bucket_add(self._namespace, meta.namespace, key)
+        if meta.labels:
+            self._add_labels(key, meta.labels)
+        for path, index in self._fields.items():
+            value = None
+            if reuse is not None and (old_index := reuse._fields.get(path)) is not None:
+                value = old_index.values.get(key)
+            if value is None:
+                value = field_value(obj, path)
+            index.values[key] = value
+            bucket_add(index.buckets, value, key)
+        if self._owners is not None:
+            for ref in meta.owner_references:
+                bucket_add(self._owners, ref.uid, key)
+        for buckets, values in custom:
+            for value in values:
+                bucket_add(buckets, value, key)
+
+    def remove(self, key: str, obj: Object) -> None:
+        """Remove ``obj``, stored under ``key``, from every index."""
+        custom = [(b, _values_of(fn, obj)) for fn, b in self._custom.values()]
+        meta = obj.metadata
+        if self._namespace is not None and meta.namespace:
+            bucket_discard(self._namespace, meta.namespace, key)
+        if meta.labels:
+            self._remove_labels(key, meta.labels)
+        for index in self._fields.values():
+            value = index.values.pop(key, None)
+            if value is not None:
+                bucket_discard(index.buckets, value, key)
+        if self._owners is not None:
+            for ref in meta.owner_references:
+                bucket_discard(self._owners, ref.uid, key)
+        for buckets, values in custom:
+            for value in values:
+                bucket_discard(buckets, value, key)
+
+    def update(self, key: str, old: Object, new: Object) -> None:
+        """``new`` replaces ``old`` under ``key``: touch only the index values that changed.
+
+        The namespace is part of the key, so it never changes. Custom functions run
+        first, so one that raises leaves every index as it was.
+        """
+        custom = []
+        if self._custom:
+            for fn, buckets in self._custom.values():
+                old_values, new_values = _values_of(fn, old), _values_of(fn, new)
+                if old_values != new_values:
+                    custom.append((buckets, old_values, new_values))
+        om, nm = old.metadata, new.metadata
+        if om.labels is not nm.labels and om.labels != nm.labels:
+            self._update_labels(key, om.labels, nm.labels)
+        if self._fields:
+            body_changed = old.body is not new.body and old.body != new.body
+            for index in self._fields.values():
+                if body_changed or index.in_metadata:
+                    value = field_value(new, index.path)
+                    old_value = index.values.get(key)
+                    if value != old_value:
+                        if old_value is not None:
+                            bucket_discard(index.buckets, old_value, key)
+                        bucket_add(index.buckets, value, key)
+                        index.values[key] = value
+        if self._owners is not None and om.owner_references != nm.owner_references:
+            owners = self._owners
+            old_uids = {ref.uid for ref in om.owner_references}
+            new_uids = {ref.uid for ref in nm.owner_references}
+            for uid in old_uids - new_uids:
+                bucket_discard(owners, uid, key)
+            for uid in new_uids - old_uids:
+                bucket_add(owners, uid, key)
+        for buckets, old_values, new_values in custom:
+            for value in old_values - new_values:
+                bucket_discard(buckets, value, key)
+            for value in new_values - old_values:
+                bucket_add(buckets, value, key)
+
+    def _add_labels(self, key: str, labels: Mapping[str, str]) -> None:
+        indexes = self._labels
+        if self._all_labels:
+            for label, value in labels.items():
+                buckets = indexes.get(label)
+                if buckets is None:
+                    indexes[label] = {value: key}
+                else:
+                    bucket_add(buckets, value, key)
+        else:
+            for label, buckets in indexes.items():
+                found = labels.get(label)
+                if found is not None:
+                    bucket_add(buckets, found, key)
+
+    def _remove_labels(self, key: str, labels: Mapping[str, str]) -> None:
+        indexes = self._labels
+        if self._all_labels:
+            for label, value in labels.items():
+                buckets = indexes.get(label)
+                if buckets is not None:
+                    bucket_discard(buckets, value, key)
+                    if not buckets:
+                        del indexes[label]
+        else:
+            for label, buckets in indexes.items():
+                found = labels.get(label)
+                if found is not None:
+                    bucket_discard(buckets, found, key)
+
+    def _update_labels(self, key: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
+        if self._all_labels:
+            gone = {k: v for k, v in old.items() if new.get(k) != v}
+            came = {k: v for k, v in new.items() if old.get(k) != v}
+            if gone:
+                self._remove_labels(key, gone)
+            if came:
+                self._add_labels(key, came)
+            return
+        for label, buckets in self._labels.items():
+            old_value, new_value = old.get(label), new.get(label)
+            if old_value != new_value:
+                if old_value is not None:
+                    bucket_discard(buckets, old_value, key)
+                if new_value is not None:
+                    bucket_add(buckets, new_value, key)
+
+    # --- reading ---------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """The names of the indexes (every ``label:<key>`` in use when all labels are)."""
+        out = []
+        if self._namespace is not None:
+            out.append(NAMESPACE_INDEX)
+        out.extend(label_index_name(k) for k in self._labels)
+        out.extend(field_index_name(p) for p in self._fields)
+        if self._owners is not None:
+            out.append(OWNER_INDEX)
+        out.extend(self._custom)
+        return out
+
+    def buckets(self, name: str) -> Buckets:
+        """The live map of index ``name`` (read only). Raises ``KeyError`` if there is none."""
+        if name == NAMESPACE_INDEX and self._namespace is not None:
+            return self._namespace
+        if name == OWNER_INDEX and self._owners is not None:
+            return self._owners
+        if name.startswith(LABEL_INDEX_PREFIX):
+            label = name[len(LABEL_INDEX_PREFIX) :]
+            found = self._labels.get(label)
+            if found is not None:
+                return found
+            if self._all_labels:
+                return _EMPTY
+        elif name.startswith(FIELD_INDEX_PREFIX):
+            index = self._fields.get(name[len(FIELD_INDEX_PREFIX) :])
+            if index is not None:
+                return index.buckets
+        elif name in self._custom:
+            return self._custom[name][1]
+        raise KeyError(f"the store has no index named {name!r} (it has: {self.names()})")
+
+    @property
+    def has_namespace_index(self) -> bool:
+        """Whether the namespace index is kept."""
+        return self._namespace is not None
+
+    def label_indexed(self, label: str) -> bool:
+        """Whether label key ``label`` is indexed."""
+        return self._all_labels or label in self._labels
+
+    def field_values(self, path: str) -> dict[str, str] | None:
+        """Key -> value of field ``path`` when it is indexed (read only), else ``None``."""
+        index = self._fields.get(path)
+        return None if index is None else index.values

@@ -1,0 +1,484 @@
+"""The store: cached objects by key, their indexes, the cache's resourceVersion.
+
+One :class:`Store` holds one collection (one resource, namespace and selector, as one
+watch sees it). Writers are the informer's event loop; readers are listers and handlers
+in the same event loop. Nothing here awaits while changing state, so every change
+(:meth:`Store.apply`, :meth:`Store.delete`, :meth:`Relist.commit`) is atomic to
+readers in other tasks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+
+import anyio
+
+from kcs.cache._delta import Added, Deleted, Delta, Updated
+from kcs.cache._errors import HistoryExpired
+from kcs.cache._history import History, HistoryWatch
+from kcs.cache._indexer import Indexer, IndexFunc
+from kcs.cache._mutation import MutationDetector, enabled_by_environment
+from kcs.cache._waiters import ResourceVersionWaiters
+from kcs.client import Object, resource_version_at_least, resource_version_newer
+
+__all__ = ["DEFAULT_HISTORY_SIZE", "Relist", "Store", "Transform"]
+
+Transform = Callable[[Object], Object]
+"""Applied to every object before it is stored (a projection, such as dropping status)."""
+
+DEFAULT_HISTORY_SIZE = 10_000
+"""How many recent changes a store keeps for :meth:`Store.watch` by default."""
+
+_EMPTY_BODY = b"{}"
+
+
+class Store:
+    """Cached objects by key (``namespace/name`` or ``name``), with indexes.
+
+    Guarantees:
+
+    * **Atomic relist.** :meth:`replace` (or a :class:`Relist` from :meth:`relist`)
+      swaps in a complete new state in one step: readers see the old contents or the
+      new, never a half-listed cache. It returns the true differences only: an object
+      whose resourceVersion did not change yields nothing.
+    * **Never backwards per object.** :meth:`apply` and :meth:`delete` ignore an event
+      older than (or as old as) the stored object; they return the :class:`Delta` they
+      made, or ``None``.
+    * **resourceVersion.** :attr:`resource_version` advances with every event (even one
+      that changed nothing), every bookmark (:meth:`observe_resource_version`) and is set
+      by every relist; :meth:`wait_for` wakes as soon as it reaches a given value.
+    * **Zero-copy reads.** :meth:`get`, :meth:`list` and :meth:`by_index` return the
+      stored :class:`~kcs.client.Object` instances. They are shared by every reader and
+      must never be mutated (their ``labels``/``annotations`` dicts included); turn on
+      the mutation detector in tests to catch it.
+    * **History.** The last ``history_size`` changes are kept, so :meth:`watch` can
+      resume from a recent resourceVersion (:class:`~kcs.cache.HistoryExpired` if it is
+      too old).
+
+    Indexes (see ``docs/caches-and-indexes.md``): ``namespace_index`` (on by default),
+    ``label_index`` (``True``: every label key; or an iterable of label keys; ``False``),
+    ``field_indexes`` (paths such as ``"spec.nodeName"``), ``owner_index`` (owner uid ->
+    keys) and ``indexes``, custom functions by name.
+
+    ``transform`` runs on every object before it is stored (it must keep name,
+    namespace and resourceVersion). ``metadata_only=True`` stores ``apiVersion``,
+    ``kind`` and ``metadata`` only (``body`` is ``b"{}"``): exactly what a metadata-only
+    informer (``PartialObjectMetadata``) stores. ``managedFields`` are already stripped
+    by the codec unless it was asked to keep them.
+
+    ``mutation_detector``: ``True``/``False``, or ``None`` to follow the environment
+    variable ``KCS_CACHE_MUTATION_DETECTOR``.
+
+    Not thread-safe: use a store from one event loop (its informer's).
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace_index: bool = True,
+        label_index: bool | Iterable[str] = True,
+        field_indexes: Iterable[str] = (),
+        owner_index: bool = False,
+        indexes: Mapping[str, IndexFunc] | None = None,
+        transform: Transform | None = None,
+        metadata_only: bool = False,
+        history_size: int = DEFAULT_HISTORY_SIZE,
+        mutation_detector: bool | None = None,
+    ) -> None:
+        field_indexes = tuple(field_indexes)
+        if metadata_only:
+            _check_metadata_paths(field_indexes)
+        if history_size < 0:
+            raise ValueError("history_size must be >= 0")
+        self._indexer = Indexer(
+            namespace=namespace_index,
+            labels=label_index if isinstance(label_index, bool) else tuple(label_index),
+            fields=field_indexes,
+            owners=owner_index,
+            custom=indexes,
+        )
+        self._objects: dict[str, Object] = {}
+        self._transform = transform
+        self._metadata_only = metadata_only
+        self._prepare_needed = transform is not None or metadata_only
+        self._history = History(history_size) if history_size else None
+        if mutation_detector is None:
+            mutation_detector = enabled_by_environment()
+        self._detector = MutationDetector() if mutation_detector else None
+        self._rv = ""
+        self._waiters = ResourceVersionWaiters()
+        self._synced = False
+        self._synced_event: anyio.Event | None = None
+
+    # --- reading ---------------------------------------------------------------------
+    @property
+    def resource_version(self) -> str:
+        """The resourceVersion the store has reached (``""`` before anything arrived)."""
+        return self._rv
+
+    @property
+    def has_synced(self) -> bool:
+        """Whether a first complete list has been swapped in (stays true afterwards)."""
+        return self._synced
+
+    @property
+    def mutation_detector(self) -> bool:
+        """Whether the mutation detector is on."""
+        return self._detector is not None
+
+    def get(self, key: str) -> Object | None:
+        """The cached object under ``key`` (``namespace/name`` or ``name``), or ``None``.
+
+        The cached instance itself: never mutate it.
+        """
+        return self._objects.get(key)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
+    def keys(self) -> list[str]:
+        """The keys of every cached object (a new list, in no particular order)."""
+        return list(self._objects)
+
+    def index_names(self) -> list[str]:
+        """The names of the store's indexes (see :func:`~kcs.cache.label_index_name`)."""
+        return self._indexer.names()
+
+    def index_keys(self, index: str, value: str) -> list[str]:
+        """The keys of the objects whose ``index`` value is ``value`` (a new list).
+
+        Raises ``KeyError`` if the store has no such index.
+        """
+        bucket = self._indexer.buckets(index).get(value)
+        if bucket is None:
+            return []
+        return [bucket] if isinstance(bucket, str) else list(bucket)
+
+    def by_index(self, index: str, value: str) -> list[Object]:
+        """The cached objects whose ``index`` value is ``value`` (client-go's ``ByIndex``).
+
+        Raises ``KeyError`` if the store has no such index.
+        """
+        objects = self._objects
+        bucket = self._indexer.buckets(index).get(value)
+        if bucket is None:
+            return []
+        if isinstance(bucket, str):
+            return [objects[bucket]]
+        return [objects[k] for k in bucket]
+
+    def index_values(self, index: str) -> list[str]:
+        """The values of ``index`` that at least one cached object has."""
+        return list(self._indexer.buckets(index))
+
+    # --- configuration ---------------------------------------------------------------
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        """Add a custom index ``name``: ``fn(obj)`` returns the object's index values.
+
+        May be called at any time: the objects already cached are indexed at once.
+        ``fn`` must be a pure function of the object; a ``str`` result counts as one
+        value. Raises ``ValueError`` for a name in use or reserved (``namespace``,
+        ``owner``, ``label:*``, ``field:*``).
+        """
+        self._indexer.add_custom(name, fn, self._objects)
+
+    def add_field_index(self, path: str) -> None:
+        """Index field ``path`` (such as ``spec.nodeName``) too; see :meth:`add_index`."""
+        if self._metadata_only:
+            _check_metadata_paths((path,))
+        self._indexer.add_field(path, self._objects)
+
+    def add_label_index(self, label: str) -> None:
+        """Index label key ``label`` too (no-op when every label key is indexed)."""
+        self._indexer.add_label(label, self._objects)
+
+    # --- writing ---------------------------------------------------------------------
+    def _prepare(self, obj: Object) -> Object:
+        if self._transform is not None:
+            obj = self._transform(obj)
+        if self._metadata_only and obj.body != _EMPTY_BODY:
+            obj = Object(obj.api_version, obj.kind, obj.metadata, _EMPTY_BODY)
+        return obj
+
+    def apply(self, obj: Object) -> Delta | None:
+        """Add or update ``obj`` (a watch ADDED or MODIFIED event).
+
+        Returns :class:`Added` or :class:`Updated`, or ``None`` when the stored object
+        is at least as new (``obj`` is ignored). An object without a resourceVersion is
+        always taken. The store's resourceVersion advances to ``obj``'s either way.
+        Raises :class:`~kcs.cache.CacheMutationError` (before changing anything) if the
+        detector is on and the stored object was mutated.
+        """
+        if self._prepare_needed:
+            obj = self._prepare(obj)
+        meta = obj.metadata
+        rv = meta.resource_version
+        key = meta.key
+        objects = self._objects
+        old = objects.get(key)
+        detector = self._detector
+        delta: Delta
+        if old is None:
+            self._indexer.add(key, obj)
+            objects[key] = obj
+            delta = Added(obj)
+        else:
+            if detector is not None:
+                detector.check(key, old)
+            if rv and resource_version_at_least(old.metadata.resource_version, rv):
+                self._advance(rv)
+                return None
+            self._indexer.update(key, old, obj)
+            objects[key] = obj
+            delta = Updated(old, obj)
+        if detector is not None:
+            detector.record(key, obj)
+        if self._history is not None:
+            self._history.record(rv, delta)
+        self._advance(rv)
+        return delta
+
+    def delete(self, obj: Object) -> Delta | None:
+        """Remove ``obj``'s key (a watch DELETED event; ``obj`` is the final state).
+
+        Returns :class:`Deleted` carrying ``obj`` (transformed like every stored object),
+        or ``None`` when the key is not cached or the cached object is newer than
+        ``obj`` (it was created again). The store's resourceVersion advances either way.
+        """
+        if self._prepare_needed:
+            obj = self._prepare(obj)
+        meta = obj.metadata
+        rv = meta.resource_version
+        key = meta.key
+        old = self._objects.get(key)
+        if old is None:
+            self._advance(rv)
+            return None
+        detector = self._detector
+        if detector is not None:
+            detector.check(key, old)
+        if resource_version_newer(old.metadata.resource_version, rv):
+            self._advance(rv)
+            return None
+        self._indexer.remove(key, old)
+        del self._objects[key]
+        if detector is not None:
+            detector.forget(key)
+        delta = Deleted(obj)
+        if self._history is not None:
+            self._history.record(rv, delta)
+        self._advance(rv)
+        return delta
+
+    def relist(self) -> Relist:
+        """Start a relist: add the listed objects to it, then :meth:`Relist.commit`.
+
+        Until the commit the store keeps serving its current contents; the new
+        contents and their indexes are built aside, page by page. Dropping the
+        :class:`Relist` without committing leaves the store untouched (a list that had
+        to restart).
+        """
+        return Relist(self)
+
+    def replace(self, objects: Iterable[Object], resource_version: str) -> list[Delta]:
+        """Swap in ``objects`` as the complete state at ``resource_version``, atomically.
+
+        Returns the true differences, in this order: :class:`Added` and
+        :class:`Updated` in the order of ``objects``, then :class:`Deleted`. Marks the
+        store synced. Shorthand for ``relist()``, ``add_many(objects)``, ``commit(rv)``.
+        """
+        relist = self.relist()
+        relist.add_many(objects)
+        return relist.commit(resource_version)
+
+    def _commit(
+        self, objects: dict[str, Object], indexer: Indexer, resource_version: str
+    ) -> list[Delta]:
+        previous = self._objects
+        detector = self._detector
+        if detector is not None:
+            detector.verify(previous)
+        indexer.adopt(self._indexer, objects)  # indexes added while the relist ran
+        deltas: list[Delta] = []
+        for key, new in objects.items():
+            old = previous.get(key)
+            if old is None:
+                deltas.append(Added(new))
+            elif old is not new:
+                old_rv, new_rv = old.metadata.resource_version, new.metadata.resource_version
+                if old_rv != new_rv or (not new_rv and old != new):
+                    deltas.append(Updated(old, new))
+        deltas.extend(Deleted(old) for key, old in previous.items() if key not in objects)
+        # The swap: two assignments, no await in between.
+        self._objects = objects
+        self._indexer = indexer
+        if detector is not None:
+            detector.rebuild(objects, previous)
+        if self._history is not None:
+            for delta in deltas:
+                self._history.record(resource_version, delta)
+        self._rv = resource_version
+        if self._waiters.count:
+            self._waiters.notify(resource_version)
+        if not self._synced:
+            self._synced = True
+            if self._synced_event is not None:
+                self._synced_event.set()
+        return deltas
+
+    def observe_resource_version(self, resource_version: str) -> None:
+        """The collection reached ``resource_version`` with nothing to apply (a bookmark).
+
+        Advances :attr:`resource_version` (never backwards) and wakes :meth:`wait_for`.
+        """
+        self._advance(resource_version)
+
+    def _advance(self, rv: str) -> None:
+        if not resource_version_at_least(self._rv, rv):
+            self._rv = rv
+            if self._waiters.count:
+                self._waiters.notify(rv)
+
+    # --- waiting ---------------------------------------------------------------------
+    async def wait_for(
+        self,
+        resource_version: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the answer says whether it was reached
+    ) -> bool:
+        """Wait until the store has reached ``resource_version``; ``False`` on timeout.
+
+        Returns at once when it already has (an empty ``resource_version`` always has).
+        Woken by the event, bookmark or relist that reaches it; never polls.
+        Non-numeric resourceVersions are reached only by equality.
+        """
+        if resource_version_at_least(self._rv, resource_version):
+            return True
+        event = self._waiters.add(resource_version)
+        try:
+            with anyio.move_on_after(math.inf if timeout is None else timeout):
+                await event.wait()
+                return True
+        finally:
+            self._waiters.discard(event)
+        return resource_version_at_least(self._rv, resource_version)
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - as wait_for
+        """Wait until the first relist is committed; ``False`` on timeout."""
+        if self._synced:
+            return True
+        if self._synced_event is None:
+            self._synced_event = anyio.Event()
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            await self._synced_event.wait()
+        return self._synced
+
+    # --- history ---------------------------------------------------------------------
+    def watch(self, since_rv: str | None = None) -> HistoryWatch:
+        """Watch the store's changes after ``since_rv`` (``None``: from now on).
+
+        ``since_rv`` is a resourceVersion this store reported (:attr:`resource_version`,
+        an object's, or :attr:`HistoryWatch.resource_version`); ``""`` means from the
+        empty store. Raises :class:`~kcs.cache.HistoryExpired` at once when the history
+        no longer reaches back to it, like a watch cache's 410. See
+        :class:`~kcs.cache.HistoryWatch` for what the iterator guarantees.
+        """
+        history = self._history
+        if history is None:
+            raise HistoryExpired("this store keeps no history (history_size=0)")
+        position = history.end if since_rv is None else history.position_after(since_rv, self._rv)
+        return HistoryWatch(history, position, since_rv, self._rv)
+
+    # --- mutation detector -----------------------------------------------------------
+    def verify(self) -> None:
+        """Check every cached object against its fingerprint (mutation detector on).
+
+        Raises :class:`~kcs.cache.CacheMutationError` naming the first mutated key; does
+        nothing when the detector is off.
+        """
+        if self._detector is not None:
+            self._detector.verify(self._objects)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Store {len(self._objects)} objects rv={self._rv!r} "
+            f"synced={self._synced} indexes={self._indexer.names()}>"
+        )
+
+    # Last in the class body: a method named ``list`` would shadow the builtin in the
+    # annotations after it.
+    def list(self) -> list[Object]:
+        """Every cached object (a new list of the cached instances, in no particular order)."""
+        return list(self._objects.values())
+
+
+class Relist:
+    """A relist being built aside from its :class:`Store`; see :meth:`Store.relist`.
+
+    Feed it the listed objects (page by page, awaiting between pages as you like), then
+    :meth:`commit` once. Objects whose resourceVersion equals the stored one keep the
+    stored instance (no new memory; what readers already hold stays current). A key
+    added twice keeps the last object.
+    """
+
+    __slots__ = ("_done", "_indexer", "_objects", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._objects: dict[str, Object] = {}
+        self._indexer = store._indexer.empty_like()
+        self._done = False
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def add(self, obj: Object) -> None:
+        """Add one listed object."""
+        if self._done:
+            raise RuntimeError("this relist was already committed")
+        store = self._store
+        if store._prepare_needed:
+            obj = store._prepare(obj)
+        key = obj.metadata.key
+        objects = self._objects
+        prev = objects.get(key)
+        if prev is not None:
+            self._indexer.remove(key, prev)
+        cur = store._objects.get(key)
+        reuse = None
+        if cur is not None:
+            rv = obj.metadata.resource_version
+            if cur is obj or (rv and cur.metadata.resource_version == rv):
+                obj = cur
+                reuse = store._indexer
+        self._indexer.add(key, obj, reuse)
+        objects[key] = obj
+
+    def add_many(self, objects: Iterable[Object]) -> None:
+        """Add listed objects (one page, or all of them)."""
+        for obj in objects:
+            self.add(obj)
+
+    def commit(self, resource_version: str) -> list[Delta]:
+        """Swap the listed objects in as the store's state at ``resource_version``.
+
+        Atomic; returns the true differences (see :meth:`Store.replace`). Raises
+        :class:`~kcs.cache.CacheMutationError` (and changes nothing) if the detector is
+        on and a cached object was mutated. A relist commits once.
+        """
+        if self._done:
+            raise RuntimeError("this relist was already committed")
+        deltas = self._store._commit(self._objects, self._indexer, resource_version)
+        self._done = True
+        return deltas
+
+
+def _check_metadata_paths(paths: Iterable[str]) -> None:
+    for path in paths:
+        if not path.startswith("metadata."):
+            raise ValueError(
+                f"a metadata-only store cannot index {path!r}: only metadata.* paths exist"
+            )

@@ -1,0 +1,729 @@
+# ruff: noqa: ASYNC109  (a per-call timeout= is part of the API; it narrows the caller's deadline)
+"""The :class:`Client`: Kubernetes verbs over HTTP, answers as decoded JSON.
+
+Verbs return plain ``dict`` objects decoded by orjson (never kubernetes-asyncio models);
+:meth:`Client.list_raw` and :meth:`Client.watch_raw` hand the undecoded bytes to the watch
+layer, which decodes them its own, faster way.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self, TypedDict, Unpack
+
+import orjson
+
+from kcs import __version__
+from kcs.client._auth import Credentials
+from kcs.client._clienterrors import ConfigError
+from kcs.client._config import (
+    ClientConfig,
+    in_cluster_available,
+    load_in_cluster_config,
+    load_kubeconfig,
+)
+from kcs.client._discovery import Discovery
+from kcs.client._observer import NOOP_OBSERVER, RequestObserver
+from kcs.client._ratelimit import DEFAULT_BURST, DEFAULT_QPS, RateLimiter, TokenBucket
+from kcs.client._resources import Resource
+from kcs.client._retry import DEFAULT_RETRY, RetryPolicy
+from kcs.client._selectors import FieldSelector, LabelSelector
+from kcs.client._transport import DEFAULT_REQUEST_TIMEOUT, Transport
+from kcs.client._watchstream import DEFAULT_MAX_LINE_SIZE, WatchStream
+
+__all__ = ["Client", "ClientOptions", "PatchType"]
+
+PatchType = Literal["merge", "json", "strategic", "apply"]
+"""``merge`` (RFC 7386), ``json`` (RFC 6902), ``strategic`` (Kubernetes strategic merge),
+``apply`` (server-side apply; needs ``field_manager``)."""
+
+_PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+_JSON = "application/json"
+_log = logging.getLogger("kcs.client")
+
+LabelSelectorLike = LabelSelector | str | Mapping[str, str] | None
+FieldSelectorLike = FieldSelector | str | Mapping[str, str] | None
+ResourceLike = Resource | str
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options accepted by every way of building a :class:`Client`."""
+
+    qps: float | None
+    """Sustained requests per second (default 50); ``None`` or 0 disables rate limiting."""
+    burst: int
+    """Requests allowed at once after a pause (default 100)."""
+    rate_limiter: RateLimiter | None
+    """A limiter to use instead of one built from ``qps``/``burst`` (share one between
+    clients to give them a common budget)."""
+    retry: RetryPolicy
+    """When to retry (default :data:`~kcs.client.DEFAULT_RETRY`)."""
+    request_timeout: float
+    """Seconds a non-watch call may take when the caller set no deadline (default 60)."""
+    user_agent_suffix: str | None
+    """Appended to the User-Agent, e.g. the replica's identity."""
+    observer: RequestObserver
+    """Sees every finished call (default: none)."""
+    max_watch_line_size: int
+    """Longest watch line accepted, in bytes (default 16 MiB)."""
+    connection_limit: int
+    """Most simultaneous connections to the apiserver (default 100)."""
+
+
+def _user_agent(suffix: str | None) -> str:
+    base = f"kcs/{__version__} (Python {platform.python_version()}; {sys.platform})"
+    return f"{base} {suffix}" if suffix else base
+
+
+def _encode(body: Mapping[str, Any] | Sequence[Any] | bytes | str) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    if not isinstance(body, dict | list):
+        body = dict(body) if isinstance(body, Mapping) else builtins.list(body)
+    return orjson.dumps(body)
+
+
+def _metadata(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = body.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _list_query(
+    label_selector: LabelSelectorLike,
+    field_selector: FieldSelectorLike,
+    limit: int | None,
+    continue_: str | None,
+    resource_version: str | None,
+    resource_version_match: str | None,
+) -> dict[str, str]:
+    query: dict[str, str] = {}
+    if label_selector is not None:
+        text = str(LabelSelector.of(label_selector))
+        if text:
+            query["labelSelector"] = text
+    if field_selector is not None:
+        text = str(FieldSelector.of(field_selector))
+        if text:
+            query["fieldSelector"] = text
+    if limit is not None:
+        query["limit"] = str(int(limit))
+    if continue_:
+        query["continue"] = continue_
+    if resource_version is not None:
+        query["resourceVersion"] = resource_version
+    if resource_version_match:
+        query["resourceVersionMatch"] = resource_version_match
+    return query
+
+
+class Client:
+    """An asynchronous Kubernetes API client for one apiserver.
+
+    Build one with :meth:`from_kubeconfig`, :meth:`in_cluster`, :meth:`auto` or
+    :meth:`from_url`, use it as ``async with client:`` (or call :meth:`close`), and share
+    it: it holds one connection pool, one rate limiter and one discovery cache.
+
+    Guarantees of every call:
+
+    * it is rate limited (token bucket, default 50 QPS, burst 100), 429 answers are waited
+      out as the server asks (any verb), and 5xx answers and connection errors are retried
+      with backoff for GET only -- see :class:`~kcs.client.RetryPolicy`;
+    * it ends by the caller's deadline (``anyio.current_effective_deadline()``), or by its
+      ``timeout=`` (raising :class:`~kcs.client.ApiTimeoutError`), or else within the
+      client's ``request_timeout``; cancelling the caller aborts the HTTP request;
+    * an error answer raises the typed :class:`~kcs.client.ApiError` carrying the server's
+      Status; no answer raises :class:`~kcs.client.ApiConnectionError`.
+
+    Namespaced resources: ``namespace=None`` means, for :meth:`list` and
+    :meth:`watch_raw`, all namespaces; for the other verbs, the body's
+    ``metadata.namespace`` if there is a body, else the client's default :attr:`namespace`
+    (from the kubeconfig context or the pod's service account; ``"default"`` otherwise).
+    Resources may be given as a :class:`~kcs.client.Resource` or by name (``"pods"``,
+    ``"deployments.apps"``, resolved by :meth:`resource`).
+
+    The returned dicts belong to the caller. The client's ``repr`` never shows
+    credentials. The client is for asyncio (aiohttp); call it from anyio code on the
+    asyncio backend.
+    """
+
+    def __init__(self, config: ClientConfig, **options: Unpack[ClientOptions]) -> None:
+        self.config = config
+        if "rate_limiter" in options:
+            limiter = options["rate_limiter"]
+        else:
+            qps = options.get("qps", DEFAULT_QPS)
+            limiter = TokenBucket(qps, options.get("burst", DEFAULT_BURST)) if qps else None
+        self._user_agent = _user_agent(options.get("user_agent_suffix"))
+        self._transport = Transport(
+            config,
+            user_agent=self._user_agent,
+            rate_limiter=limiter,
+            retry=options.get("retry", DEFAULT_RETRY),
+            request_timeout=options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+            observer=options.get("observer", NOOP_OBSERVER),
+            connection_limit=options.get("connection_limit", 100),
+        )
+        self._max_line = options.get("max_watch_line_size", DEFAULT_MAX_LINE_SIZE)
+        self._discovery = Discovery(self._get_discovery_document)
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    async def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> Self:
+        """A client for a kubeconfig's current context (or ``context``).
+
+        ``path`` defaults to ``$KUBECONFIG`` or ``~/.kube/config``. Raises
+        :class:`~kcs.client.ConfigError` when it cannot be loaded.
+        """
+        return cls(await load_kubeconfig(path, context), **options)
+
+    @classmethod
+    async def in_cluster(
+        cls,
+        *,
+        token_file: str | None = None,
+        ca_file: str | None = None,
+        namespace_file: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> Self:
+        """A client for the cluster this pod runs in (its service account).
+
+        The paths default to the service-account mount; ``environ`` to ``os.environ``.
+        Raises :class:`~kcs.client.ConfigError` outside a pod.
+        """
+        config = load_in_cluster_config(
+            token_file=token_file, ca_file=ca_file, namespace_file=namespace_file, environ=environ
+        )
+        return cls(config, **options)
+
+    @classmethod
+    async def auto(cls, **options: Unpack[ClientOptions]) -> Self:
+        """The client a controller usually wants, found as controller-runtime does.
+
+        ``$KUBECONFIG`` if set; else the in-cluster configuration inside a pod; else
+        ``~/.kube/config``.
+        """
+        if os.environ.get("KUBECONFIG") or not in_cluster_available():
+            return await cls.from_kubeconfig(**options)
+        try:
+            return await cls.in_cluster(**options)
+        except ConfigError:
+            return await cls.from_kubeconfig(**options)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        token: str | None = None,
+        *,
+        ca_file: str | None = None,
+        ca_data: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        verify: bool = True,
+        tls_server_name: str | None = None,
+        namespace: str = "default",
+        **options: Unpack[ClientOptions],
+    ) -> Self:
+        """A client for ``url`` with an optional bearer ``token``.
+
+        TLS is verified against the system roots, or ``ca_file`` / ``ca_data`` (PEM) when
+        given; ``verify=False`` disables verification (a warning is logged).
+        """
+        config = ClientConfig(
+            server=url,
+            credentials=Credentials.bearer(token) if token else Credentials(),
+            ca_file=ca_file,
+            ca_data=ca_data,
+            client_cert=client_cert,
+            client_key=client_key,
+            verify=verify,
+            tls_server_name=tls_server_name,
+            namespace=namespace,
+        )
+        if config.uses_tls and not verify:
+            _log.warning(
+                "TLS verification is OFF for %s (verify=False)", config.server
+            )
+        return cls(config, **options)
+
+    # -- lifecycle and properties ---------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connection pool; open watch streams are cut. Idempotent."""
+        await self._transport.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._transport.closed
+
+    @property
+    def server(self) -> str:
+        """The apiserver's base URL."""
+        return self.config.server
+
+    @property
+    def namespace(self) -> str:
+        """The default namespace for namespaced verbs that were given none."""
+        return self.config.namespace
+
+    @property
+    def user_agent(self) -> str:
+        """The User-Agent sent with every request."""
+        return self._user_agent
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The client-side rate limiter (``None``: unlimited)."""
+        return self._transport.rate_limiter
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy."""
+        return self._transport.retry
+
+    @property
+    def observer(self) -> RequestObserver:
+        """The request observer; assign to replace it (for metrics)."""
+        return self._transport.observer
+
+    @observer.setter
+    def observer(self, observer: RequestObserver) -> None:
+        self._transport.observer = observer
+
+    def __repr__(self) -> str:
+        return f"Client(server={self.server!r}, user_agent={self._user_agent!r})"
+
+    # -- discovery ------------------------------------------------------------------
+
+    async def _get_discovery_document(self, path: str) -> Any:
+        data = await self._transport.request("GET", path, verb="discovery", resource=path)
+        return orjson.loads(data)
+
+    async def discover(self, group_version: str | None = None) -> builtins.list[Resource]:
+        """Read the server's discovery (everything, or one ``group/version``) into the
+        cache and return the resources it lists."""
+        return await self._discovery.refresh(group_version)
+
+    async def resource_for(self, api_version: str, kind: str) -> Resource:
+        """The resource serving ``kind`` in ``api_version`` (``"apps/v1"``, ``"Deployment"``).
+
+        Built-ins need no request; others are discovered (once, then cached; read again
+        on a miss). Raises :class:`~kcs.client.NoMatchError`.
+        """
+        return await self._discovery.resource_for(api_version, kind)
+
+    async def resource(self, name: str) -> Resource:
+        """The resource called ``name``: ``"pods"``, ``"pod"``, ``"po"``, ``"Pod"``,
+        ``"deployments.apps"``, ``"deployments.v1.apps"``. Raises
+        :class:`~kcs.client.NoMatchError`."""
+        return await self._discovery.resource(name)
+
+    async def _resolve(self, resource: ResourceLike) -> Resource:
+        if isinstance(resource, Resource):
+            return resource
+        return await self._discovery.resource(resource)
+
+    def _namespace(
+        self, res: Resource, namespace: str | None, body: Mapping[str, Any] | None = None
+    ) -> str | None:
+        if not res.namespaced:
+            return None
+        if namespace:
+            return namespace
+        if body is not None:
+            ns = _metadata(body).get("namespace")
+            if ns:
+                return str(ns)
+        return self.config.namespace
+
+    @staticmethod
+    def _name(body: Mapping[str, Any]) -> str:
+        name = _metadata(body).get("name")
+        if not name:
+            raise ValueError("the body has no metadata.name")
+        return str(name)
+
+    @staticmethod
+    def _label(res: Resource, subresource: str | None) -> str:
+        return f"{res}/{subresource}" if subresource else str(res)
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        verb: str,
+        label: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        data = await self._transport.request(
+            method,
+            path,
+            verb=verb,
+            resource=label,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+        )
+        result: dict[str, Any] = orjson.loads(data)
+        return result
+
+    # -- verbs ----------------------------------------------------------------------
+
+    async def request_raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """Any request (``"GET"``, ``"/version"``) with the client's rate limit, retries,
+        deadline and errors; returns the undecoded body of the 2xx answer."""
+        return await self._transport.request(
+            method,
+            path,
+            verb=method.lower(),
+            resource=path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=timeout,
+        )
+
+    async def get(
+        self,
+        resource: ResourceLike,
+        name: str,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """GET one object (or its ``subresource``). Raises NotFound if it does not exist."""
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace), name, subresource)
+        return await self._json("GET", path, "get", self._label(res, subresource), timeout=timeout)
+
+    async def list(
+        self,
+        resource: ResourceLike,
+        namespace: str | None = None,
+        *,
+        label_selector: LabelSelectorLike = None,
+        field_selector: FieldSelectorLike = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """LIST: the decoded List object (``items``, ``metadata.resourceVersion``,
+        ``metadata.continue`` when ``limit`` cut it short).
+
+        ``namespace=None`` lists every namespace. Selectors accept a
+        :class:`~kcs.client.LabelSelector` / :class:`~kcs.client.FieldSelector`, their
+        string form, or a ``{key: value}`` mapping; they are validated before sending.
+        """
+        res = await self._resolve(resource)
+        query = _list_query(
+            label_selector,
+            field_selector,
+            limit,
+            continue_,
+            resource_version,
+            resource_version_match,
+        )
+        path = res.path(namespace if res.namespaced else None)
+        return await self._json("GET", path, "list", str(res), query=query, timeout=timeout)
+
+    async def list_raw(
+        self,
+        resource: ResourceLike,
+        namespace: str | None = None,
+        *,
+        label_selector: LabelSelectorLike = None,
+        field_selector: FieldSelectorLike = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """As :meth:`list`, but return the response body undecoded (JSON bytes)."""
+        res = await self._resolve(resource)
+        query = _list_query(
+            label_selector,
+            field_selector,
+            limit,
+            continue_,
+            resource_version,
+            resource_version_match,
+        )
+        path = res.path(namespace if res.namespaced else None)
+        return await self._transport.request(
+            "GET", path, verb="list", resource=str(res), query=query, timeout=timeout
+        )
+
+    async def create(
+        self,
+        resource: ResourceLike,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """POST a new object; returns it as stored. Raises AlreadyExists if the name is
+        taken. Never retried after a 5xx or a broken connection (it may have happened)."""
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace, body))
+        query = self._write_query(field_manager, dry_run)
+        return await self._json(
+            "POST", path, "create", str(res), query=query, body=_encode(body),
+            content_type=_JSON, timeout=timeout,
+        )
+
+    async def replace(
+        self,
+        resource: ResourceLike,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PUT the whole object (name from ``body``); returns it as stored.
+
+        With ``metadata.resourceVersion`` in the body the write is conditional: a stale
+        version raises Conflict. Without it, the update is unconditional.
+        """
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace, body), self._name(body), subresource)
+        query = self._write_query(field_manager, dry_run)
+        return await self._json(
+            "PUT", path, "update", self._label(res, subresource), query=query,
+            body=_encode(body), content_type=_JSON, timeout=timeout,
+        )
+
+    async def update(
+        self,
+        resource: ResourceLike,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """The same as :meth:`replace` (Kubernetes calls this verb ``update``)."""
+        return await self.replace(
+            resource, body, namespace, field_manager=field_manager, dry_run=dry_run,
+            timeout=timeout,
+        )
+
+    async def update_status(
+        self,
+        resource: ResourceLike,
+        body: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PUT the ``status`` subresource: only the body's ``status`` is written."""
+        return await self.replace(
+            resource, body, namespace, subresource="status", field_manager=field_manager,
+            timeout=timeout,
+        )
+
+    async def patch(
+        self,
+        resource: ResourceLike,
+        name: str,
+        patch: Mapping[str, Any] | Sequence[Any] | bytes | str,
+        namespace: str | None = None,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+        force: bool | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PATCH an object; returns it as stored.
+
+        ``type`` picks the patch format (:data:`PatchType`); ``json`` takes a list of
+        operations. ``apply`` is server-side apply: it needs ``field_manager``, and
+        ``force=True`` takes over fields owned by other managers. Never retried after a
+        5xx or a broken connection.
+        """
+        content_type = _PATCH_CONTENT_TYPES.get(type)
+        if content_type is None:
+            known = sorted(_PATCH_CONTENT_TYPES)
+            raise ValueError(f"unknown patch type {type!r}; use one of {known}")
+        if type == "apply" and not field_manager:
+            raise ValueError("an apply patch needs a field_manager")
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace), name, subresource)
+        query = self._write_query(field_manager, dry_run)
+        if force is not None:
+            query["force"] = "true" if force else "false"
+        return await self._json(
+            "PATCH", path, "patch", self._label(res, subresource), query=query,
+            body=_encode(patch), content_type=content_type, timeout=timeout,
+        )
+
+    async def patch_status(
+        self,
+        resource: ResourceLike,
+        name: str,
+        patch: Mapping[str, Any] | Sequence[Any] | bytes | str,
+        namespace: str | None = None,
+        *,
+        type: PatchType = "merge",
+        field_manager: str | None = None,
+        force: bool | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """PATCH the ``status`` subresource (see :meth:`patch`)."""
+        return await self.patch(
+            resource, name, patch, namespace, type=type, field_manager=field_manager,
+            force=force, subresource="status", timeout=timeout,
+        )
+
+    async def delete(
+        self,
+        resource: ResourceLike,
+        name: str,
+        namespace: str | None = None,
+        *,
+        preconditions: Mapping[str, str] | None = None,
+        propagation_policy: Literal["Orphan", "Background", "Foreground"] | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """DELETE an object; returns the server's answer: the object (still there, with a
+        ``deletionTimestamp``, while finalizers hold it) or a success Status.
+
+        ``preconditions`` (``{"uid": ..., "resourceVersion": ...}``) make the delete
+        conditional: a mismatch raises Conflict. Raises NotFound if it is already gone.
+        """
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace), name)
+        options: dict[str, Any] = {}
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = int(grace_period_seconds)
+        if dry_run:
+            options["dryRun"] = ["All"]
+        body = None
+        if options:
+            options.update(kind="DeleteOptions", apiVersion="v1")
+            body = orjson.dumps(options)
+        return await self._json(
+            "DELETE", path, "delete", str(res), body=body,
+            content_type=_JSON if body else None, timeout=timeout,
+        )
+
+    @staticmethod
+    def _write_query(field_manager: str | None, dry_run: bool) -> dict[str, str]:
+        query: dict[str, str] = {}
+        if field_manager:
+            query["fieldManager"] = field_manager
+        if dry_run:
+            query["dryRun"] = "All"
+        return query
+
+    # -- watch ----------------------------------------------------------------------
+
+    def watch_raw(
+        self,
+        resource: ResourceLike,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        allow_watch_bookmarks: bool = True,
+        send_initial_events: bool | None = None,
+        resource_version_match: str | None = None,
+        timeout_seconds: int | None = None,
+        label_selector: LabelSelectorLike = None,
+        field_selector: FieldSelectorLike = None,
+        timeout: float | None = None,
+        read_timeout: float | None = None,
+        max_line_size: int | None = None,
+    ) -> WatchStream:
+        """A WATCH as a :class:`~kcs.client.WatchStream` of complete JSON lines.
+
+        Nothing is sent until the stream is entered (``async with``) or iterated. The
+        start counts against the rate limit and is retried like a GET; it ends by the
+        caller's deadline, or ``timeout``, or the client's ``request_timeout``. Once
+        started the stream has no total timeout: ``timeout_seconds`` asks the server to
+        end it, ``read_timeout`` (off by default) bounds each wait for data
+        (:class:`~kcs.client.ApiTimeoutError`). An error answer to the start raises the
+        typed :class:`~kcs.client.ApiError`.
+        """
+        query = _list_query(label_selector, field_selector, None, None, resource_version,
+                            resource_version_match)
+        query["watch"] = "true"
+        if allow_watch_bookmarks:
+            query["allowWatchBookmarks"] = "true"
+        if send_initial_events is not None:
+            query["sendInitialEvents"] = "true" if send_initial_events else "false"
+        if timeout_seconds is not None:
+            query["timeoutSeconds"] = str(int(timeout_seconds))
+
+        async def open_response() -> Any:
+            res = await self._resolve(resource)
+            path = res.path(namespace if res.namespaced else None)
+            return await self._transport.open_stream(
+                path, verb="watch", resource=str(res), query=query, timeout=timeout,
+                read_timeout=read_timeout,
+            )
+
+        return WatchStream(open_response, max_line_size=max_line_size or self._max_line)

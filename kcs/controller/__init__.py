@@ -1,0 +1,71 @@
+"""kcs.controller: what a kcs user writes against.
+
+A :class:`Controller` subclass declares its sources in ``setup(builder)`` (the primary
+kind with ``for_``, the kinds it creates with ``owns``, anything else with ``watches``
+and a mapping function), filters events with predicates, and implements a level-based
+``reconcile(key) -> Result | None``. Reads come from shared informer caches; writes go
+to the apiserver through :attr:`Controller.client`, and the next reconcile of a key waits
+(bounded) until the caches have seen that key's own writes. Helpers: finalizers
+(:func:`apply_finalizer`), status writes that retry conflicts (:func:`mutate_status`),
+and an aggregating, rate-limited :class:`EventRecorder`.
+"""
+
+from kcs.controller._client import ControllerClient
+from kcs.controller._controller import Controller
+from kcs.controller._events import EventRecorder, EventStats, EventType
+from kcs.controller._finalizers import apply_finalizer, ensure_finalizer, remove_finalizer
+from kcs.controller._key import ObjectKey
+from kcs.controller._metrics import (
+    ControllerMetrics,
+    ControllerStats,
+    NoControllerMetrics,
+    Outcome,
+)
+from kcs.controller._predicates import (
+    AnnotationsChanged,
+    GenerationChanged,
+    LabelsChanged,
+    Predicate,
+    ResourceVersionChanged,
+    all_of,
+    any_of,
+    predicate,
+)
+from kcs.controller._result import Result, TerminalError
+from kcs.controller._sources import Builder, MapFunc, Source, SourceKind, owner_keys
+from kcs.controller._status import mutate_status, retry_on_conflict
+from kcs.controller._writes import WriteTracker
+
+__all__ = [
+    "AnnotationsChanged",
+    "Builder",
+    "Controller",
+    "ControllerClient",
+    "ControllerMetrics",
+    "ControllerStats",
+    "EventRecorder",
+    "EventStats",
+    "EventType",
+    "GenerationChanged",
+    "LabelsChanged",
+    "MapFunc",
+    "NoControllerMetrics",
+    "ObjectKey",
+    "Outcome",
+    "Predicate",
+    "ResourceVersionChanged",
+    "Result",
+    "Source",
+    "SourceKind",
+    "TerminalError",
+    "WriteTracker",
+    "all_of",
+    "any_of",
+    "apply_finalizer",
+    "ensure_finalizer",
+    "mutate_status",
+    "owner_keys",
+    "predicate",
+    "remove_finalizer",
+    "retry_on_conflict",
+]

@@ -1,0 +1,67 @@
+"""kcs.leaderelection: Lease-based leader election with fencing, warm standby and hand-off.
+
+It sits beside the flow and uses only :mod:`kcs.client`. One
+:class:`LeaderElector` per replica: standbys watch the ``coordination.k8s.io/v1`` Lease
+and take it the moment it is released or handed to them, or once it has not been renewed
+for a lease duration on their own monotonic clock; the leader's work runs in a fence that
+is cancelled before any other replica could take the lease; a graceful stop drains the
+work, then releases the lease or hands it to a synced standby. See
+``docs/leader-election.md``.
+"""
+
+from kcs.leaderelection._candidate import (
+    Candidacy,
+    Candidate,
+    choose_successor,
+    get_candidate,
+    list_candidates,
+)
+from kcs.leaderelection._elector import LeaderElector, LeadFunction
+from kcs.leaderelection._events import ElectionEvent, ElectionEventHandler, ElectionEventKind
+from kcs.leaderelection._handoff import AUTO, Successor, pick_successor
+from kcs.leaderelection._identity import candidate_lease_name, default_identity
+from kcs.leaderelection._leadership import Leadership
+from kcs.leaderelection._lock import LEASES, LeaseLock, next_spec
+from kcs.leaderelection._observe import LeaseObserver, Observation
+from kcs.leaderelection._record import (
+    ANNOTATION_LEASE_DURATION,
+    ANNOTATION_PREFERRED_HOLDER,
+    ANNOTATION_SYNCED,
+    LABEL_CANDIDATE_FOR,
+    LeaderElectionRecord,
+    format_micro_time,
+    parse_micro_time,
+)
+from kcs.leaderelection._timing import ElectionTimings
+
+__all__ = [
+    "ANNOTATION_LEASE_DURATION",
+    "ANNOTATION_PREFERRED_HOLDER",
+    "ANNOTATION_SYNCED",
+    "AUTO",
+    "LABEL_CANDIDATE_FOR",
+    "LEASES",
+    "Candidacy",
+    "Candidate",
+    "ElectionEvent",
+    "ElectionEventHandler",
+    "ElectionEventKind",
+    "ElectionTimings",
+    "LeadFunction",
+    "LeaderElectionRecord",
+    "LeaderElector",
+    "Leadership",
+    "LeaseLock",
+    "LeaseObserver",
+    "Observation",
+    "Successor",
+    "candidate_lease_name",
+    "choose_successor",
+    "default_identity",
+    "format_micro_time",
+    "get_candidate",
+    "list_candidates",
+    "next_spec",
+    "parse_micro_time",
+    "pick_successor",
+]

@@ -1,0 +1,189 @@
+"""The lock: one ``coordination.k8s.io/v1`` Lease, written only with preconditions.
+
+Every write that takes or keeps the lease is either a create (which fails with
+AlreadyExists when someone else created it first) or an update carrying the
+``resourceVersion`` the writer last read (which fails with Conflict when anyone wrote in
+between). That is the whole of the mutual exclusion: of two replicas that decided on the
+same state of the lease, exactly one write succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kcs.client import Client, NotFound, WatchStream, builtin
+from kcs.leaderelection._record import (
+    ANNOTATION_LEASE_DURATION,
+    ANNOTATION_PREFERRED_HOLDER,
+    LeaderElectionRecord,
+    format_micro_time,
+)
+from kcs.leaderelection._timing import ElectionTimings
+
+__all__ = ["LEASES", "LeaseLock", "holder_write", "next_spec"]
+
+LEASES = builtin("leases.coordination.k8s.io")
+"""The ``coordination.k8s.io/v1`` Lease resource."""
+
+
+def next_spec(
+    previous: Mapping[str, Any] | None,
+    holder: str,
+    *,
+    lease_duration_seconds: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The spec of a Lease after ``holder`` writes it at wall-clock ``now``.
+
+    ``previous`` is the Lease before the write (``None`` when creating). Fields kcs does
+    not manage (``strategy``, ``preferredHolder``, unknown ones) are kept. The acquire
+    time and the transition count are kept when the holder does not change; a new holder
+    gets ``acquireTime = now`` and one more transition; a release (``holder=""``) keeps the
+    count. ``renewTime`` always changes, even when the wall clock did not move, so every
+    write is a new observation for the other replicas.
+    """
+    old_spec = previous.get("spec") if previous is not None else None
+    spec: dict[str, Any] = dict(old_spec) if isinstance(old_spec, Mapping) else {}
+    record = LeaderElectionRecord.from_lease(previous) if previous is not None else None
+    renew = format_micro_time(now)
+    if renew == spec.get("renewTime"):
+        renew = format_micro_time(now + timedelta(microseconds=1))
+    same_holder = record is not None and record.holder_identity == holder
+    spec["holderIdentity"] = holder
+    spec["leaseDurationSeconds"] = lease_duration_seconds
+    spec["renewTime"] = renew
+    if record is None:
+        spec["acquireTime"] = renew
+        spec["leaseTransitions"] = 0
+    elif same_holder or holder == "":
+        if record.acquire_time is None or holder == "":
+            spec["acquireTime"] = renew
+        spec["leaseTransitions"] = record.lease_transitions
+    else:
+        spec["acquireTime"] = renew
+        spec["leaseTransitions"] = record.lease_transitions + 1
+    return spec
+
+
+class LeaseLock:
+    """One Lease used as a lock, through a :class:`~kcs.client.Client`.
+
+    Guarantees: :meth:`create` and :meth:`update` are the only writes, and both are
+    preconditioned (create-if-absent; update-if-``resourceVersion``-unchanged), so a
+    success proves that nobody wrote the lease since the state the caller decided on.
+    No method retries a write; errors are the client's typed errors.
+    """
+
+    __slots__ = ("client", "name", "namespace")
+
+    def __init__(self, client: Client, name: str, namespace: str) -> None:
+        self.client = client
+        self.name = name
+        self.namespace = namespace
+
+    def __repr__(self) -> str:
+        return f"LeaseLock({self.namespace}/{self.name})"
+
+    async def get(self) -> dict[str, Any] | None:
+        """The Lease, or ``None`` if it does not exist."""
+        try:
+            return await self.client.get(LEASES, self.name, self.namespace)
+        except NotFound:
+            return None
+
+    async def create(
+        self, spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Create the Lease; AlreadyExists when it exists."""
+        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        body = {
+            "apiVersion": LEASES.api_version,
+            "kind": LEASES.kind,
+            "metadata": meta,
+            "spec": dict(spec),
+        }
+        return await self.client.create(LEASES, body, self.namespace)
+
+    async def update(
+        self,
+        base: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        annotations: Mapping[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Replace the Lease ``base`` (as last read) with ``spec``, on the condition that
+        its ``resourceVersion`` is still ``base``'s: Conflict otherwise, NotFound when it
+        was deleted. ``annotations`` set (or, with ``None`` values, remove) annotations."""
+        meta = base.get("metadata")
+        meta = dict(meta) if isinstance(meta, Mapping) else {}
+        if not meta.get("resourceVersion"):
+            raise ValueError("an update of the lease needs the resourceVersion it was read at")
+        meta["name"] = self.name
+        meta["namespace"] = self.namespace
+        if annotations:
+            current = meta.get("annotations")
+            merged = dict(current) if isinstance(current, Mapping) else {}
+            for key, value in annotations.items():
+                if value is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = value
+            meta["annotations"] = merged
+        body = {
+            "apiVersion": LEASES.api_version,
+            "kind": LEASES.kind,
+            "metadata": meta,
+            "spec": dict(spec),
+        }
+        return await self.client.update(LEASES, body, self.namespace)
+
+    async def list(self) -> tuple[dict[str, Any] | None, str]:
+        """The Lease (or ``None``) and the resourceVersion of the read, to watch from."""
+        result = await self.client.list(
+            LEASES, self.namespace, field_selector={"metadata.name": self.name}
+        )
+        items = result.get("items") or []
+        rv = str((result.get("metadata") or {}).get("resourceVersion") or "")
+        lease = next((i for i in items if _name(i) == self.name), None)
+        return lease, rv
+
+    def watch(self, resource_version: str, timeout_seconds: int) -> WatchStream:
+        """A watch on this Lease alone (field selector ``metadata.name``)."""
+        return self.client.watch_raw(
+            LEASES,
+            self.namespace,
+            resource_version=resource_version,
+            field_selector={"metadata.name": self.name},
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+        )
+
+
+def _name(obj: Any) -> str | None:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def holder_write(
+    base: Mapping[str, Any], holder: str, timings: ElectionTimings, *, handoff: bool = False
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The spec and the annotations of a write of the Lease ``base`` that makes ``holder``
+    its holder: the holder renewing or taking it, a release (``holder=""``:
+    ``leaseDurationSeconds`` 1, as client-go), or a hand-off (``handoff=True``: the
+    preferred-holder annotation names the new holder until it confirms). A preferred
+    holder that is now the holder, or any on a release, is removed."""
+    record = LeaderElectionRecord.from_lease(base)
+    duration = timings.lease_duration_seconds if holder else 1
+    spec = next_spec(base, holder, lease_duration_seconds=duration, now=datetime.now(UTC))
+    annotations: dict[str, str | None] = {
+        ANNOTATION_LEASE_DURATION: f"{timings.lease_duration:g}" if holder else None,
+    }
+    if handoff:
+        annotations[ANNOTATION_PREFERRED_HOLDER] = holder
+    elif not holder or record.preferred_holder == holder:
+        annotations[ANNOTATION_PREFERRED_HOLDER] = None
+    return spec, annotations

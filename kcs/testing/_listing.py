@@ -1,0 +1,158 @@
+"""List and watch options: parsing the query, validating it as kube does, continue tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from kcs.client import FieldSelector, LabelSelector, SelectorError, parse_resource_version
+from kcs.testing._status import bad_request
+
+__all__ = ["ListOptions", "decode_continue", "encode_continue", "parse_bool", "parse_list_options"]
+
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def parse_bool(name: str, value: str | None) -> bool | None:
+    """Go's ``strconv.ParseBool`` (``None`` when absent); 400 BadRequest when malformed."""
+    if value is None:
+        return None
+    if value in _TRUE:
+        return True
+    if value in _FALSE or value == "":
+        return False
+    raise bad_request(f"invalid boolean value for {name}: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ListOptions:
+    """The ``metav1.ListOptions`` of one list or watch request."""
+
+    label: LabelSelector = field(default_factory=LabelSelector)
+    field: FieldSelector = field(default_factory=FieldSelector)
+    resource_version: str = ""
+    resource_version_match: str = ""
+    limit: int = 0
+    continue_token: str = ""
+    watch: bool = False
+    allow_bookmarks: bool = False
+    send_initial_events: bool | None = None
+    timeout_seconds: int | None = None
+
+    @property
+    def rv(self) -> int | None:
+        """The resourceVersion as an integer (``None`` when empty)."""
+        return parse_resource_version(self.resource_version)
+
+
+def _int(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise bad_request(f"invalid value for {name}: {value!r}") from None
+    if n < 0:
+        raise bad_request(f"{name}: Invalid value: {n}: must be greater than or equal to 0")
+    return n
+
+
+def parse_list_options(query: Mapping[str, str], *, watch_default: bool = False) -> ListOptions:
+    """Parse and validate list/watch query parameters; 400 BadRequest when they are wrong."""
+    try:
+        label = LabelSelector.parse(query.get("labelSelector"))
+    except SelectorError as e:
+        raise bad_request(f"unable to parse requested label selector: {e}") from None
+    try:
+        fsel = FieldSelector.parse(query.get("fieldSelector"))
+    except SelectorError as e:
+        raise bad_request(f"unable to parse requested field selector: {e}") from None
+    watch = bool(parse_bool("watch", query.get("watch"))) or watch_default
+    rv = query.get("resourceVersion") or ""
+    match = query.get("resourceVersionMatch") or ""
+    sie = parse_bool("sendInitialEvents", query.get("sendInitialEvents"))
+    opts = ListOptions(
+        label=label,
+        field=fsel,
+        resource_version=rv,
+        resource_version_match=match,
+        limit=_int("limit", query.get("limit")) or 0,
+        continue_token=query.get("continue") or "",
+        watch=watch,
+        allow_bookmarks=bool(parse_bool("allowWatchBookmarks", query.get("allowWatchBookmarks"))),
+        send_initial_events=sie if query.get("sendInitialEvents") not in (None, "") else None,
+        timeout_seconds=_int("timeoutSeconds", query.get("timeoutSeconds")),
+    )
+    _validate(opts)
+    return opts
+
+
+def _validate(o: ListOptions) -> None:
+    if o.resource_version and o.rv is None:
+        raise bad_request(
+            f'resourceVersion: Invalid value: "{o.resource_version}": '
+            "must be a decimal integer"
+        )
+    if o.resource_version_match not in ("", "NotOlderThan", "Exact"):
+        raise bad_request(
+            f'resourceVersionMatch: Unsupported value: "{o.resource_version_match}": '
+            'supported values: "Exact", "NotOlderThan"'
+        )
+    if o.send_initial_events is not None:
+        if not o.watch:
+            raise bad_request(
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
+            )
+        if o.resource_version_match != "NotOlderThan":
+            raise bad_request(
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                "resourceVersionMatch to NotOlderThan"
+            )
+        if o.send_initial_events and not o.allow_bookmarks:
+            raise bad_request(
+                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
+                "allowWatchBookmarks to true"
+            )
+    elif o.resource_version_match:
+        if o.watch:
+            raise bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
+                "unless sendInitialEvents is provided"
+            )
+        if not o.resource_version:
+            raise bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+                "resourceVersion is provided"
+            )
+    if o.resource_version_match == "Exact" and o.resource_version == "0":
+        raise bad_request(
+            'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for '
+            'resourceVersion "0"'
+        )
+    if o.continue_token and o.resource_version and o.resource_version != "0":
+        raise bad_request("specifying resource version is not allowed when using continue")
+
+
+def encode_continue(rv: int, last_key: str) -> str:
+    """An opaque continue token: the list's revision and the last key returned."""
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": last_key})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    """``(revision, last_key)`` from a continue token; 400 BadRequest when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        rv, start = data["rv"], data["start"]
+        if not isinstance(rv, int) or not isinstance(start, str) or rv <= 0:
+            raise ValueError("bad fields")
+    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                          "(version meta.k8s.io/v1)") from None
+    return rv, start

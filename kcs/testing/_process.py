@@ -1,0 +1,299 @@
+"""ApiServerProcess: the fake apiserver in its own OS process, driven over ``/_fake/``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import anyio
+
+from kcs.client import Resource, error_from_status
+
+__all__ = ["ApiServerProcess"]
+
+_TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
+
+
+class ApiServerProcess:
+    """Run ``python -m kcs.testing.apiserver`` in a child process and control it.
+
+    For benchmarks (the server does not share the client's CPU time slice or event loop)
+    and multi-process tests (several clients, one server). ``async with
+    ApiServerProcess() as api:`` starts it, reads the URL it prints and stops it (SIGTERM,
+    then SIGKILL) on exit. The fault and inspection methods mirror
+    :class:`~kcs.testing.FakeApiServer`'s and call its control channel.
+
+    Guarantees: the child listens on 127.0.0.1 only; the token, if any, is passed in the
+    environment, not on the command line; :meth:`stop` never leaves the child running.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        token: str | None = None,
+        bookmark_interval: float | None = None,
+        history_size: int | None = None,
+        too_large_wait: float | None = None,
+        python: str | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self._args = [python or sys.executable, "-m", "kcs.testing.apiserver",
+                      "--port", str(port)]
+        if bookmark_interval is not None:
+            self._args += ["--bookmark-interval", str(bookmark_interval)]
+        if history_size is not None:
+            self._args += ["--history-size", str(history_size)]
+        if too_large_wait is not None:
+            self._args += ["--too-large-wait", str(too_large_wait)]
+        self._args += list(extra_args)
+        self._token = token
+        self._startup_timeout = startup_timeout
+        self._proc: asyncio.subprocess.Process | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ApiServerProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the child and wait for the URL line it prints when listening."""
+        env = dict(os.environ)
+        env.pop(_TOKEN_ENV, None)
+        if self._token:
+            env[_TOKEN_ENV] = self._token
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._args, stdout=asyncio.subprocess.PIPE, env=env
+        )
+        assert self._proc.stdout is not None
+        try:
+            async with asyncio.timeout(self._startup_timeout):
+                line = await self._proc.stdout.readline()
+        except BaseException:
+            await self.stop()
+            raise
+        self.url = line.decode().strip()
+        if not self.url.startswith("http://"):
+            await self.stop()
+            raise RuntimeError(f"the fake apiserver did not start (said {self.url!r})")
+        self._session = aiohttp.ClientSession(
+            headers={"User-Agent": "kcs-fake-control"}, timeout=aiohttp.ClientTimeout(total=60)
+        )
+
+    async def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the child, SIGKILL it after ``grace`` seconds; returns its exit code."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(grace):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL the child (a crash: no graceful shutdown, every connection reset)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+            await self._proc.wait()
+        await self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def port(self) -> int:
+        """The port the child listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def kubeconfig(self, *, namespace: str = "default") -> dict[str, Any]:
+        """A kubeconfig (as a dict) pointing at the child, with its token if it has one."""
+        user: dict[str, Any] = {"token": self._token} if self._token else {}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kcs-fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "kcs-fake", "user": user}],
+            "contexts": [{"name": "kcs-fake", "context": {
+                "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
+            "current-context": "kcs-fake",
+        }
+
+    def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`kubeconfig` to ``path`` (JSON, mode 0600)."""
+        p = Path(path)
+        p.write_text(json.dumps(self.kubeconfig(), indent=2))
+        p.chmod(0o600)
+        return p
+
+    # --- control channel --------------------------------------------------------------------
+
+    async def _call(self, method: str, name: str, body: Mapping[str, Any] | None = None,
+                    params: Mapping[str, str] | None = None) -> Any:
+        if self._session is None:
+            raise RuntimeError("the fake apiserver process is not running")
+        async with self._session.request(method, f"{self.url}/_fake/{name}", json=body,
+                                         params=params) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status >= 400:
+                raise error_from_status(data, resp.status)
+            return data
+
+    async def state(self) -> dict[str, Any]:
+        """Revision, open watches, in-flight requests, write count and fault counts."""
+        result: dict[str, Any] = await self._call("GET", "state")
+        return result
+
+    async def counts(self) -> dict[str, int]:
+        """``faults.counts``: fault name -> how many times it was injected."""
+        result: dict[str, int] = await self._call("GET", "counts")
+        return result
+
+    async def writes(self, since: int = 0) -> list[dict[str, Any]]:
+        """The write log from position ``since`` (dicts of :class:`~kcs.testing.WriteRecord`)."""
+        result: list[dict[str, Any]] = await self._call("GET", "writes",
+                                                        params={"since": str(since)})
+        return result
+
+    async def requests(self) -> dict[str, Any]:
+        """In-flight count, active and client-abandoned requests."""
+        result: dict[str, Any] = await self._call("GET", "requests")
+        return result
+
+    async def wait_for_watchers(self, count: int = 1, resource: str | None = None) -> None:
+        """Wait until at least ``count`` watches are open, within the caller's deadline
+        (``with anyio.fail_after(5):``); :class:`TimeoutError` when the server gives up."""
+        deadline = anyio.current_effective_deadline()
+        left = 3600.0 if deadline == math.inf else max(0.0, deadline - anyio.current_time())
+        params = {"count": str(count), "timeout": str(left)}
+        if resource:
+            params["resource"] = resource
+        try:
+            await self._call("GET", "watchers", params=params)
+        except Exception as e:
+            if getattr(e, "code", None) == 408:
+                raise TimeoutError(str(e)) from None
+            raise
+
+    async def compact(self) -> int:
+        """Compact the history; returns the revision compacted to."""
+        return int((await self._call("POST", "compact"))["revision"])
+
+    async def restart(self, downtime: float = 0.0, *, compact: bool = False,
+                      patience: float = 10.0) -> None:
+        """Restart the server inside the child (connections cut, state kept) and wait (up to
+        ``patience`` seconds after ``downtime``) until it answers again."""
+        before = (await self.counts()).get("restart", 0)
+        await self._call("POST", "restart", {"downtime": downtime, "compact": compact})
+        assert self._session is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience + downtime
+        while True:
+            try:
+                async with self._session.get(f"{self.url}/_fake/state") as resp:
+                    if resp.status == 200:
+                        data = await resp.json()
+                        if data["counts"].get("restart", 0) > before:
+                            return
+            except aiohttp.ClientError:
+                pass
+            if loop.time() > deadline:
+                raise TimeoutError("the fake apiserver did not come back")
+            await asyncio.sleep(0.02)
+
+    async def delay(self, seconds: float, *, verbs: Iterable[str] | None = None,
+                    jitter: float = 0.0, seed: int | None = None) -> None:
+        """See :meth:`kcs.testing.Faults.delay` (fixed seconds plus seeded jitter)."""
+        await self._call("POST", "faults/delay", {
+            "seconds": seconds, "verbs": list(verbs) if verbs else None,
+            "jitter": jitter, "seed": seed})
+
+    async def fail(self, code: int = 429, *, share: float = 1.0,
+                   verbs: Iterable[str] | None = None, retry_after: int = 1,
+                   times: int | None = None, seed: int | None = None) -> None:
+        """See :meth:`kcs.testing.Faults.fail`."""
+        await self._call("POST", "faults/fail", {
+            "code": code, "share": share, "verbs": list(verbs) if verbs else None,
+            "retry_after": retry_after, "times": times, "seed": seed})
+
+    async def drop_watches(self, *, user_agent: str | None = None) -> int:
+        """See :meth:`kcs.testing.Faults.drop_watches`."""
+        body = {"user_agent": user_agent} if user_agent else {}
+        return int((await self._call("POST", "faults/drop-watches", body))["dropped"])
+
+    async def drop_watches_every(self, events: int | None) -> None:
+        """See :meth:`kcs.testing.Faults.drop_watches_every`."""
+        await self._call("POST", "faults/drop-watches-every", {"events": events})
+
+    async def stall(self) -> None:
+        """See :meth:`kcs.testing.Faults.stall`."""
+        await self._call("POST", "faults/stall")
+
+    async def unstall(self) -> None:
+        """See :meth:`kcs.testing.Faults.unstall`."""
+        await self._call("POST", "faults/unstall")
+
+    async def partition(self, *, user_agent: str | None = None, token: str | None = None,
+                        mode: str = "hang") -> None:
+        """See :meth:`kcs.testing.Faults.partition`."""
+        await self._call("POST", "faults/partition",
+                         {"user_agent": user_agent, "token": token, "mode": mode})
+
+    async def heal(self) -> None:
+        """See :meth:`kcs.testing.Faults.heal`."""
+        await self._call("POST", "faults/heal")
+
+    async def clear_faults(self) -> None:
+        """See :meth:`kcs.testing.Faults.clear`."""
+        await self._call("POST", "faults/clear")
+
+    async def register(self, resource: Resource) -> None:
+        """Serve a custom resource (see :meth:`kcs.testing.FakeApiServer.register`)."""
+        await self._call("POST", "resources", {
+            "group": resource.group, "version": resource.version, "plural": resource.plural,
+            "kind": resource.kind, "namespaced": resource.namespaced,
+            "singular": resource.singular, "short_names": list(resource.short_names),
+            "subresources": sorted(resource.subresources), "verbs": list(resource.verbs)})
+
+    async def seed(self, resource: Resource | str, objects: Iterable[Mapping[str, Any]]) -> int:
+        """Bulk-load objects (see :meth:`kcs.testing.FakeApiServer.seed`)."""
+        name = str(resource)
+        return int((await self._call("POST", "seed", {
+            "resource": name, "objects": list(objects)}))["revision"])
+
+    async def touch(self, resource: Resource | str, keys: Iterable[str] | None = None,
+                    *, times: int = 1) -> int:
+        """A burst of MODIFIED events (see :meth:`kcs.testing.FakeApiServer.touch`)."""
+        return int((await self._call("POST", "touch", {
+            "resource": str(resource), "keys": list(keys) if keys is not None else None,
+            "times": times}))["revision"])

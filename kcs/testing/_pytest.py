@@ -1,0 +1,19 @@
+"""pytest fixtures for the fake apiserver (imported only by tests: this needs pytest)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from kcs.testing._server import FakeApiServer
+
+__all__ = ["fake_apiserver"]
+
+
+@pytest.fixture
+async def fake_apiserver() -> AsyncIterator[FakeApiServer]:
+    """A running :class:`~kcs.testing.FakeApiServer` with fast bookmarks (0.2 s), stopped
+    after the test. Use it from ``@pytest.mark.anyio`` tests (asyncio backend)."""
+    async with FakeApiServer(bookmark_interval=0.2, too_large_wait=0.5) as api:
+        yield api

@@ -1,0 +1,218 @@
+"""What the fake apiserver serves: built-in resources, registered ones, and CRDs.
+
+A resource is served at one or more versions of its group. Objects of a group-resource
+(``widgets.example.com``) are stored once, at the storage version, and converted by
+rewriting ``apiVersion`` (the CRD conversion strategy "None") when served at another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kcs.client import BUILTIN_RESOURCES, Resource
+
+__all__ = [
+    "Registry",
+    "ServedResource",
+    "crd_problems",
+    "crd_resources",
+    "crd_status",
+    "version_priority",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServedResource:
+    """A resource as served: the :class:`Resource`, its storage and its extra fields.
+
+    ``selectable_fields`` are field paths (``spec.color``) usable in field selectors on top
+    of the built-in ones (the CRD ``selectableFields``). ``custom`` marks custom resources
+    (no strategic merge patch, deleted objects returned from DELETE).
+    """
+
+    resource: Resource
+    storage_version: str
+    selectable_fields: tuple[str, ...] = ()
+    custom: bool = False
+    categories: tuple[str, ...] = field(default=())
+    printer_columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def group_resource(self) -> str:
+        """``plural`` or ``plural.group``: the key of the storage."""
+        return str(self.resource)
+
+    @property
+    def storage_api_version(self) -> str:
+        """``group/storage_version`` (or just the version for the core group)."""
+        g = self.resource.group
+        return f"{g}/{self.storage_version}" if g else self.storage_version
+
+
+_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """A sort key that puts kube's preferred versions first (v2, v1, v1beta2, v1alpha1, foo)."""
+    m = _VERSION.match(version)
+    if not m:
+        return (3, 0, 0, version)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    rank = {None: 0, "beta": 1, "alpha": 2}[stage]
+    return (rank, -major, -minor, "")
+
+
+_CATEGORY_ALL = {"pods", "services", "deployments", "replicasets", "statefulsets", "daemonsets"}
+
+
+class Registry:
+    """The resources being served, looked up by URL parts or by kind."""
+
+    def __init__(self) -> None:
+        self._by_gvr: dict[tuple[str, str, str], ServedResource] = {}
+        for r in BUILTIN_RESOURCES:
+            cats = ("all",) if r.plural in _CATEGORY_ALL and r.group in ("", "apps") else ()
+            self.add(ServedResource(r, r.version, categories=cats))
+
+    def add(self, served: ServedResource) -> None:
+        """Serve ``served.resource`` (replacing an earlier registration of the same version)."""
+        r = served.resource
+        self._by_gvr[(r.group, r.version, r.plural)] = served
+
+    def remove(self, resource: Resource) -> None:
+        """Stop serving ``resource`` (its stored objects are the caller's business)."""
+        self._by_gvr.pop((resource.group, resource.version, resource.plural), None)
+
+    def lookup(self, group: str, version: str, plural: str) -> ServedResource | None:
+        """The resource served at ``/apis/group/version/plural``, or ``None``."""
+        return self._by_gvr.get((group, version, plural))
+
+    def served(self, resource: Resource) -> ServedResource | None:
+        """The registration of ``resource`` (by group, version and plural)."""
+        return self._by_gvr.get((resource.group, resource.version, resource.plural))
+
+    def by_kind(self, api_version: str, kind: str) -> ServedResource | None:
+        """The resource holding ``kind`` at ``api_version`` (core Event before events.k8s.io)."""
+        for s in self._by_gvr.values():
+            if s.resource.api_version == api_version and s.resource.kind == kind:
+                return s
+        return None
+
+    def all(self) -> list[ServedResource]:
+        """Every served resource."""
+        return list(self._by_gvr.values())
+
+    def versions_of(self, group: str, plural: str) -> list[ServedResource]:
+        """Every served version of one group-resource."""
+        return [s for (g, _, p), s in self._by_gvr.items() if g == group and p == plural]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Group name -> served versions, preferred version first; the core group is ``""``."""
+        out: dict[str, set[str]] = {}
+        for g, v, _ in self._by_gvr:
+            out.setdefault(g, set()).add(v)
+        return {g: sorted(vs, key=version_priority) for g, vs in out.items()}
+
+    def in_group_version(self, group: str, version: str) -> list[ServedResource]:
+        """The resources served at ``group/version``, by plural."""
+        found = [s for (g, v, _), s in self._by_gvr.items() if g == group and v == version]
+        return sorted(found, key=lambda s: s.resource.plural)
+
+
+def crd_resources(crd: Mapping[str, Any]) -> list[ServedResource]:
+    """The served resources a ``CustomResourceDefinition`` (apiextensions.k8s.io/v1) declares."""
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group = str(spec.get("group") or "")
+    namespaced = spec.get("scope", "Namespaced") == "Namespaced"
+    versions = [v for v in spec.get("versions") or [] if isinstance(v, Mapping)]
+    storage = next((str(v["name"]) for v in versions if v.get("storage")), None)
+    if storage is None and versions:
+        storage = str(versions[0].get("name"))
+    out: list[ServedResource] = []
+    for v in versions:
+        if not v.get("served", True):
+            continue
+        subs = v.get("subresources") or {}
+        resource = Resource(
+            group=group,
+            version=str(v.get("name")),
+            plural=str(names.get("plural") or ""),
+            kind=str(names.get("kind") or ""),
+            namespaced=namespaced,
+            singular=str(names.get("singular") or str(names.get("kind") or "").lower()),
+            short_names=tuple(str(s) for s in names.get("shortNames") or ()),
+            subresources=frozenset({"status"}) if "status" in subs else frozenset(),
+        )
+        fields = tuple(
+            _json_path_to_field(str(f.get("jsonPath", "")))
+            for f in v.get("selectableFields") or ()
+            if isinstance(f, Mapping)
+        )
+        out.append(
+            ServedResource(
+                resource,
+                storage or resource.version,
+                selectable_fields=fields,
+                custom=True,
+                categories=tuple(str(c) for c in names.get("categories") or ()),
+                printer_columns=tuple(
+                    (str(c.get("name", "")), _json_path_to_field(str(c.get("jsonPath", ""))))
+                    for c in v.get("additionalPrinterColumns") or ()
+                    if isinstance(c, Mapping)
+                ),
+            )
+        )
+    return out
+
+
+def crd_problems(crd: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Validation causes ``(reason, field, message)`` for a CRD, empty when it is acceptable."""
+    problems: list[tuple[str, str, str]] = []
+    spec = crd.get("spec")
+    if not isinstance(spec, Mapping):
+        return [("FieldValueRequired", "spec", "Required value")]
+    names = spec.get("names") if isinstance(spec.get("names"), Mapping) else {}
+    assert isinstance(names, Mapping)
+    group, plural = spec.get("group"), names.get("plural")
+    for path, value in (("spec.group", group), ("spec.names.plural", plural),
+                        ("spec.names.kind", names.get("kind"))):
+        if not value or not isinstance(value, str):
+            problems.append(("FieldValueRequired", path, "Required value"))
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        problems.append(("FieldValueNotSupported", "spec.scope",
+                         'Unsupported value: supported values: "Cluster", "Namespaced"'))
+    versions = spec.get("versions")
+    if not isinstance(versions, list) or not versions:
+        problems.append(("FieldValueRequired", "spec.versions", "Required value"))
+    elif sum(1 for v in versions if isinstance(v, Mapping) and v.get("storage")) != 1:
+        problems.append(("FieldValueInvalid", "spec.versions",
+                         "Invalid value: must have exactly one version marked as storage version"))
+    name = (crd.get("metadata") or {}).get("name")
+    if group and plural and name != f"{plural}.{group}":
+        problems.append(("FieldValueInvalid", "metadata.name",
+                         f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
+    return problems
+
+
+def _json_path_to_field(path: str) -> str:
+    return path.lstrip(".")
+
+
+def crd_status(crd: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The status the apiextensions controllers would settle on: Established, names accepted."""
+    spec = crd.get("spec") or {}
+    versions: Iterable[Mapping[str, Any]] = spec.get("versions") or ()
+    stored = [str(v.get("name")) for v in versions if v.get("storage")]
+    conds = [
+        {"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": now}
+        for t, r, m in (
+            ("NamesAccepted", "NoConflicts", "no conflicts found"),
+            ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        )
+    ]
+    return {"acceptedNames": dict(spec.get("names") or {}), "conditions": conds,
+            "storedVersions": stored}

@@ -1,0 +1,364 @@
+"""FakeApiServer: a kube-apiserver stand-in on 127.0.0.1, in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kcs.client import FieldSelector, LabelSelector, Resource
+from kcs.testing._accounting import RequestLog, WriteLog
+from kcs.testing._bulk import seed, touch
+from kcs.testing._control import ControlChannel
+from kcs.testing._faults import Faults
+from kcs.testing._fields import check_field_selector, field_reader, matches
+from kcs.testing._handlers import ApiHandler
+from kcs.testing._listing import ListOptions
+from kcs.testing._reads import Reads
+from kcs.testing._registry import Registry, ServedResource
+from kcs.testing._store import Store
+from kcs.testing._verbs import IN_PROCESS, MERGE_PATCH, Verbs, object_key
+from kcs.testing._watch import WatchHub
+
+__all__ = ["DEFAULT_NAMESPACES", "FakeApiServer"]
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+"""The namespaces that exist when a server starts, as in a new cluster."""
+
+_PATCH_TYPES = {
+    "merge": MERGE_PATCH,
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+def _loopback(host: str) -> str:
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"the fake apiserver listens on loopback addresses only, not {host!r}")
+    return host
+
+
+class FakeApiServer:
+    """A fake kube-apiserver speaking the real wire protocol over HTTP on loopback.
+
+    Use it as ``async with FakeApiServer() as api:`` and point any client at ``api.url``
+    (or at ``api.kubeconfig()``). It serves the built-in kinds of
+    :data:`kcs.client.BUILTIN_RESOURCES` and custom resources (from a CRD object or
+    :meth:`register`) with kube-apiserver's semantics for resourceVersions, lists, watches,
+    patches, finalizers and errors; see ``docs/testing.md`` for what is and is not emulated.
+
+    Guarantees:
+
+    * It binds to a loopback address only (``host`` is checked); the port is random unless
+      given, and stays the same across :meth:`restart`.
+    * Everything runs in the event loop that called :meth:`start`; the in-process methods
+      (:meth:`create`, :meth:`seed`, :meth:`touch`, ...) are synchronous and atomic with
+      respect to HTTP requests, and their events reach open watches like any other write.
+    * ``token``: when set, every request except the ``/_fake/`` control channel must carry
+      ``Authorization: Bearer <token>`` or gets 401. The token is never logged or recorded.
+    * Observability: :attr:`writes` (every successful write), :attr:`requests` (in-flight and
+      abandoned requests), :attr:`watches` (open watches), :attr:`faults` (fault injection and
+      ``faults.counts``).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        bookmark_interval: float = 60.0,
+        history_size: int = 10_000,
+        max_body_bytes: int = 3 * 1024 * 1024,
+        control: bool = True,
+        too_large_wait: float = 3.0,
+        namespaces: Iterable[str] = DEFAULT_NAMESPACES,
+    ) -> None:
+        self.host = _loopback(host)
+        self.port = port
+        self._token = token
+        self.bookmark_interval = bookmark_interval
+        self.store = Store(history_size)
+        self.registry = Registry()
+        self.writes = WriteLog()
+        self.requests = RequestLog()
+        self.watches = WatchHub(Counter())
+        self.faults = Faults(self.watches)
+        self.verbs = Verbs(self.store, self.registry, self.writes,
+                           on_resources_changed=self._resources_removed)
+        self.reads = Reads(self.store, too_large_wait=too_large_wait)
+        self._control = ControlChannel(self) if control else None
+        self._max_body = max_body_bytes
+        self._runner: web.ServerRunner | None = None
+        ns = self._served("namespaces")
+        for name in namespaces:
+            self.verbs.create(ns, None, {"metadata": {"name": name}})
+        self.writes.clear()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start listening (on the configured port, or a free one the first time)."""
+        if self._runner is not None:
+            raise RuntimeError("the fake apiserver is already running")
+        handler = ApiHandler(
+            verbs=self.verbs,
+            reads=self.reads,
+            registry=self.registry,
+            hub=self.watches,
+            faults=self.faults,
+            requests=self.requests,
+            token=self._token,
+            max_body_bytes=self._max_body,
+            bookmark_interval=lambda: self.bookmark_interval,
+            control=self._control.handle if self._control else None,
+        )
+        server = web.Server(handler, handler_cancellation=True, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop listening and cut every connection (watches included). State is kept."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        self.watches.abort_where(lambda _w: True, "shutdown")
+        server = runner.server
+        if server is not None:
+            for conn in server.connections:
+                if conn.transport is not None:
+                    conn.transport.abort()
+        await runner.cleanup()
+
+    async def restart(self, downtime: float = 0.0, *, compact: bool = False) -> None:
+        """Cut every connection, stay down ``downtime`` seconds, listen again on the same port.
+
+        State and history are kept, as when kube-apiserver restarts against the same etcd;
+        ``compact=True`` also forgets the history (a cold watch cache: old resourceVersions
+        get 410). Counted as the ``restart`` fault.
+        """
+        self.faults.counts["restart"] += 1
+        await self.stop()
+        if compact:
+            self.compact()
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        await self.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is listening."""
+        return self._runner is not None
+
+    # --- addresses --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def kubeconfig(self, *, namespace: str = "default") -> dict[str, Any]:
+        """A kubeconfig (as a dict) pointing at this server, with its token if it has one."""
+        user: dict[str, Any] = {"token": self._token} if self._token else {}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kcs-fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "kcs-fake", "user": user}],
+            "contexts": [{"name": "kcs-fake", "context": {
+                "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
+            "current-context": "kcs-fake",
+            "preferences": {},
+        }
+
+    def write_kubeconfig(self, path: str | os.PathLike[str], *, namespace: str = "default") -> Path:
+        """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig readers accept;
+        mode 0600 since it may hold the token). Returns the path."""
+        p = Path(path)
+        p.write_text(json.dumps(self.kubeconfig(namespace=namespace), indent=2))
+        p.chmod(0o600)
+        return p
+
+    # --- resources and state --------------------------------------------------------------
+
+    @property
+    def revision(self) -> int:
+        """The current resourceVersion of the whole server (the latest write's)."""
+        return self.store.revision
+
+    def register(
+        self,
+        resource: Resource,
+        *,
+        storage_version: str | None = None,
+        selectable_fields: Iterable[str] = (),
+        printer_columns: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Serve a custom resource without a CRD object (served at once, like an
+        Established CRD). ``selectable_fields`` extends field selectors; ``printer_columns``
+        are ``(name, "spec.path")`` pairs for kubectl's table output."""
+        self.verbs.register(ServedResource(
+            resource, storage_version or resource.version,
+            selectable_fields=tuple(selectable_fields), custom=True,
+            printer_columns=tuple(printer_columns),
+        ))
+
+    def compact(self) -> int:
+        """Forget all history up to now (etcd compaction): any older resourceVersion or
+        continue token now gets 410 Expired. Counted as the ``compact`` fault."""
+        self.faults.counts["compact"] += 1
+        return self.store.compact()
+
+    async def wait_for_watchers(
+        self, count: int = 1, resource: Resource | str | None = None
+    ) -> None:
+        """Wait until at least ``count`` watches are open (on ``resource``, if given).
+
+        Bound it with the caller's scope (``with anyio.fail_after(5):``)."""
+        gr = None if resource is None else self._served(resource).group_resource
+        await self.watches.wait_for(count, gr)
+
+    def _served(self, resource: Resource | str) -> ServedResource:
+        if isinstance(resource, Resource):
+            return self.verbs.served(resource)
+        for s in self.registry.all():
+            if resource in (s.group_resource, s.resource.plural) and (
+                s.resource.version == s.storage_version
+            ):
+                return s
+        raise KeyError(f"no served resource {resource!r}")
+
+    def _resources_removed(self, removed: list[ServedResource]) -> None:
+        gone = {(s.resource.group, s.resource.version, s.resource.plural) for s in removed}
+        for w in list(self.watches.watchers):
+            r = w.served.resource
+            if (r.group, r.version, r.plural) in gone:
+                w.finish()
+
+    # --- in-process API ---------------------------------------------------------------------
+
+    def create(self, resource: Resource | str, obj: Mapping[str, Any],
+               namespace: str | None = None) -> dict[str, Any]:
+        """Create ``obj`` as a client would (same rules, same events); returns a copy."""
+        s = self._served(resource)
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        return _copy(self.verbs.create(s, ns, dict(obj)).raw)
+
+    def get(self, resource: Resource | str, name: str,
+            namespace: str | None = None) -> dict[str, Any]:
+        """A copy of the current object (raises :class:`kcs.client.NotFound`)."""
+        return _copy(self.verbs.get(self._served(resource), namespace, name).raw)
+
+    def list(
+        self,
+        resource: Resource | str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Copies of the current objects, in key order, optionally filtered."""
+        s = self._served(resource)
+        opts = ListOptions(label=LabelSelector.parse(label_selector),
+                           field=FieldSelector.parse(field_selector))
+        rs = self.verbs.rs(s)
+        check_field_selector(s, opts.field)
+        reader = field_reader(s)
+        return [
+            _copy(so.raw) for so in rs.view(self.store.revision, namespace)
+            if opts.label.matches((so.obj.get("metadata") or {}).get("labels"))
+            and matches(reader, opts.field, so.obj)
+        ]
+
+    def update(self, resource: Resource | str, obj: Mapping[str, Any], *,
+               status: bool = False) -> dict[str, Any]:
+        """Replace an object (``status=True``: its status subresource); returns a copy."""
+        s = self._served(resource)
+        meta = obj.get("metadata") or {}
+        return _copy(self.verbs.update(s, meta.get("namespace"), str(meta.get("name")), dict(obj),
+                                       subresource="status" if status else "").raw)
+
+    def patch(
+        self,
+        resource: Resource | str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: str = "merge",
+        status: bool = False,
+    ) -> dict[str, Any]:
+        """Patch an object (``patch_type``: merge, json, strategic or apply)."""
+        s = self._served(resource)
+        obj, _ = self.verbs.patch(s, namespace, name, _PATCH_TYPES[patch_type],
+                                  orjson.dumps(patch), IN_PROCESS,
+                                  subresource="status" if status else "",
+                                  field_manager="in-process")
+        return _copy(obj.raw)
+
+    def delete(self, resource: Resource | str, name: str, namespace: str | None = None,
+               *, preconditions: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Delete an object (finalizers respected); returns the last state."""
+        s = self._served(resource)
+        opts = {"preconditions": dict(preconditions)} if preconditions else None
+        obj, _ = self.verbs.delete(s, namespace, name, opts)
+        return _copy(obj.raw)
+
+    def seed(self, resource: Resource | str, objects: Iterable[Mapping[str, Any]]) -> int:
+        """Bulk-load objects without HTTP (for benchmarks): missing uid, timestamps and
+        namespaces are filled in, one ADDED event each, nothing else checked. Returns the
+        revision after the last one. Not recorded in :attr:`writes`."""
+        return seed(self.verbs, self._served(resource), (dict(o) for o in objects))
+
+    def touch(self, resource: Resource | str, keys: Iterable[str] | None = None,
+              *, times: int = 1) -> int:
+        """Re-write objects unchanged but for their resourceVersion, ``times`` rounds: a burst
+        of MODIFIED events (for benchmarks). ``keys`` are ``namespace/name`` (or ``name``);
+        ``None`` means every object. Returns the revision after the last write."""
+        return touch(self.verbs, self._served(resource), keys, times)
+
+    def key(self, resource: Resource | str, name: str, namespace: str | None = None) -> str:
+        """The key :meth:`touch` takes for an object."""
+        return object_key(self._served(resource), namespace, name)
+
+
+def _copy(raw: bytes) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(raw)
+    return out

@@ -1,0 +1,168 @@
+"""The Status errors the fake apiserver answers with, worded as kube-apiserver words them.
+
+Every helper returns one of :mod:`kcs.client`'s error classes carrying a ``metav1.Status``
+built by :func:`kcs.client.status_body`, so the server and the client share one vocabulary:
+the handlers raise these and serialize ``err.status`` with ``err.code``.
+"""
+
+from __future__ import annotations
+
+from kcs.client import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Gone,
+    InternalError,
+    Invalid,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+    Resource,
+    ServerTimeout,
+    TooManyRequests,
+    Unauthorized,
+    status_body,
+)
+
+__all__ = [
+    "already_exists",
+    "bad_request",
+    "conflict",
+    "entity_too_large",
+    "expired",
+    "forbidden",
+    "internal_error",
+    "invalid",
+    "method_not_allowed",
+    "not_found",
+    "too_large_resource_version",
+    "too_many_requests",
+    "unauthorized",
+    "unsupported_media_type",
+]
+
+
+def _group(resource: Resource | None) -> str | None:
+    return resource.group or None if resource is not None else None
+
+
+def not_found(resource: Resource | None, name: str, plural: str | None = None) -> NotFound:
+    """404 ``pods "x" not found`` (``details.kind`` is the plural, as kube writes it)."""
+    kind = plural or (resource.plural if resource else "")
+    what = f"{kind}.{resource.group}" if resource and resource.group else kind
+    msg = (f'{what} "{name}" not found' if name
+           else "the server could not find the requested resource")
+    return NotFound(status_body(404, "NotFound", msg, name=name or None,
+                                group=_group(resource), kind=kind or None))
+
+
+def already_exists(resource: Resource, name: str) -> AlreadyExists:
+    """409 AlreadyExists: a create found the name taken."""
+    msg = f'{_qualified(resource)} "{name}" already exists'
+    return AlreadyExists(status_body(409, "AlreadyExists", msg, name=name,
+                                     group=_group(resource), kind=resource.plural))
+
+
+def conflict(resource: Resource, name: str, why: str) -> Conflict:
+    """409 Conflict: a stale resourceVersion or a failed precondition."""
+    msg = f'Operation cannot be fulfilled on {_qualified(resource)} "{name}": {why}'
+    return Conflict(
+        status_body(409, "Conflict", msg, name=name, group=_group(resource), kind=resource.plural)
+    )
+
+
+def invalid(resource: Resource, name: str, causes: list[tuple[str, str, str]]) -> Invalid:
+    """422 Invalid with ``details.causes``; each cause is ``(reason, field, message)``."""
+    text = ", ".join(f"{field}: {message}" for _, field, message in causes)
+    msg = f'{resource.kind} "{name}" is invalid: {text}'
+    return Invalid(
+        status_body(
+            422,
+            "Invalid",
+            msg,
+            name=name,
+            group=_group(resource),
+            kind=resource.kind,
+            causes=[{"reason": r, "field": f, "message": m} for r, f, m in causes],
+        )
+    )
+
+
+def bad_request(message: str) -> BadRequest:
+    """400 BadRequest with ``message``."""
+    return BadRequest(status_body(400, "BadRequest", message))
+
+
+def unauthorized() -> Unauthorized:
+    """401 Unauthorized, as for a request without the expected bearer token."""
+    return Unauthorized(status_body(401, "Unauthorized", "Unauthorized"))
+
+
+def forbidden(resource: Resource, name: str, message: str) -> Forbidden:
+    """403 Forbidden (for example: creating content in a terminating namespace)."""
+    msg = f'{_qualified(resource)} "{name}" is forbidden: {message}'
+    return Forbidden(
+        status_body(403, "Forbidden", msg, name=name, group=_group(resource), kind=resource.plural)
+    )
+
+
+def method_not_allowed(verb: str, resource: Resource | None) -> MethodNotAllowed:
+    """405 MethodNotAllowed: the resource does not support this verb."""
+    what = _qualified(resource) if resource else "this resource"
+    return MethodNotAllowed(
+        status_body(405, "MethodNotAllowed", f"the server does not allow this method ({verb}) on "
+                    f"the requested resource ({what})")
+    )
+
+
+def expired(message: str) -> Gone:
+    """410 Expired: a resourceVersion or continue token older than the history kept."""
+    return Gone(status_body(410, "Expired", message))
+
+
+def entity_too_large(limit: int) -> RequestEntityTooLarge:
+    """413 RequestEntityTooLarge: the body is over the server's limit."""
+    return RequestEntityTooLarge(
+        status_body(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+    )
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    """415 UnsupportedMediaType (for example: a strategic merge patch on a custom resource)."""
+    return ApiError(status_body(415, "UnsupportedMediaType", message), 415)
+
+
+def too_many_requests(retry_after: int) -> TooManyRequests:
+    """429 TooManyRequests with ``details.retryAfterSeconds`` (the handler adds Retry-After)."""
+    return TooManyRequests(
+        status_body(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+            retry_after_seconds=retry_after,
+        ),
+        retry_after=float(retry_after),
+    )
+
+
+def internal_error(message: str) -> InternalError:
+    """500 InternalError."""
+    return InternalError(status_body(500, "InternalError", f"Internal error occurred: {message}"))
+
+
+def too_large_resource_version(asked: int, current: int) -> ServerTimeout:
+    """504 Timeout: the resourceVersion asked for is newer than the server has reached."""
+    body = status_body(
+        504,
+        "Timeout",
+        f"Too large resource version: {asked}, current: {current}",
+        causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+        retry_after_seconds=1,
+    )
+    return ServerTimeout(body)
+
+
+def _qualified(resource: Resource) -> str:
+    return f"{resource.plural}.{resource.group}" if resource.group else resource.plural

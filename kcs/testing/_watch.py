@@ -1,0 +1,270 @@
+"""Watch streams: filtering events for one watcher, and writing them out in batches.
+
+A :class:`Watcher` is registered with its resource's store and is offered every event
+synchronously at commit time. It keeps the lines it will send (pre-serialized bytes, shared
+by all watchers) in a pending list; :func:`serve_watch` writes whatever is pending in one
+write, so a fast writer is never slowed by a slow reader and a slow reader gets large
+batches. Selectors are applied as kube-apiserver's watch cache applies them: an object that
+starts to match on a modification is ``ADDED``, one that stops matching is ``DELETED``
+(with its previous content and the new resourceVersion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kcs.client import FieldSelector, LabelSelector
+from kcs.testing._accounting import token_fingerprint
+from kcs.testing._fields import FieldReader
+from kcs.testing._registry import ServedResource
+from kcs.testing._store import StoredObject, WatchEvent
+
+__all__ = ["ClientInfo", "WatchHub", "Watcher", "bookmark_line", "error_line", "serve_watch"]
+
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who sent a request: the User-Agent and the bearer token (kept in memory only)."""
+
+    user_agent: str
+    token: str | None = None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """:func:`~kcs.testing._accounting.token_fingerprint` of the token."""
+        return token_fingerprint(self.token)
+
+
+def bookmark_line(kind: str, api_version: str, rv: int, *, initial_end: bool = False) -> bytes:
+    """A ``BOOKMARK`` event whose object carries only kind, apiVersion and resourceVersion."""
+    meta: dict[str, Any] = {"resourceVersion": str(rv)}
+    if initial_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
+    obj = {"kind": kind, "apiVersion": api_version, "metadata": meta}
+    return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+def error_line(status: dict[str, Any]) -> bytes:
+    """An ``ERROR`` event carrying a Status."""
+    return orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
+
+
+class Watcher:
+    """One open watch: its filters, the lines waiting to be written, and who opened it."""
+
+    def __init__(
+        self,
+        served: ServedResource,
+        api_version: str,
+        namespace: str | None,
+        label: LabelSelector,
+        field: FieldSelector,
+        reader: FieldReader,
+        client: ClientInfo,
+        transform: Callable[[str, StoredObject], bytes] | None = None,
+    ) -> None:
+        self.served = served
+        self.transform = transform
+        self.api_version = api_version
+        self._convert = "" if api_version == served.storage_api_version else api_version
+        self.namespace = namespace
+        self.label = label
+        self.field = field
+        self._reader = reader
+        self._unfiltered = label.empty and field.empty and transform is None
+        self.client = client
+        self.pending: list[bytes] = []
+        self.wake = asyncio.Event()
+        self.abort_reason: str | None = None
+        self.done = False
+        self.sent = 0
+
+    def passes(self, obj: dict[str, Any]) -> bool:
+        """Whether ``obj`` matches this watch's label and field selectors."""
+        if self._unfiltered:
+            return True
+        meta = obj.get("metadata") or {}
+        if not self.label.matches(meta.get("labels")):
+            return False
+        return self.field.empty or self.field.matches(self._reader(obj))
+
+    def offer(self, ev: WatchEvent) -> None:
+        """Queue the line ``ev`` means to this watcher, if any."""
+        if self.namespace and ev.namespace != self.namespace:
+            return
+        if self._unfiltered:
+            self.push(ev.line(ev.type, self._convert))
+            return
+        now = ev.type != "DELETED" and self.passes(ev.obj.obj)
+        before = ev.prev is not None and self.passes(ev.prev.obj)
+        if now:
+            self._emit(ev, "MODIFIED" if before else "ADDED")
+        elif before:
+            self._emit(ev, "DELETED")
+
+    def _emit(self, ev: WatchEvent, type_: str) -> None:
+        if self.transform is not None:
+            self.push(self.transform(type_, ev.gone() if type_ == "DELETED" else ev.obj))
+        else:
+            self.push(ev.line(type_, self._convert))
+
+    def offer_initial(self, obj: StoredObject) -> None:
+        """Queue a synthetic ``ADDED`` for an object of the initial state, if it matches."""
+        if not self.passes(obj.obj):
+            return
+        if self.transform is not None:
+            self.push(self.transform("ADDED", obj))
+            return
+        raw = obj.as_version(self._convert) if self._convert else obj.raw
+        self.push(b'{"type":"ADDED","object":' + raw + b"}\n")
+
+    def push(self, line: bytes) -> None:
+        """Queue one line and wake the writer."""
+        self.pending.append(line)
+        self.wake.set()
+
+    def finish(self) -> None:
+        """End the stream cleanly once what is pending has been written."""
+        self.done = True
+        self.wake.set()
+
+    def abort(self, reason: str) -> None:
+        """Make the writer cut the connection (as a network failure would)."""
+        self.abort_reason = reason
+        self.wake.set()
+
+
+class WatchHub:
+    """All open watches, and the delivery faults that apply to them.
+
+    ``stalled`` stops every stream from writing (events queue up) until cleared;
+    ``drop_every`` cuts each stream after that many lines; ``blocked`` says whether a
+    client is partitioned away (its streams stop writing).
+    """
+
+    def __init__(self, counts: Counter[str]) -> None:
+        self.watchers: set[Watcher] = set()
+        self.counts = counts
+        self.stalled = False
+        self.drop_every: int | None = None
+        self.blocked: Callable[[ClientInfo], bool] = lambda _c: False
+        self.opened = 0
+        self._changed = asyncio.Event()
+
+    def add(self, w: Watcher) -> None:
+        """Note an open watch."""
+        self.watchers.add(w)
+        self.opened += 1
+        self._changed.set()
+
+    def discard(self, w: Watcher) -> None:
+        """Note a closed watch."""
+        self.watchers.discard(w)
+        self._changed.set()
+
+    def count(self, resource: str | None = None) -> int:
+        """Open watches, optionally only those on group-resource ``resource``."""
+        if resource is None:
+            return len(self.watchers)
+        return sum(1 for w in self.watchers if w.served.group_resource == resource)
+
+    async def wait_until(self, predicate: Callable[[WatchHub], bool]) -> None:
+        """Wait until ``predicate(self)`` holds; it is re-checked whenever a watch opens or
+        closes. Bound it with the caller's scope (``with anyio.fail_after(5):``)."""
+        while not predicate(self):
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def wait_for(self, count: int = 1, resource: str | None = None) -> None:
+        """Wait until at least ``count`` watches are open (on group-resource ``resource``)."""
+        await self.wait_until(lambda hub: hub.count(resource) >= count)
+
+    def may_deliver(self, w: Watcher) -> bool:
+        """Whether ``w``'s stream may write now."""
+        return not self.stalled and not self.blocked(w.client)
+
+    def kick(self) -> None:
+        """Wake every writer so it re-checks the delivery faults."""
+        for w in self.watchers:
+            w.wake.set()
+
+    def abort_where(self, pred: Callable[[Watcher], bool], reason: str) -> int:
+        """Cut every stream for which ``pred`` holds; returns how many."""
+        hit = [w for w in self.watchers if pred(w) and w.abort_reason is None]
+        for w in hit:
+            w.abort(reason)
+        return len(hit)
+
+
+def _abort(request: web.BaseRequest) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def serve_watch(
+    request: web.BaseRequest,
+    w: Watcher,
+    hub: WatchHub,
+    *,
+    revision: Callable[[], int],
+    timeout_seconds: float | None,
+    bookmark_interval: float | None,
+) -> web.StreamResponse:
+    """Stream ``w``'s events until timeout, abort or client disconnect.
+
+    ``bookmark_interval`` is ``None`` unless the client asked for bookmarks. The watcher
+    must already be registered with its resource store and with ``hub``.
+    """
+    resp = web.StreamResponse(status=200)
+    resp.content_type = "application/json"
+    resp.headers["Cache-Control"] = "no-cache, private"
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds if timeout_seconds else None
+    next_bookmark = loop.time() + bookmark_interval if bookmark_interval else None
+    kind, av = w.served.resource.kind, w.api_version
+    while True:
+        if w.abort_reason is not None:
+            _abort(request)
+            return resp
+        deliverable = hub.may_deliver(w)
+        if w.pending and deliverable:
+            lines, w.pending = w.pending, []
+            drop = False
+            if hub.drop_every:
+                room = max(hub.drop_every - w.sent, 1)
+                if len(lines) >= room:
+                    lines, drop = lines[:room], True
+            w.sent += len(lines)
+            await resp.write(b"".join(lines))
+            if drop:
+                hub.counts["drop_watch"] += 1
+                _abort(request)
+                return resp
+            continue
+        now = loop.time()
+        if w.done or (deadline is not None and now >= deadline):
+            break
+        if next_bookmark is not None and deliverable and now >= next_bookmark:
+            await resp.write(bookmark_line(kind, av, revision()))
+            next_bookmark = now + (bookmark_interval or 0.0)
+            continue
+        timers = [t for t in (deadline, next_bookmark if deliverable else None) if t is not None]
+        w.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(min(timers) if timers else None):
+                await w.wake.wait()
+    await resp.write_eof()
+    return resp

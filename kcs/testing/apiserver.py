@@ -1,0 +1,78 @@
+"""Run the fake apiserver standalone: ``python -m kcs.testing.apiserver --port PORT``.
+
+It prints the URL it listens on (one line, flushed) and serves until SIGTERM or SIGINT.
+The bearer token may be given with ``--token`` or, to keep it out of process listings, in
+the environment variable ``KCS_FAKE_APISERVER_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from kcs.testing._server import FakeApiServer
+
+__all__ = ["main"]
+
+TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m kcs.testing.apiserver",
+                                description="A fake kube-apiserver on loopback, for tests.")
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
+    p.add_argument("--bookmark-interval", type=float, default=60.0,
+                   help="seconds between watch bookmarks (default 60)")
+    p.add_argument("--history-size", type=int, default=10_000,
+                   help="events kept per resource for watch resumption (default 10000)")
+    p.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
+    p.add_argument("--too-large-wait", type=float, default=3.0,
+                   help="seconds a request for a future resourceVersion waits before 504")
+    p.add_argument("--no-control", action="store_true", help="disable the /_fake/ endpoints")
+    p.add_argument("--kubeconfig", default=None, help="also write a kubeconfig to this path")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    api = FakeApiServer(
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get(TOKEN_ENV) or None,
+        bookmark_interval=args.bookmark_interval,
+        history_size=args.history_size,
+        max_body_bytes=args.max_body_bytes,
+        too_large_wait=args.too_large_wait,
+        control=not args.no_control,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await api.start()
+    try:
+        if args.kubeconfig:
+            api.write_kubeconfig(args.kubeconfig)
+        print(api.url, flush=True)
+        await stop.wait()
+    finally:
+        await api.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, serve until SIGTERM/SIGINT, return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The part of :class:`kcs.client.Client` a watcher uses: its two raw, undecoded verbs.
+
+Named after client-go's ``ListerWatcher``. :class:`kcs.client.Client` satisfies it; the
+protocol only documents (and type-checks) exactly what the watch layer relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Protocol
+
+from kcs.client import Resource
+
+__all__ = ["ListerWatcher", "RawWatch"]
+
+
+class RawWatch(Protocol):
+    """An open watch: an async context manager and an async iterator of line batches.
+
+    Each item is a list of complete lines, in order. Errors on the start of the watch
+    are raised by ``__aenter__`` as typed :class:`~kcs.client.ApiError`; a broken
+    connection raises :class:`~kcs.client.ApiConnectionError` from ``__anext__``; a clean
+    end of the response ends the iteration. Leaving the context closes the connection.
+    """
+
+    async def __aenter__(self) -> AsyncIterator[list[bytes]]: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
+class ListerWatcher(Protocol):
+    """Lists and watches a resource, returning raw bytes (see :class:`kcs.client.Client`)."""
+
+    async def list_raw(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> bytes:
+        """The body of a List answer, undecoded."""
+        ...
+
+    def watch_raw(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        allow_watch_bookmarks: bool = True,
+        send_initial_events: bool | None = None,
+        resource_version_match: str | None = None,
+        timeout_seconds: int | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> RawWatch:
+        """A watch, opened by ``async with``."""
+        ...

@@ -1,0 +1,327 @@
+"""Indexes: every kind, their maintenance on update/delete/relist, compact buckets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+from cache_objects import bump, node, pod
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kcs.cache import (
+    NAMESPACE_INDEX,
+    OWNER_INDEX,
+    Added,
+    Store,
+    field_index_name,
+    label_index_name,
+)
+from kcs.cache._buckets import Buckets, bucket_add, bucket_discard, bucket_keys, bucket_size
+from kcs.client import Object, get_path
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def keys_of(objs: Iterable[Object]) -> set[str]:
+    return {o.key for o in objs}
+
+
+# --- buckets -----------------------------------------------------------------------------------
+
+
+def test_a_bucket_of_one_key_is_the_bare_key_and_becomes_a_set_at_two() -> None:
+    b: Buckets = {}
+    bucket_add(b, "v", "ns/a")
+    assert b == {"v": "ns/a"}
+    bucket_add(b, "v", "ns/a")  # again: still one key
+    assert b == {"v": "ns/a"}
+    bucket_add(b, "v", "ns/b")
+    assert b == {"v": {"ns/a", "ns/b"}}
+    assert set(bucket_keys(b, "v")) == {"ns/a", "ns/b"}
+    assert bucket_size(b, "v") == 2
+    bucket_discard(b, "v", "ns/a")
+    assert b == {"v": "ns/b"}  # back to a bare key
+    assert bucket_keys(b, "v") == ("ns/b",)
+    bucket_discard(b, "v", "ns/zzz")
+    assert b == {"v": "ns/b"}
+    bucket_discard(b, "v", "ns/b")
+    assert b == {}
+    assert bucket_keys(b, "v") == ()
+    assert bucket_size(b, "v") == 0
+    bucket_discard(b, "v", "ns/b")  # nothing there: no error
+
+
+def test_unique_label_values_cost_no_sets() -> None:
+    store = Store(label_index=True)
+    for i in range(50):
+        store.apply(pod(f"p{i}", labels={"pod-template-hash": f"h{i}", "app": "web"}))
+    hashes = store._indexer.buckets(label_index_name("pod-template-hash"))
+    assert len(hashes) == 50
+    assert all(isinstance(v, str) for v in hashes.values())
+    apps = store._indexer.buckets(label_index_name("app"))
+    assert isinstance(apps["web"], set)
+    assert len(apps["web"]) == 50
+
+
+# --- each kind -----------------------------------------------------------------------------------
+
+
+def test_namespace_index_leaves_out_cluster_scoped_objects() -> None:
+    store = Store()
+    store.apply(pod("a", "ns1"))
+    store.apply(pod("b", "ns1"))
+    store.apply(pod("c", "ns2"))
+    store.apply(node("n1"))
+    assert keys_of(store.by_index(NAMESPACE_INDEX, "ns1")) == {"ns1/a", "ns1/b"}
+    assert sorted(store.index_values(NAMESPACE_INDEX)) == ["ns1", "ns2"]
+    store.delete(pod("a", "ns1", rv="2"))
+    assert store.index_keys(NAMESPACE_INDEX, "ns1") == ["ns1/b"]
+    store.delete(pod("b", "ns1", rv="3"))
+    assert store.index_values(NAMESPACE_INDEX) == ["ns2"]
+
+
+def test_label_index_follows_label_changes() -> None:
+    store = Store(label_index=True)
+    a = pod("a", labels={"app": "web", "tier": "front"})
+    store.apply(a)
+    store.apply(pod("b", labels={"app": "web"}))
+    assert keys_of(store.by_index("label:app", "web")) == {"default/a", "default/b"}
+    store.apply(bump(a, "2", labels={"app": "api", "canary": "yes"}))
+    assert store.index_keys("label:app", "web") == ["default/b"]
+    assert store.index_keys("label:app", "api") == ["default/a"]
+    assert store.index_keys("label:canary", "yes") == ["default/a"]
+    assert store.index_values("label:tier") == []  # the last holder dropped it
+    assert label_index_name("tier") not in store.index_names()
+    assert store.by_index("label:never-seen", "x") == []  # every key is indexed
+
+
+def test_label_index_on_chosen_keys_only() -> None:
+    store = Store(label_index=["app"])
+    store.apply(pod("a", labels={"app": "web", "tier": "front"}))
+    assert store.index_keys("label:app", "web") == ["default/a"]
+    with pytest.raises(KeyError, match="label:tier"):
+        store.by_index("label:tier", "front")
+    store.add_label_index("tier")  # indexes what is cached already
+    assert store.index_keys("label:tier", "front") == ["default/a"]
+    store.apply(pod("a", rv="2", labels={"app": "web"}))
+    assert store.index_keys("label:tier", "front") == []
+    no_labels = Store(label_index=False)
+    with pytest.raises(KeyError):
+        no_labels.index_values("label:app")
+
+
+def test_field_index_reads_the_path_and_moves_on_change() -> None:
+    store = Store(field_indexes=["spec.nodeName"])
+    a = pod("a", node="n1")
+    store.apply(a)
+    store.apply(pod("b", node="n1"))
+    store.apply(pod("pending"))  # no nodeName: indexed under "" like the apiserver
+    assert keys_of(store.by_index(field_index_name("spec.nodeName"), "n1")) == {
+        "default/a",
+        "default/b",
+    }
+    assert store.index_keys("field:spec.nodeName", "") == ["default/pending"]
+    # Body changed, field did not: the index keeps the key where it was.
+    store.apply(bump(a, "2", phase="Failed"))
+    assert "default/a" in store.index_keys("field:spec.nodeName", "n1")
+    store.apply(bump(a, "3", node="n2"))
+    assert store.index_keys("field:spec.nodeName", "n1") == ["default/b"]
+    assert store.index_keys("field:spec.nodeName", "n2") == ["default/a"]
+    store.delete(pod("b", rv="4", node="n1"))
+    assert sorted(store.index_values("field:spec.nodeName")) == ["", "n2"]
+
+
+def test_field_index_on_scalars_and_metadata() -> None:
+    store = Store(field_indexes=["spec.priority", "spec.hostNetwork", "metadata.name"])
+    store.apply(pod("a", extra_spec={"priority": 5, "hostNetwork": True}))
+    store.apply(pod("b", extra_spec={"priority": {"not": "scalar"}}))
+    assert store.index_keys("field:spec.priority", "5") == ["default/a"]
+    assert store.index_keys("field:spec.priority", "") == ["default/b"]
+    assert store.index_keys("field:spec.hostNetwork", "true") == ["default/a"]
+    assert store.index_keys("field:metadata.name", "b") == ["default/b"]
+    store.add_field_index("spec.nodeName")  # later, over the cached objects
+    assert sorted(store.index_keys("field:spec.nodeName", "")) == ["default/a", "default/b"]
+
+
+def test_owner_index_maps_owner_uids_to_keys() -> None:
+    store = Store(owner_index=True)
+    a = pod("a", owners=["rs-1"])
+    store.apply(a)
+    store.apply(pod("b", owners=["rs-1", "job-9"]))
+    store.apply(pod("orphan"))
+    assert keys_of(store.by_index(OWNER_INDEX, "rs-1")) == {"default/a", "default/b"}
+    assert store.index_keys(OWNER_INDEX, "job-9") == ["default/b"]
+    store.apply(bump(a, "2", owners=["rs-2"]))  # adopted by another owner
+    assert store.index_keys(OWNER_INDEX, "rs-1") == ["default/b"]
+    assert store.index_keys(OWNER_INDEX, "rs-2") == ["default/a"]
+    assert sorted(store.index_values(OWNER_INDEX)) == ["job-9", "rs-1", "rs-2"]
+
+
+def test_custom_indexes_registered_up_front_or_later() -> None:
+    def by_phase(obj: Object) -> Iterable[str]:
+        return obj.get_path("status.phase") or ""  # a str counts as one value
+
+    def by_containers(obj: Object) -> Iterable[str]:
+        return [c["name"] for c in obj.get_path("spec.containers") or []]
+
+    store = Store(indexes={"phase": by_phase})
+    a = pod("a", phase="Running")
+    store.apply(a)
+    store.apply(pod("b", phase="Pending", extra_spec={"containers": [{"name": "x"}]}))
+    assert store.index_keys("phase", "Running") == ["default/a"]
+    store.add_index("containers", by_containers)  # indexes the cached objects now
+    assert store.index_keys("containers", "main") == ["default/a"]
+    assert store.index_keys("containers", "x") == ["default/b"]
+    store.apply(bump(a, "2", phase="Succeeded"))
+    assert store.index_keys("phase", "Running") == []
+    assert store.index_keys("phase", "Succeeded") == ["default/a"]
+    assert "phase" in store.index_names()
+    assert "containers" in store.index_names()
+
+
+@pytest.mark.parametrize("name", ["namespace", "owner", "label:x", "field:spec.x", ""])
+def test_reserved_index_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        Store().add_index(name, lambda o: [])
+
+
+def test_duplicate_index_name_and_unknown_index() -> None:
+    store = Store(indexes={"x": lambda o: []})
+    with pytest.raises(ValueError, match="already"):
+        store.add_index("x", lambda o: [])
+    with pytest.raises(KeyError, match="nope"):
+        store.by_index("nope", "v")
+    with pytest.raises(KeyError):
+        Store(namespace_index=False).by_index(NAMESPACE_INDEX, "default")
+
+
+def test_a_failing_index_function_leaves_the_store_unchanged() -> None:
+    calls: list[str] = []
+
+    def picky(obj: Object) -> Iterable[str]:
+        calls.append(obj.name)
+        if obj.labels.get("bad"):
+            raise RuntimeError("boom")
+        return [obj.name]
+
+    store = Store(indexes={"picky": picky}, label_index=True)
+    good = pod("a", labels={"app": "web"})
+    store.apply(good)
+    with pytest.raises(RuntimeError):
+        store.apply(bump(good, "2", labels={"app": "api", "bad": "1"}))
+    with pytest.raises(RuntimeError):
+        store.apply(pod("new", labels={"bad": "1"}))
+    assert store.get("default/a") is good
+    assert "default/new" not in store
+    assert store.index_keys("label:app", "web") == ["default/a"]
+    assert store.index_values("label:bad") == []
+    assert store.index_keys("picky", "a") == ["default/a"]
+    assert calls  # the function did run
+
+
+def test_relist_rebuilds_indexes_and_keeps_indexes_added_meanwhile() -> None:
+    store = Store(field_indexes=["spec.nodeName"], owner_index=True)
+    store.replace([pod("a", node="n1", owners=["o1"]), pod("b", node="n1")], "1")
+    relist = store.relist()
+    relist.add_many([pod("a", node="n1", owners=["o1"]), pod("c", node="n2")])
+    store.add_index("name", lambda o: [o.name])  # while the relist is in progress
+    store.add_field_index("status.phase")
+    relist.commit("2")
+    assert store.index_keys("field:spec.nodeName", "n1") == ["default/a"]
+    assert store.index_keys("field:spec.nodeName", "n2") == ["default/c"]
+    assert store.index_keys(OWNER_INDEX, "o1") == ["default/a"]
+    assert store.index_keys("name", "c") == ["default/c"]
+    assert sorted(store.index_keys("field:status.phase", "Running")) == ["default/a", "default/c"]
+
+
+# --- property: indexes always equal a rebuild from the cached objects ------------------------------
+
+NAMES = ["a", "b", "c", "d"]
+NAMESPACES = ["ns1", "ns2"]
+LABEL_VALUES = st.dictionaries(st.sampled_from(["app", "tier", "hash"]), st.sampled_from("xyz"))
+
+PodSpec = tuple[str, str, dict[str, str], str | None, list[str], str]
+
+pods: st.SearchStrategy[PodSpec] = st.tuples(
+    st.sampled_from(NAMES),
+    st.sampled_from(NAMESPACES),
+    LABEL_VALUES,
+    st.sampled_from([None, "n1", "n2"]),
+    st.lists(st.sampled_from(["o1", "o2", "o3"]), unique=True, max_size=2),
+    st.sampled_from(["Running", "Pending"]),
+)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("apply"), pods),
+        st.tuples(st.just("delete"), pods),
+        st.tuples(st.just("replace"), st.lists(pods, max_size=6)),
+    ),
+    max_size=25,
+)
+
+
+def _expected_indexes(objs: list[Object]) -> dict[str, dict[str, set[str]]]:
+    out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for o in objs:
+        d = o.to_dict()
+        meta = d["metadata"]
+        if meta.get("namespace"):
+            out[NAMESPACE_INDEX][meta["namespace"]].add(o.key)
+        for k, v in (meta.get("labels") or {}).items():
+            out[f"label:{k}"][v].add(o.key)
+        out["field:spec.nodeName"][get_path(d, "spec.nodeName") or ""].add(o.key)
+        for ref in meta.get("ownerReferences") or []:
+            out[OWNER_INDEX][ref["uid"]].add(o.key)
+        out["phase"][d["status"]["phase"]].add(o.key)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_indexes_always_equal_a_rebuild(operations: list[tuple[str, Any]]) -> None:
+    store = Store(
+        field_indexes=["spec.nodeName"],
+        owner_index=True,
+        indexes={"phase": lambda o: [o.get_path("status.phase") or ""]},
+    )
+    model: dict[str, Object] = {}
+    for rv, (op, arg) in enumerate(operations, start=1):
+        if op == "replace":
+            listed = [_pod(p, rv) for p in arg]
+            deltas = store.replace(listed, str(rv))
+            new_model = {o.key: o for o in listed}
+            assert keys_of(d.obj for d in deltas if isinstance(d, Added)) == (
+                new_model.keys() - model.keys()
+            )
+            model = new_model
+        elif op == "apply":
+            obj = _pod(arg, rv)
+            store.apply(obj)
+            model[obj.key] = obj
+        else:
+            obj = _pod(arg, rv)
+            store.delete(obj)
+            model.pop(obj.key, None)
+        assert {k: o.resource_version for k, o in model.items()} == {
+            o.key: o.resource_version for o in store.list()
+        }
+        expected = _expected_indexes(store.list())
+        for name in [NAMESPACE_INDEX, OWNER_INDEX, "field:spec.nodeName", "phase"]:
+            assert {v: set(store.index_keys(name, v)) for v in store.index_values(name)} == dict(
+                expected[name]
+            ), name
+        for name in {n for n in store.index_names() if n.startswith("label:")} | {
+            n for n in expected if n.startswith("label:")
+        }:
+            assert {v: set(store.index_keys(name, v)) for v in store.index_values(name)} == dict(
+                expected[name]
+            ), name
+    store.verify()
+
+
+def _pod(spec: PodSpec, rv: int) -> Object:
+    name, ns, labels, node_name, owners, phase = spec
+    return pod(name, ns, str(rv), labels=labels, node=node_name, owners=owners, phase=phase)

@@ -1,0 +1,75 @@
+"""The manager in one process: health endpoints, readiness after sync, shutdown."""
+
+from __future__ import annotations
+
+import aiohttp
+import anyio
+import pytest
+from manager_helpers import wait_until
+
+from kcs.client import Client
+from kcs.demo import DemoController
+from kcs.leaderelection import ElectionTimings
+from kcs.manager import Manager
+from kcs.testing import FakeApiServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+TIMINGS = ElectionTimings(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}{path}") as r:
+        return r.status, await r.text()
+
+
+@pytest.mark.parametrize("lease", [None, "health-test"])
+async def test_health_endpoints_readiness_and_graceful_shutdown(lease: str | None) -> None:
+    api = FakeApiServer()
+    await api.start()
+    try:
+        for i in range(5):
+            api.create("configmaps", {"metadata": {"name": f"cm-{i}", "namespace": "default"},
+                                      "data": {"value": str(i)}})
+        async with Client.from_url(api.url, qps=None) as client:
+            manager = Manager(client, lease_name=lease, identity="solo", timings=TIMINGS,
+                              handle_signals=False)
+            controller = manager.add(DemoController(client, manager.informers))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(manager.run)
+                await manager.started.wait()
+                assert manager.health is not None
+                port = manager.health.port
+                assert port > 0
+                assert (await _get(port, "/healthz"))[0] == 200
+                await manager.informers.wait_synced()
+                await wait_until(lambda: manager.ready and manager.is_leader
+                                 and controller.stats.reconciles >= 5, 5, "leading and ready")
+                status, text = await _get(port, "/readyz")
+                assert status == 200, text
+                status, text = await _get(port, "/leader")
+                assert status == 200
+                assert '"isLeader": true' in text and '"identity": "solo"' in text
+                with anyio.fail_after(5):
+                    await manager.shutdown()
+                assert not manager.ready
+                assert not manager.is_leader
+            # the controller wrote every object's annotation while it led
+            for i in range(5):
+                obj = api.get("configmaps", f"cm-{i}", "default")
+                assert obj["metadata"]["annotations"]["kcs-demo/reconciled-value"] == str(i)
+    finally:
+        await api.stop()
+
+
+async def test_add_refuses_a_controller_built_against_another_factory() -> None:
+    api = FakeApiServer()
+    await api.start()
+    try:
+        async with Client.from_url(api.url, qps=None) as client:
+            manager = Manager(client, handle_signals=False, health_port=None)
+            other = Manager(client, handle_signals=False, health_port=None)
+            with pytest.raises(ValueError):
+                manager.add(DemoController(client, other.informers))
+    finally:
+        await api.stop()

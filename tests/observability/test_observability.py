@@ -1,0 +1,206 @@
+"""Metrics and spans from a real informer + work queue + controller run on the fake apiserver."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+from conftest import Otel
+
+from kcs.client import Client, builtin
+from kcs.controller import Builder, Controller, ObjectKey, Result
+from kcs.informer import InformerFactory
+from kcs.leaderelection import ElectionEvent, ElectionEventKind
+from kcs.observability import ClientTelemetry, LeaderTelemetry
+from kcs.testing import FakeApiServer
+
+CONFIGMAPS = builtin("configmaps")
+SECRETS = builtin("secrets")
+TOKEN = "s3cr3t-token-value"
+PASSWORD = "hunter2-very-secret"
+
+
+class SecretPerConfigMap(Controller):
+    """Keeps a Secret ``<name>-secret`` holding a password for each ConfigMap."""
+
+    name = "SecretPerConfigMap"
+
+    def setup(self, builder: Builder) -> None:
+        builder.for_(CONFIGMAPS)
+        self.secrets = builder.owns(SECRETS)
+
+    async def reconcile(self, key: ObjectKey) -> Result | None:
+        cm = self.get(key)
+        if cm is None:
+            return None
+        if key.name == "boom":
+            raise ValueError(f"cannot use password {PASSWORD}")
+        name = f"{key.name}-secret"
+        if self.secrets.lister.get(name, key.namespace) is None:
+            await self.client.create(SECRETS, {
+                "metadata": {
+                    "name": name, "namespace": key.namespace,
+                    "ownerReferences": [{
+                        "apiVersion": "v1", "kind": "ConfigMap", "name": key.name,
+                        "uid": cm.uid, "controller": True,
+                    }],
+                },
+                "data": {"password": base64.b64encode(PASSWORD.encode()).decode()},
+                "stringData": {"plain": PASSWORD},
+            })
+        return None
+
+
+def _points(otel: Otel) -> dict[str, list[Any]]:
+    data = otel.reader.get_metrics_data()
+    out: dict[str, list[Any]] = {}
+    assert data is not None
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            if sm.scope.name != "kcs":
+                continue
+            for metric in sm.metrics:
+                out.setdefault(metric.name, []).extend(metric.data.data_points)
+    return out
+
+
+def _value(points: list[Any], **attrs: Any) -> float:
+    total = 0.0
+    for p in points:
+        if all(p.attributes.get(k) == v for k, v in attrs.items()):
+            total += p.value if hasattr(p, "value") else p.count
+    return total
+
+
+async def _until(condition: Callable[[], Any], deadline: float = 5.0) -> Any:
+    """Poll server/cache state (no event to await) until it holds, failing at ``deadline``."""
+    with anyio.fail_after(deadline):
+        while True:
+            value = condition()
+            if value:
+                return value
+            await anyio.sleep(0.01)
+
+
+def _created_secrets(api: FakeApiServer) -> int:
+    return sum(1 for w in api.writes.records if w.resource == "secrets" and w.verb == "create")
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_a_controller_run_emits_metrics_and_spans(
+    otel: Otel, api: FakeApiServer, client: Client, factory: InformerFactory
+) -> None:
+    client.observer = ClientTelemetry()
+    ctl = SecretPerConfigMap(client, factory)
+    n = 5
+    for i in range(n):
+        api.create(CONFIGMAPS, {"metadata": {"name": f"cm{i}", "namespace": "default"}})
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(factory.run)
+        tg.start_soon(ctl.run)
+        await _until(lambda: _created_secrets(api) >= n)
+        api.create(CONFIGMAPS, {"metadata": {"name": "boom", "namespace": "default"}})
+        await _until(lambda: ctl.stats.errors >= 1)
+        await _until(lambda: ctl.stats.successes >= 2 * n)
+        points = _points(otel)
+        # The informer: events, lists and objects read from its own counters.
+        cm_attrs = {"resource": "configmaps", "namespace": ""}
+        assert _value(points["kcs.informer.events"], **cm_attrs) >= n + 1
+        assert _value(points["kcs.informer.lists"], **cm_attrs) >= 1
+        assert _value(points["kcs.informer.objects"], **cm_attrs) == n + 1 == len(
+            ctl.primary.store
+        )
+        assert _value(points["kcs.informer.objects"], resource="secrets") == n
+        assert "kcs.informer.relists" in points and "kcs.informer.bookmarks" in points
+        staleness = points["kcs.informer.staleness"]
+        assert all(0 <= p.value < 30 for p in staleness)
+        tg.cancel_scope.cancel()
+    points = _points(otel)
+    ctl_attrs = {"controller": "SecretPerConfigMap"}
+    # The controller: counts by outcome match its own stats; durations are plausible.
+    assert _value(points["kcs.reconcile.count"], outcome="success", **ctl_attrs) == (
+        ctl.stats.successes
+    )
+    assert _value(points["kcs.reconcile.errors"], **ctl_attrs) == ctl.stats.errors >= 1
+    durations = [p for p in points["kcs.reconcile.duration"]
+                 if p.attributes["controller"] == "SecretPerConfigMap"]
+    assert sum(p.count for p in durations) == ctl.stats.reconciles - ctl.stats.cancelled
+    assert all(0 <= p.sum / p.count < 5 for p in durations)
+    # The queue of the controller.
+    q = {"name": "SecretPerConfigMap"}
+    assert _value(points["kcs.workqueue.adds"], **q) >= 2 * n + 1
+    assert _value(points["kcs.workqueue.queue_duration"], **q) >= 2 * n
+    assert _value(points["kcs.workqueue.work_duration"], **q) >= 2 * n
+    assert _value(points["kcs.workqueue.retries"], **q) >= 1
+    assert "kcs.workqueue.depth" in points
+    # The client: every create the server saw, with its code.
+    assert _value(points["kcs.client.requests"], verb="create", resource="secrets", code=201) == (
+        _created_secrets(api)
+    )
+    assert _value(points["kcs.client.requests"], verb="list", resource="configmaps") >= 1
+    # Spans: one per reconcile; each create is a child of the reconcile that made it.
+    spans = otel.spans.get_finished_spans()
+    reconciles = {s.context.span_id: s for s in spans if s.name == "reconcile SecretPerConfigMap"}
+    assert len(reconciles) >= n
+    creates = [s for s in spans if s.name == "create secrets"]
+    assert len(creates) == _created_secrets(api)
+    for span in creates:
+        assert span.parent is not None
+        parent = reconciles[span.parent.span_id]
+        assert span.context.trace_id == parent.context.trace_id
+        assert parent.start_time <= span.start_time <= span.end_time <= parent.end_time
+        assert span.attributes["http.response.status_code"] == 201
+    failed = [s for s in reconciles.values() if s.attributes.get("k8s.object.name") == "boom"]
+    assert failed and all(s.attributes["error.type"] == "ValueError" for s in failed)
+    # No call outside a reconcile made a span (the informers' lists and watches).
+    assert not [s for s in spans if s.parent is None and not s.name.startswith("reconcile")]
+    _assert_no_secret(otel, spans)
+
+
+def _assert_no_secret(otel: Otel, spans: Any) -> None:
+    forbidden = [
+        TOKEN, PASSWORD, base64.b64encode(PASSWORD.encode()).decode(), "Bearer", "authorization",
+    ]
+    values: list[str] = []
+    for span in spans:
+        values += [f"{k}={v}" for k, v in (span.attributes or {}).items()]
+        values += [str(e.attributes) for e in span.events]
+        values.append(span.name)
+    for points in _points(otel).values():
+        values += [str(dict(p.attributes or {})) for p in points]
+    assert values
+    for value in values:
+        for secret in forbidden:
+            assert secret.lower() not in value.lower(), value
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(10)
+async def test_leader_telemetry_counts_transitions(otel: Otel) -> None:
+    seen: list[ElectionEvent] = []
+    leader = LeaderTelemetry("obs-lease", inner=seen.append)
+
+    def event(kind: ElectionEventKind) -> ElectionEvent:
+        return ElectionEvent(kind, anyio.current_time(), "me", holder="me")
+
+    def state() -> tuple[float, float, float]:
+        points = _points(otel)
+        lease = {"lease": "obs-lease"}
+        return (
+            _value(points["kcs.leader.is_leader"], **lease),
+            _value(points["kcs.leader.transitions"], direction="started", **lease),
+            _value(points["kcs.leader.transitions"], direction="stopped", **lease),
+        )
+
+    leader(event(ElectionEventKind.LEADER_CHANGED))
+    leader(event(ElectionEventKind.STARTED_LEADING))
+    assert state() == (1, 1, 0)
+    leader(event(ElectionEventKind.RENEWED))
+    leader(event(ElectionEventKind.STOPPED_LEADING))
+    assert state() == (0, 1, 1)
+    assert _value(_points(otel)["kcs.leader.changes"], lease="obs-lease") == 1
+    assert len(seen) == 4

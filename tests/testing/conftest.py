@@ -1,0 +1,23 @@
+"""Fixtures of the fake apiserver tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from apiserver_http import Http, http
+
+from kcs.testing import FakeApiServer
+from kcs.testing.pytest_plugin import fake_apiserver  # noqa: F401  (the documented fixture)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeApiServer]:
+    async with FakeApiServer(bookmark_interval=0.2, too_large_wait=0.3) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(api: FakeApiServer) -> AsyncIterator[Http]:
+    async with http(api.url) as h:
+        yield h

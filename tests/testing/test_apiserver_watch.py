@@ -1,0 +1,154 @@
+"""Watches: resumption, initial events, bookmarks, selectors, timeouts, 410."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from apiserver_http import CM, Http, configmap, http, summary
+
+from kcs.testing import FakeApiServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+CMS = CM.format(ns="default")
+
+
+async def test_resume_delivers_exactly_the_events_after_the_rv(api: FakeApiServer,
+                                                              client: Http) -> None:
+    a = await client.post(CMS, configmap("a"))
+    await client.patch(f"{CMS}/a", {"data": {"x": "1"}})
+    await client.post(CMS, configmap("b"))
+    await client.delete(f"{CMS}/a")
+    async with client.watch(CMS, resourceVersion=a.rv) as w:
+        assert w.status == 200
+        events = await w.take(3)
+    assert summary(events) == [("MODIFIED", "a"), ("ADDED", "b"), ("DELETED", "a")]
+    rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert rvs == sorted(rvs) and rvs[-1] == api.revision
+    assert events[2]["object"]["data"] == {"x": "1"}  # last state, with the deletion's rv
+
+
+async def test_watch_without_rv_starts_now_and_rv0_replays_state(api: FakeApiServer,
+                                                                 client: Http) -> None:
+    await client.post(CMS, configmap("old"))
+    async with client.watch(CMS) as now, client.watch(CMS, resourceVersion="0") as zero:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(2)
+        await client.post(CMS, configmap("new"))
+        assert summary(await now.take(1)) == [("ADDED", "new")]
+        assert summary(await zero.take(2)) == [("ADDED", "old"), ("ADDED", "new")]
+
+
+async def test_streaming_list_ends_initial_events_with_a_bookmark(api: FakeApiServer,
+                                                                  client: Http) -> None:
+    api.seed("configmaps", [configmap(f"s{i}") for i in range(3)])
+    rev = api.revision
+    async with client.watch(CMS, sendInitialEvents="true", resourceVersionMatch="NotOlderThan",
+                            allowWatchBookmarks="true") as w:
+        first = await w.take(4)
+        assert summary(first)[:3] == [("ADDED", "s0"), ("ADDED", "s1"), ("ADDED", "s2")]
+        end = first[3]
+        assert end["type"] == "BOOKMARK"
+        assert end["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+        assert end["object"]["metadata"]["resourceVersion"] == str(rev)
+        await client.post(CMS, configmap("later"))
+        nxt = await w.next()
+        while nxt is not None and nxt["type"] == "BOOKMARK":
+            nxt = await w.next()
+        assert nxt is not None and summary([nxt]) == [("ADDED", "later")]
+
+
+async def test_periodic_bookmarks_carry_only_the_revision(api: FakeApiServer,
+                                                          client: Http) -> None:
+    async with client.watch(CMS, allowWatchBookmarks="true") as w:
+        ev = await w.next()
+        assert ev is not None and ev["type"] == "BOOKMARK"
+        assert ev["object"] == {"kind": "ConfigMap", "apiVersion": "v1",
+                                "metadata": {"resourceVersion": str(api.revision)}}
+    async with client.watch(CMS, timeoutSeconds="1") as no_bookmarks:
+        assert await no_bookmarks.rest() == []  # ends cleanly after the timeout
+
+
+async def test_timeout_seconds_closes_the_stream_cleanly(client: Http) -> None:
+    with anyio.fail_after(5):
+        async with client.watch(CMS, timeoutSeconds="1") as w:
+            assert await w.rest() == []
+
+
+async def test_selector_transitions_become_added_and_deleted(api: FakeApiServer,
+                                                             client: Http) -> None:
+    await client.post(CMS, configmap("m", team="a"))
+    async with client.watch(CMS, labelSelector="team=b") as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        await client.patch(f"{CMS}/m", {"metadata": {"labels": {"team": "b"}}})
+        await client.patch(f"{CMS}/m", {"data": {"k": "v"}})
+        left = await client.patch(f"{CMS}/m", {"metadata": {"labels": {"team": "c"}}})
+        events = await w.take(3)
+    assert summary(events) == [("ADDED", "m"), ("MODIFIED", "m"), ("DELETED", "m")]
+    gone = events[2]["object"]
+    assert gone["metadata"]["labels"] == {"team": "b"}  # the previous content...
+    assert gone["metadata"]["resourceVersion"] == left.rv  # ...at the new revision
+
+
+async def test_field_selector_on_a_single_object(api: FakeApiServer, client: Http) -> None:
+    async with client.watch(f"{CMS}/only") as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        await client.post(CMS, configmap("other"))
+        await client.post(CMS, configmap("only"))
+        assert summary(await w.take(1)) == [("ADDED", "only")]
+
+
+async def test_too_old_resource_version_is_an_error_event(api: FakeApiServer,
+                                                          client: Http) -> None:
+    old = await client.post(CMS, configmap("x"))
+    await client.post(CMS, configmap("y"))
+    api.compact()
+    async with client.watch(CMS, resourceVersion=old.rv) as w:
+        events = await w.rest()
+    assert [e["type"] for e in events] == ["ERROR"]
+    status = events[0]["object"]
+    assert status["code"] == 410 and status["reason"] == "Expired"
+    assert status["message"].startswith("too old resource version")
+    assert api.faults.counts["compact"] == 1
+
+
+async def test_history_is_bounded() -> None:
+    async with FakeApiServer(history_size=3) as api:
+        created = [api.create("configmaps", configmap(f"h{i}")) for i in range(5)]
+        rvs = [int(c["metadata"]["resourceVersion"]) for c in created]
+        async with http(api.url) as client:
+            async with client.watch(CMS, resourceVersion=str(rvs[1])) as w:
+                assert summary(await w.take(3)) == [("ADDED", "h2"), ("ADDED", "h3"),
+                                                    ("ADDED", "h4")]
+            async with client.watch(CMS, resourceVersion=str(rvs[0])) as w:
+                assert summary(await w.rest()) == [("ERROR", "410")]
+
+
+async def test_events_written_in_process_reach_watchers(api: FakeApiServer,
+                                                        client: Http) -> None:
+    api.seed("configmaps", [configmap(f"t{i}") for i in range(3)])
+    async with client.watch(CMS) as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1, "configmaps")
+        rev = api.touch("configmaps", None, times=2)
+        events = await w.take(6)
+    assert [e["type"] for e in events] == ["MODIFIED"] * 6
+    assert events[-1]["object"]["metadata"]["resourceVersion"] == str(rev)
+
+
+async def test_invalid_watch_options(client: Http) -> None:
+    cases = [
+        {"resourceVersionMatch": "NotOlderThan"},  # no sendInitialEvents
+        {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"},  # no bookmarks
+        {"sendInitialEvents": "true", "allowWatchBookmarks": "true"},  # no match
+        {"labelSelector": "a in (b"},
+        {"fieldSelector": "spec.x=y"},
+        {"resourceVersion": "abc"},
+        {"watch": "maybe"},
+    ]
+    for params in cases:
+        r = await client.get(CMS, watch="1", **params) if "watch" not in params else \
+            await client.get(CMS, **params)
+        assert r.status == 400 and r.reason == "BadRequest", (params, r)

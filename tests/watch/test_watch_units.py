@@ -1,0 +1,126 @@
+"""The watcher's pure parts: backoff arithmetic and the stream decoder, fed lines directly."""
+
+from __future__ import annotations
+
+import pytest
+from watch_wire import added, bookmark, deleted, error_event, line, modified, pod, summary
+
+from kcs.client import codec_for
+from kcs.watch import Backoff, InitDone, WatchStats
+from kcs.watch._backoff import BackoffState
+from kcs.watch._stream import Interruption, StreamDecoder
+
+pytestmark = pytest.mark.timeout(10)
+
+CODEC = codec_for("Pod")
+
+
+def decoder(rv: str = "10", *, initial: bool = False) -> tuple[StreamDecoder, WatchStats]:
+    stats = WatchStats()
+    return StreamDecoder(CODEC, stats, rv, initial_events=initial, context="pods"), stats
+
+
+def test_backoff_doubles_to_the_maximum_with_jitter_below() -> None:
+    b = Backoff(initial=0.8, maximum=30.0, factor=2.0, jitter=0.5)
+    no_jitter = [b.delay(n, rand=0.0) for n in range(8)]
+    assert no_jitter == [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0]
+    assert b.delay(3, rand=1.0) == pytest.approx(3.2)  # at most half is taken off
+    assert all(3.2 <= b.delay(3) <= 6.4 for _ in range(100))
+    assert b.delay(10_000, rand=0.0) == 30.0  # no overflow
+
+
+def test_backoff_state_counts_and_resets() -> None:
+    state = BackoffState(Backoff(initial=1.0, jitter=0.0))
+    assert [state.next_delay() for _ in range(3)] == [1.0, 2.0, 4.0]
+    state.reset()
+    assert state.next_delay() == 1.0
+
+
+@pytest.mark.parametrize("kw", [{"jitter": 2.0}, {"factor": 0.5}, {"initial": -1.0}])
+def test_backoff_rejects_nonsense(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Backoff(**kw)
+
+
+def test_decoder_applies_deletes_and_bookmarks_advance_rv() -> None:
+    d, stats = decoder()
+    events = d.feed([modified("a", 11), deleted("b", 12), bookmark(20)])
+    assert [summary(e) for e in events] == [
+        ("Apply", "a@11"),
+        ("Delete", "b@12"),
+        ("Bookmark", "20"),
+    ]
+    assert d.resource_version == "20"
+    assert d.interruption is None
+    assert (stats.events, stats.bookmarks) == (2, 1)
+
+
+def test_decoder_stops_at_a_malformed_line_keeping_what_came_before() -> None:
+    d, stats = decoder()
+    events = d.feed([modified("a", 11), b"not json", modified("a", 12)])
+    assert [summary(e) for e in events] == [("Apply", "a@11")]
+    assert d.interruption is Interruption.MALFORMED
+    assert d.resource_version == "11"
+    assert stats.errors == {"malformed": 1}
+
+
+def test_decoder_skips_blank_lines_and_unknown_types() -> None:
+    d, stats = decoder()
+    events = d.feed([b"  ", line("WHATEVER", pod("x", 11)), modified("a", 12)])
+    assert [summary(e) for e in events] == [("Apply", "a@12")]
+    assert d.interruption is None
+    assert stats.errors == {"unknown_type": 1}
+
+
+@pytest.mark.parametrize(
+    "code,interruption,kind",
+    [(410, Interruption.GONE, "gone"), (500, Interruption.ERROR_EVENT, "error_event")],
+)
+def test_decoder_error_events(code: int, interruption: Interruption, kind: str) -> None:
+    d, stats = decoder()
+    events = d.feed([modified("a", 11), error_event(code, "X"), modified("a", 12)])
+    assert [summary(e) for e in events] == [("Apply", "a@11")]
+    assert d.interruption is interruption
+    assert d.error is not None and d.error.fields()["code"] == code
+    assert stats.errors == {kind: 1}
+    assert d.resource_version == "11"
+
+
+def test_decoder_streaming_list_until_the_end_bookmark() -> None:
+    d, stats = decoder("", initial=True)
+    assert d.feed([added("a", 3), added("b", 4)]) == []  # buffered until the end bookmark
+    assert d.initializing and d.resource_version == ""
+    rest = d.feed([added("c", 5), bookmark(9, initial_end=True), modified("a", 10)])
+    assert [summary(e) for e in rest] == [
+        ("InitStart", ""),
+        ("InitApply", "a@3"),
+        ("InitApply", "b@4"),
+        ("InitApply", "c@5"),
+        ("InitDone", "9"),
+        ("Apply", "a@10"),
+    ]
+    assert isinstance(rest[4], InitDone)
+    assert not d.initializing and d.resource_version == "10"
+    assert stats.events == 4
+
+
+def test_decoder_folds_changes_during_initial_events_into_the_initial_state() -> None:
+    # kube-apiserver 1.27-1.29 may send changes before the initial-events-end bookmark.
+    d, _ = decoder("", initial=True)
+    events = d.feed(
+        [added("a", 3), added("b", 4), modified("a", 6), deleted("b", 7), added("c", 8),
+         bookmark(9, initial_end=True)]
+    )
+    assert [summary(e) for e in events] == [
+        ("InitStart", ""),
+        ("InitApply", "a@6"),
+        ("InitApply", "c@8"),
+        ("InitDone", "9"),
+    ]
+
+
+def test_decoder_detects_a_server_that_ignored_send_initial_events() -> None:
+    d, _ = decoder("", initial=True)
+    events = d.feed([added("a", 3), bookmark(11), modified("a", 12)])
+    assert events == []
+    assert d.interruption is Interruption.NOT_STREAMING
