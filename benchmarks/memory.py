@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import tempfile
 import time
 from typing import Any
 
 from benchmarks._harness import Metrics, in_child, median, rss_bytes
-from benchmarks._pods import pod_bytes, sizes
+from benchmarks._pods import pod_bytes, sizes, write_pods
 from kcs.cache import Store
 from kcs.client import codec_for
 
@@ -68,9 +70,16 @@ def run(quick: bool) -> Metrics:
     """Measure memory per object and the full-GC pause; returns the ``memory.*`` metrics."""
     n, rounds = sizes(quick)
     results: dict[str, list[Metrics]] = {"kcs": [], "dict": []}
-    for _ in range(rounds):
-        for kind in results:
-            results[kind].append(in_child("benchmarks.memory", "measure", kind, str(n)))
+    with tempfile.TemporaryDirectory(prefix="kcs-bench-") as tmp:
+        path = os.path.join(tmp, "pods.jsonl")
+        write_pods(path, n)  # the children read the pods instead of generating them
+        os.environ["KCS_BENCH_PODS_FILE"] = path
+        try:
+            for _ in range(rounds):
+                for kind, runs in results.items():
+                    runs.append(in_child("benchmarks.memory", "measure", kind, str(n)))
+        finally:
+            del os.environ["KCS_BENCH_PODS_FILE"]
     out: Metrics = {}
     for kind, runs in results.items():
         for metric in ("bytes_per_object", "gc_full_ms"):

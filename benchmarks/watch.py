@@ -88,7 +88,7 @@ async def _raw(session: aiohttp.ClientSession, url: str, from_rv: int, events: i
 
 
 async def _k8s_asyncio(url: str, from_rv: int, events: int) -> float:
-    from kubernetes_asyncio import client as k8s  # type: ignore[import-untyped]
+    from kubernetes_asyncio import client as k8s
     from kubernetes_asyncio import watch as k8s_watch
 
     config = k8s.Configuration(host=url)

@@ -359,7 +359,7 @@ async def demo() -> int:
             r3 = await rs.start("r3", *args)
             await r3.wait_for("synced")
             await r3.wait_for("ready")
-            await _wait_candidate_synced(client)
+            await _wait_candidate_synced(client, "r3")
             asked = time.monotonic()
             r2.terminate()
             first = await r3.wait_for("reconcile", after=asked, within=20)
@@ -367,7 +367,9 @@ async def demo() -> int:
             result["graceful_ms"] = graceful_ms
             exit_event = await r2.wait_for("exit", within=20)
             await r2.wait_for("process_exit", within=10)
-            print(f"r2 handed the lease to {exit_event['handed_to']}; r3's first reconcile "
+            how = (f"handed the lease to {exit_event['handed_to']}" if exit_event["handed_to"]
+                   else "released the lease (no eligible successor)")
+            print(f"r2 {how}; r3's first reconcile "
                   f"{graceful_ms:.0f} ms after SIGTERM (cache {first['cache']} objects, "
                   f"relists: {first['syncs'] - 1})", flush=True)
             r3.terminate()
@@ -385,16 +387,14 @@ def _key_is(key: str) -> Callable[[dict[str, Any]], bool]:
     return lambda e: bool(e["key"] == key)
 
 
-async def _wait_candidate_synced(client: Client, count: int = 1) -> None:
-    """Wait (bounded) until ``count`` standby candidate Leases say synced."""
-    from kcs.leaderelection import ANNOTATION_SYNCED, LEASES
+async def _wait_candidate_synced(client: Client, identity: str) -> None:
+    """Wait (bounded) until ``identity``'s candidate Lease says synced (eligible for a hand-off)."""
+    from kcs.leaderelection import get_candidate
+
     with anyio.move_on_after(10):
         while True:
-            leases = await client.list(LEASES, NAMESPACE)
-            n = sum(1 for lease in leases.get("items") or []
-                    if (lease["metadata"].get("annotations") or {}).get(ANNOTATION_SYNCED)
-                    == "true")
-            if n >= count + 1:
+            candidate = await get_candidate(client, LEASE, NAMESPACE, identity)
+            if candidate is not None and candidate.synced:
                 return
             await anyio.sleep(0.05)
 

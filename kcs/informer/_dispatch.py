@@ -87,7 +87,7 @@ class HandlerRegistration:
         self._initial_pushed = False
         self._scope: anyio.CancelScope | None = None
         self._removed = False
-        self._informer_remove: object = None
+        self._on_remove: Callable[[HandlerRegistration], None] | None = None
         self.delivered = 0
         """Handler calls made so far."""
         self.errors = 0
@@ -131,9 +131,8 @@ class HandlerRegistration:
             return
         self._removed = True
         self._pending.clear()
-        remove = self._informer_remove
-        if callable(remove):
-            remove(self)
+        if self._on_remove is not None:
+            self._on_remove(self)
         if self._scope is not None:
             self._scope.cancel()
         self._wake.set()

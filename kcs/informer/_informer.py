@@ -207,7 +207,7 @@ class Informer:
         unsubscribe.
         """
         reg = HandlerRegistration(handler, name)
-        reg._informer_remove = self._remove_registration
+        reg._on_remove = self._remove_registration
         self._registrations.append(reg)
         if self.store.has_synced:
             reg._push_initial(self.store.list())

@@ -8,7 +8,7 @@ off picks its successor among them: only a synced candidate whose renewal is rec
 eligible.
 
 Freshness compares the candidate's ``renewTime`` with the reader's wall clock, with a
-generous slack (:attr:`~kcs.leaderelection.ElectionTimings.candidate_ttl`). That is a
+a second of slack (:attr:`~kcs.leaderelection.ElectionTimings.candidate_ttl`). That is a
 liveness hint, never a safety decision: handing the lease to a replica that has just died
 costs one lease duration, after which another replica takes it as after a crash.
 """

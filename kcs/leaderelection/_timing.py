@@ -108,15 +108,19 @@ class ElectionTimings:
     @property
     def candidate_renew_period(self) -> float:
         """How often a replica renews its candidate Lease."""
-        return self.candidate_period if self.candidate_period is not None else self.lease_duration
+        if self.candidate_period is not None:
+            return self.candidate_period
+        # A third of a lease: a replica that died is no longer "fresh" by the time a
+        # takeover after its death (one lease duration) has happened and settled.
+        return max(self.retry_period, self.lease_duration / 3)
 
     @property
     def candidate_ttl(self) -> float:
         """How old a candidate Lease's ``renewTime`` may be, against the reader's wall clock,
-        for the candidate to count as alive (three renew periods plus the lease duration,
-        as slack for clock offsets). Only used to choose a hand-off successor, never for
-        safety."""
-        return 3 * self.candidate_renew_period + self.lease_duration
+        for the candidate to count as alive: two renew periods plus one second of slack for
+        clock offsets between machines. Only used to choose a hand-off successor, never for
+        safety: choosing a replica that has just died costs one lease duration."""
+        return 2 * self.candidate_renew_period + 1.0
 
     def retry_wait(self, rng: random.Random | None = None) -> float:
         """A jittered wait before the next retry or poll."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -42,12 +43,7 @@ class LeaderTelemetry:
         self._inner = inner
         self.leading = False
         """Whether this replica leads, as the events said."""
-        self._t.meter.create_observable_gauge(
-            "kcs.leader.is_leader", [self._observe], "1", "1 while this replica leads, else 0.",
-        )
-
-    def _observe(self, _: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(1 if self.leading else 0, self._attrs)]
+        _register(self._t, self)
 
     def __call__(self, event: ElectionEventLike) -> None:
         """Record one election event."""
@@ -62,3 +58,28 @@ class LeaderTelemetry:
             self._t.leader_changes.add(1, self._attrs)
         if self._inner is not None:
             self._inner(event)
+
+
+_electors: weakref.WeakKeyDictionary[Telemetry, weakref.WeakSet[LeaderTelemetry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _register(t: Telemetry, leader: LeaderTelemetry) -> None:
+    """Add ``leader`` to the one ``kcs.leader.is_leader`` gauge of ``t`` (made once)."""
+    leaders = _electors.setdefault(t, weakref.WeakSet())
+    leaders.add(leader)
+    if "leaders" in t.pull_registered:
+        return
+    t.pull_registered.add("leaders")
+
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        totals: dict[str, int] = {}
+        for one in list(leaders):
+            lease = one._attrs["lease"]
+            totals[lease] = totals.get(lease, 0) + (1 if one.leading else 0)
+        return [Observation(v, {"lease": k}) for k, v in totals.items()]
+
+    t.observe(
+        "kcs.leader.is_leader", "1", "1 while this replica leads, else 0.", observe, gauge=True
+    )

@@ -60,7 +60,8 @@ def test_test_timings_are_valid_and_round_the_duration_up() -> None:
     t = ElectionTimings(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
     assert t.lease_duration_seconds == 2
     assert t.fence_margin > 0.4
-    assert t.candidate_renew_period == 1.5
+    assert t.candidate_renew_period == 0.5  # a third of the lease
+    assert t.candidate_ttl == 2.0  # two periods + 1 s of clock-offset slack
     waits = [t.retry_wait() for _ in range(200)]
     assert all(0.2 <= w <= 0.2 * (1 + t.jitter) for w in waits)
     assert max(waits) - min(waits) > 0.05  # jittered, not constant

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import Otel
+from obs_helpers import Otel
 
 from kcs.client import Client, builtin
 from kcs.controller import Builder, Controller, ObjectKey, Result
@@ -204,3 +204,49 @@ async def test_leader_telemetry_counts_transitions(otel: Otel) -> None:
     assert state() == (0, 1, 1)
     assert _value(_points(otel)["kcs.leader.changes"], lease="obs-lease") == 1
     assert len(seen) == 4
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_the_informer_hot_path_makes_no_per_event_otel_calls(
+    otel: Otel, api: FakeApiServer, client: Client, factory: InformerFactory
+) -> None:
+    import sys
+    from types import FrameType
+
+    client.observer = ClientTelemetry()
+    client_telemetry_file = sys.modules[ClientTelemetry.__module__].__file__
+    informer = factory.informer(CONFIGMAPS)
+    entries: list[str] = []  # calls into OpenTelemetry from outside it, by caller
+
+    def profile(frame: FrameType, event: str, _: Any) -> None:
+        back = frame.f_back
+        if (
+            event == "call"
+            and "opentelemetry" in frame.f_code.co_filename
+            and back is not None
+            and "opentelemetry" not in back.f_code.co_filename
+            and back.f_code.co_filename != "<string>"  # dataclass code made by the SDK
+        ):
+            entries.append(f"{back.f_code.co_filename}:{back.f_code.co_name}")
+
+    n = 400
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(factory.run)
+        await informer.wait_synced()
+        sys.setprofile(profile)
+        try:
+            for i in range(n):
+                api.create(CONFIGMAPS, {"metadata": {"name": f"hot{i}", "namespace": "default"}})
+            await _until(lambda: len(informer.store) >= n)
+        finally:
+            sys.setprofile(None)
+        tg.cancel_scope.cancel()
+    assert informer.stats.events >= n
+    # No OpenTelemetry code runs per watch event: only the client's observer, per request
+    # (a watch reconnect), ever calls into it on this path.
+    callers = {e.rsplit(":", 1)[0] for e in entries}
+    assert callers <= {client_telemetry_file}, callers
+    assert len(entries) < n // 10, entries
+    points = _points(otel)
+    assert _value(points["kcs.informer.events"], resource="configmaps") >= n

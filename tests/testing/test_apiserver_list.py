@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 from apiserver_http import CM, POD, Http, configmap, pod
 
@@ -53,6 +56,22 @@ async def test_future_resource_version_times_out(api: FakeApiServer, client: Htt
                          resourceVersionMatch="NotOlderThan")
     assert r.status == 504 and r.reason == "Timeout"
     assert r.body["details"]["retryAfterSeconds"] == 1
+
+
+async def test_a_future_resource_version_waits_for_the_write(api: FakeApiServer,
+                                                             client: Http) -> None:
+    async with anyio.create_task_group() as tg:
+        result: list[Any] = []
+
+        async def read() -> None:
+            result.append(await client.get(CMS, resourceVersion=str(api.revision + 1),
+                                           resourceVersionMatch="NotOlderThan"))
+
+        tg.start_soon(read)
+        with anyio.fail_after(5):
+            await api.requests.wait_until(lambda log: log.in_flight == 1)
+        api.create("configmaps", configmap("arrives"))
+    assert result[0].status == 200 and result[0].names() == ["arrives"]
 
 
 async def test_pagination_is_a_consistent_snapshot(api: FakeApiServer, client: Http) -> None:

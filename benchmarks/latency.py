@@ -1,0 +1,117 @@
+"""latency.*: how fresh a kcs informer is under a steady write load.
+
+The fake apiserver (another process) holds N typical pods; a writer re-writes pods at a
+steady 1,000 writes/s (batches of 10 every 10 ms through the control channel's
+``touch``) for a bounded number of seconds.
+
+* ``watch_ms``: from just before a batch is sent to the apiserver until the informer's
+  handler is called with that write (p50, p99). The send time includes the control
+  request, so the figures are an upper bound.
+* ``consistent_read_ms``: :meth:`Informer.consistent_get` (current resourceVersion,
+  wait, answer from the cache) while the writes go on (p50, p99), alternating with
+  ``live_get_ms``: a plain GET of the same object.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+from benchmarks._harness import Metrics
+from benchmarks._pods import PODS, percentile, seed_pods, sizes, tiny
+from kcs.client import Client, Object
+from kcs.informer import FunctionHandler, Informer
+from kcs.testing import ApiServerProcess
+
+RATE = 1_000  # writes per second
+BATCH = 10  # writes per tick
+
+
+async def _writer(api: ApiServerProcess, keys: list[str], seconds: float,
+                  sent: list[tuple[int, float]]) -> None:
+    """Touch ``BATCH`` keys every ``BATCH / RATE`` seconds; record (revision, sent at)."""
+    tick = BATCH / RATE
+    start = anyio.current_time()
+    i = 0
+    while (now := anyio.current_time()) - start < seconds:
+        batch = [keys[(i * BATCH + j) % len(keys)] for j in range(BATCH)]
+        t = time.perf_counter()
+        revision = await api.touch(PODS, batch)
+        sent.append((revision, t))
+        i += 1
+        await anyio.sleep(max(0.0, start + i * tick - anyio.current_time()))
+    del now
+
+
+def _latencies(sent: list[tuple[int, float]], seen: dict[int, float]) -> list[float]:
+    out = []
+    for revision, t in sent:
+        for rv in range(revision - BATCH + 1, revision + 1):
+            if rv in seen:
+                out.append((seen[rv] - t) * 1000)
+    return out
+
+
+async def _main(quick: bool) -> Metrics:
+    n, _ = sizes(quick)
+    seconds = 1.0 if tiny() else (5.0 if quick else 15.0)
+    seen: dict[int, float] = {}
+
+    def on_update(old: Object, new: Object) -> None:
+        seen[int(new.metadata.resource_version)] = time.perf_counter()
+
+    async with ApiServerProcess() as api, Client.from_url(api.url, qps=0) as client:
+        await seed_pods(api, n)
+        informer = Informer(client, PODS, label_index=["app"], field_indexes=["spec.nodeName"])
+        informer.add_handler(FunctionHandler(on_update=on_update))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informer.run)
+            await informer.wait_synced(600)
+            keys = sorted(informer.store.keys())
+            # 1. watch latency: writes only
+            sent: list[tuple[int, float]] = []
+            await _writer(api, keys, seconds, sent)
+            await anyio.sleep(0.5)  # the last handler calls (bounded wait, no event to await)
+            watch = _latencies(sent, seen)
+            # 2. reads on a busy cache: consistent reads vs live GETs, alternating
+            consistent: list[float] = []
+            live: list[float] = []
+            writes: list[tuple[int, float]] = []
+
+            async def reader() -> None:
+                i = 0
+                while not done.is_set():
+                    ns, name = keys[(i * 7919) % len(keys)].split("/")
+                    t0 = time.perf_counter()
+                    obj = await informer.consistent_get(name, ns)
+                    consistent.append((time.perf_counter() - t0) * 1000)
+                    assert obj is not None
+                    t0 = time.perf_counter()
+                    await client.get(PODS, name, ns)
+                    live.append((time.perf_counter() - t0) * 1000)
+                    i += 1
+
+            done = anyio.Event()
+            async with anyio.create_task_group() as readers:
+                readers.start_soon(reader)
+                await _writer(api, keys, seconds, writes)
+                done.set()
+            tg.cancel_scope.cancel()
+    return {
+        "latency.watch_ms.p50": percentile(watch, 0.50),
+        "latency.watch_ms.p99": percentile(watch, 0.99),
+        "latency.watch_samples": float(len(watch)),
+        "latency.watch_writes": float(len(sent) * BATCH),
+        "latency.consistent_read_ms.p50": percentile(consistent, 0.50),
+        "latency.consistent_read_ms.p99": percentile(consistent, 0.99),
+        "latency.live_get_ms.p50": percentile(live, 0.50),
+        "latency.live_get_ms.p99": percentile(live, 0.99),
+        "latency.consistent_vs_live_p50": percentile(consistent, 0.5) / percentile(live, 0.5),
+        "latency.write_rate_per_s": len(sent) * BATCH / seconds,
+    }
+
+
+def run(quick: bool) -> Metrics:
+    """Measure watch and read latency under load; returns the ``latency.*`` metrics."""
+    return anyio.run(_main, quick)

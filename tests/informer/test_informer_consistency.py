@@ -1,0 +1,181 @@
+"""Consistent reads and read-your-writes, against the fake apiserver over HTTP."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+from informer_helpers import CONFIGMAPS, PODS, caught_up, new_pod, running
+
+from kcs.client import Client, RequestRecord, builtin
+from kcs.informer import CacheNotFresh, Informer
+from kcs.testing import FakeApiServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+
+class Verbs:
+    """Counts the client's calls by verb (a RequestObserver)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def request_done(self, record: RequestRecord) -> None:
+        self.counts[record.verb] += 1
+
+
+@pytest.fixture
+async def counted(api: FakeApiServer) -> AsyncIterator[tuple[Client, Verbs]]:
+    verbs = Verbs()
+    async with Client.from_url(api.url, qps=None, observer=verbs) as c:
+        yield c, verbs
+
+
+async def test_read_your_writes(api: FakeApiServer, client: Client) -> None:
+    informer = Informer(client, PODS)
+    async with running(informer):
+        created = await client.create(PODS, new_pod("p", app="v1"))
+        assert await informer.wait_for(created["metadata"]["resourceVersion"], 5)
+        got = informer.lister.get("p", "default")
+        assert got is not None and got.resource_version == created["metadata"]["resourceVersion"]
+        patched = await client.patch(PODS, "p", {"metadata": {"labels": {"app": "v2"}}},
+                                     "default")
+        assert await informer.wait_for(patched["metadata"]["resourceVersion"], 5)
+        got = informer.lister.get("p", "default")
+        assert got is not None and got.labels == {"app": "v2"}
+        # a resourceVersion the server has not reached yet is not reached by the cache
+        assert not await informer.wait_for(str(api.revision + 1000), 0.2)
+
+
+async def test_consistent_get_sees_a_write_made_just_before_from_the_cache(
+    api: FakeApiServer, counted: tuple[Client, Verbs]
+) -> None:
+    client, verbs = counted
+    informer = Informer(client, PODS)
+    async with running(informer):
+        for i in range(5):
+            await client.create(PODS, new_pod(f"p{i}", app=f"v{i}"))
+            # no wait: the read itself catches up; "error" proves the answer is the cache's
+            got = await informer.consistent_get(f"p{i}", "default", fallback="error")
+            assert got is not None and got.labels == {"app": f"v{i}"}
+        await client.delete(PODS, "p0", "default")
+        assert await informer.consistent_get("p0", "default", fallback="error") is None
+        listed = await informer.consistent_list("default", {"app": "v3"}, fallback="error")
+        assert [o.name for o in listed] == ["p3"]
+    assert verbs.counts["get"] == 0  # never read live
+    assert verbs.counts["list"] >= 7  # one quorum list (limit=1) per consistent read
+
+
+async def test_timeout_falls_back_to_a_live_read(
+    api: FakeApiServer, counted: tuple[Client, Verbs]
+) -> None:
+    client, verbs = counted
+    api.create("pods", new_pod("p", app="old"))
+    informer = Informer(client, PODS)
+    async with running(informer):
+        api.faults.stall()  # the watch delivers nothing: the cache cannot catch up
+        api.patch("pods", "p", {"metadata": {"labels": {"app": "new"}}}, namespace="default")
+        api.create("pods", new_pod("q", app="new"))
+        cached = informer.lister.get("p", "default")
+        assert cached is not None and cached.labels == {"app": "old"}
+
+        with anyio.fail_after(3):
+            live = await informer.consistent_get("p", "default", timeout=0.3)
+        assert live is not None and live.labels == {"app": "new"}
+        assert verbs.counts["get"] == 1
+        assert await informer.consistent_get("nope", "default", timeout=0.1) is None
+
+        listed = await informer.consistent_list(label_selector="app=new", timeout=0.3)
+        assert sorted(o.name for o in listed) == ["p", "q"]
+        assert informer.lister.list(label_selector="app=new") == []  # the cache is behind
+
+        api.faults.unstall()
+        await caught_up(api, informer)
+        got = await informer.consistent_get("p", "default", fallback="error")
+        assert got is not None and got.labels == {"app": "new"}
+
+
+async def test_timeout_raises_when_asked_to(api: FakeApiServer, client: Client) -> None:
+    informer = Informer(client, PODS)
+    async with running(informer):
+        api.faults.stall()
+        api.create("pods", new_pod("p"))
+        with pytest.raises(CacheNotFresh) as err:
+            await informer.consistent_get("p", "default", timeout=0.2, fallback="error")
+        assert err.value.wanted == str(api.revision)
+        assert err.value.reached == informer.resource_version != err.value.wanted
+        assert isinstance(err.value, TimeoutError) and "0.2s" in str(err.value)
+        with pytest.raises(CacheNotFresh):
+            await informer.consistent_list(timeout=0.2, fallback="error")
+
+
+async def test_a_read_before_the_first_sync_waits_or_falls_back(
+    api: FakeApiServer, client: Client
+) -> None:
+    api.create("pods", new_pod("p"))
+    informer = Informer(client, PODS)  # not running
+    with pytest.raises(CacheNotFresh) as err:
+        await informer.consistent_get("p", "default", timeout=0.1, fallback="error")
+    assert err.value.reached == ""
+    live = await informer.consistent_get("p", "default", timeout=0.1)
+    assert live is not None and live.name == "p"
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(informer.run)  # the read below waits for the sync
+        got = await informer.consistent_get("p", "default", timeout=5, fallback="error")
+        assert got is not None and informer.has_synced
+        tg.cancel_scope.cancel()
+
+
+async def test_a_quiet_resource_catches_up_through_a_bookmark(
+    api: FakeApiServer, client: Client
+) -> None:
+    api.create("pods", new_pod("p"))
+    informer = Informer(client, PODS)
+    async with running(informer):
+        await caught_up(api, informer)
+        # a write elsewhere moves the server's revision past every pod event
+        api.create("configmaps", {"metadata": {"name": "cm", "namespace": "default"}})
+        assert int(informer.resource_version) < api.revision
+        started = anyio.current_time()
+        got = await informer.consistent_get("p", "default", timeout=5, fallback="error")
+        assert got is not None
+        assert int(informer.resource_version) >= api.revision  # a bookmark got it there
+        assert anyio.current_time() - started < 2  # within a few bookmark intervals (0.1 s)
+
+
+async def test_reads_respect_the_informer_scope(api: FakeApiServer, client: Client) -> None:
+    api.create("pods", new_pod("in", "default", app="yes"))
+    api.create("pods", new_pod("out", "default", app="no"))
+    informer = Informer(client, PODS, "default", label_selector={"app": "yes"})
+    async with running(informer):
+        assert await informer.consistent_get("out", fallback="error") is None
+        got = await informer.consistent_get("in", fallback="error")
+        assert got is not None
+        with pytest.raises(ValueError, match="namespace 'default' only"):
+            await informer.consistent_get("in", "other")
+        api.faults.stall()
+        api.create("pods", new_pod("out2", "default", app="no"))
+        api.create("pods", new_pod("in2", "default", app="yes"))
+        # live answers are limited to the informer's selector too
+        assert await informer.consistent_get("out2", timeout=0.2) is None
+        live = await informer.consistent_get("in2", timeout=0.2)
+        assert live is not None and live.name == "in2"
+        listed = await informer.consistent_list(timeout=0.2)
+        assert sorted(o.name for o in listed) == ["in", "in2"]
+
+
+async def test_cluster_scoped_and_other_kinds(api: FakeApiServer, client: Client) -> None:
+    namespaces = Informer(client, builtin("namespaces"))
+    configmaps = Informer(client, CONFIGMAPS)
+    async with running(namespaces), running(configmaps):
+        await client.create(builtin("namespaces"), {"metadata": {"name": "team-a"}})
+        got = await namespaces.consistent_get("team-a", fallback="error")
+        assert got is not None and got.namespace == ""
+        await client.create(CONFIGMAPS, {"metadata": {"name": "c", "namespace": "team-a"},
+                                         "data": {"k": "v"}})
+        cm = await configmaps.consistent_get("c", "team-a", fallback="error")
+        assert cm is not None and cm["data"] == {"k": "v"}
+        with pytest.raises(ValueError, match="namespaced"):
+            await configmaps.consistent_get("c")

@@ -1,0 +1,137 @@
+"""Warm start from a snapshot: load, resume the watch at its resourceVersion, no list."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from informer_helpers import (
+    FAST_BACKOFF,
+    PODS,
+    Recorder,
+    cache_state,
+    caught_up,
+    new_pod,
+    running,
+    server_state,
+)
+
+from kcs.client import Client, builtin
+from kcs.informer import Informer, SnapshotError
+from kcs.informer._snapshot import read_snapshot
+from kcs.testing import FakeApiServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+
+async def test_warm_start_resumes_without_a_list(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(30)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        assert await first.save_snapshot(path) == 30
+        saved_rv = first.resource_version
+    assert os.listdir(tmp_path) == ["pods.snapshot"]  # no temporary file left behind
+    # the world moves on while nobody watches
+    api.create("pods", new_pod("new"))
+    api.delete("pods", "p0", "default")
+    api.patch("pods", "p1", {"metadata": {"labels": {"app": "b"}}}, namespace="default")
+
+    warm = Informer(client, PODS, snapshot=path, backoff=FAST_BACKOFF)
+    rec = Recorder()
+    reg = warm.add_handler(rec)
+    async with running(warm):
+        assert warm.stats.snapshot_loads == 1
+        await caught_up(api, warm, reg)
+        assert warm.watcher is not None
+        assert warm.watcher.stats.lists == 0 and warm.watcher.stats.pages == 0
+        assert cache_state(warm) == server_state(api) == rec.versions()
+        initial = [c for c in rec.calls if c[0] == "add-initial"]
+        assert len(initial) == 30 and all(int(c[2]) <= int(saved_rv) for c in initial)
+        assert sorted(c[:2] for c in rec.calls[30:]) == [
+            ("add", "default/new"), ("delete", "default/p0"), ("update", "default/p1")
+        ]
+    assert not rec.violations
+
+
+async def test_a_snapshot_older_than_the_history_relists(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    api.seed("pods", [new_pod(f"p{i}") for i in range(10)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        await first.save_snapshot(path)
+    api.delete("pods", "p0", "default")
+    api.create("pods", new_pod("new"))
+    api.compact()  # the snapshot's resourceVersion is gone: 410 -> relist
+
+    warm = Informer(client, PODS, snapshot=path, backoff=FAST_BACKOFF)
+    rec = Recorder()
+    reg = warm.add_handler(rec)
+    async with running(warm):
+        await caught_up(api, warm, reg)
+        assert warm.watcher is not None and warm.watcher.stats.lists == 1
+        assert cache_state(warm) == server_state(api) == rec.versions()
+        # the relist brought only the true differences
+        assert sorted(c[:2] for c in rec.calls[10:]) == [
+            ("add", "default/new"), ("delete", "default/p0")
+        ]
+    assert not rec.violations
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other-resource", "missing"])
+async def test_an_unusable_snapshot_means_a_list(
+    api: FakeApiServer,
+    client: Client,
+    tmp_path: Path,
+    damage: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api.seed("pods", [new_pod(f"p{i}") for i in range(5)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        await first.save_snapshot(path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    if damage == "truncate":
+        path.write_bytes(b"".join(lines[:-2]))
+    elif damage == "garbage":
+        path.write_bytes(b"".join([lines[0], b"{not json\n", *lines[2:]]))
+    elif damage == "other-resource":
+        with pytest.raises(SnapshotError, match="not configmaps"):
+            read_snapshot(path, builtin("configmaps"), first._codec)
+    else:
+        path.unlink()
+    resource = builtin("configmaps") if damage == "other-resource" else PODS
+    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
+        warm = Informer(client, resource, snapshot=path)
+        async with running(warm):
+            assert warm.stats.snapshot_loads == 0
+            assert warm.watcher is not None and warm.watcher.stats.lists == 1
+    assert "not using the snapshot" in caplog.text
+
+
+async def test_save_before_sync_is_refused(client: Client, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="not synced"):
+        await Informer(client, PODS).save_snapshot(tmp_path / "x")
+
+
+async def test_saving_replaces_the_previous_snapshot(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    path = tmp_path / "s"
+    informer = Informer(client, PODS)
+    async with running(informer):
+        await informer.save_snapshot(path)
+        api.create("pods", new_pod("p"))
+        await caught_up(api, informer)
+        assert await informer.save_snapshot(path) == 1
+        rv, objects = read_snapshot(path, PODS, informer._codec)
+        assert rv == informer.resource_version
+        assert [o.key for o in objects] == ["default/p"]
+        assert objects[0] == informer.lister.get("p", "default")
