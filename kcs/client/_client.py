@@ -463,17 +463,19 @@ class Client:
         :class:`~kcs.client.LabelSelector` / :class:`~kcs.client.FieldSelector`, their
         string form, or a ``{key: value}`` mapping; they are validated before sending.
         """
-        res = await self._resolve(resource)
-        query = _list_query(
-            label_selector,
-            field_selector,
-            limit,
-            continue_,
-            resource_version,
-            resource_version_match,
+        data = await self.list_raw(
+            resource,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            limit=limit,
+            continue_=continue_,
+            resource_version=resource_version,
+            resource_version_match=resource_version_match,
+            timeout=timeout,
         )
-        path = res.path(namespace if res.namespaced else None)
-        return await self._json("GET", path, "list", str(res), query=query, timeout=timeout)
+        result: dict[str, Any] = orjson.loads(data)
+        return result
 
     async def list_raw(
         self,
