@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 
 from benchmarks._harness import Sizes
-from kcs.client import builtin
+from kcs.core import builtin
 from kcs.testing import ApiServerProcess, typical_pod
 
 PODS = builtin("pods")

@@ -19,7 +19,7 @@ import time
 import anyio
 
 from benchmarks._harness import Metrics, Sizes
-from kcs.client import builtin
+from kcs.core import builtin
 from kcs.demo import Replicas, with_replicas
 from kcs.testing import ApiServerProcess
 

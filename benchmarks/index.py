@@ -18,7 +18,7 @@ from typing import Any
 from benchmarks._harness import Metrics, alternate
 from benchmarks._pods import pod_bytes, sizes
 from kcs.cache import Lister, Store
-from kcs.client import codec_for
+from kcs.core import codec_for
 
 QUERIES = 20  # distinct namespaces / shard values per timing
 

@@ -20,7 +20,8 @@ import anyio
 
 from benchmarks._harness import Metrics
 from benchmarks._pods import PODS, percentile, seed_pods, sizes, tiny
-from kcs.client import Client, Object
+from kcs.client import Client
+from kcs.core import Object
 from kcs.informer import FunctionHandler, Informer
 from kcs.testing import ApiServerProcess
 

@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks._harness import Metrics, in_child, median, rss_bytes
 from benchmarks._pods import pod_bytes, sizes, write_pods
 from kcs.cache import Store
-from kcs.client import codec_for
+from kcs.core import codec_for
 
 GC_REPEAT = 3
 

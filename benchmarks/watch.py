@@ -22,7 +22,8 @@ import orjson
 
 from benchmarks._harness import Metrics, median
 from benchmarks._pods import PODS, SERVER_ARGS, seed_pods, sizes, tiny
-from kcs.client import Client, Object
+from kcs.client import Client
+from kcs.core import Object
 from kcs.informer import FunctionHandler, Informer
 from kcs.testing import ApiServerProcess
 

@@ -29,16 +29,9 @@ from typing import Any
 
 import anyio
 
-from kcs.client import Client, builtin
-from kcs.controller import (
-    Builder,
-    Controller,
-    GenerationChanged,
-    LabelsChanged,
-    ObjectKey,
-    Result,
-    any_of,
-)
+from kcs.client import Client
+from kcs.controller import Builder, Controller, GenerationChanged, LabelsChanged, Result, any_of
+from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 
 DEPLOYMENTS = builtin("deployments.apps")

@@ -30,8 +30,9 @@ import anyio
 import anyio.abc
 from anyio.streams.text import TextReceiveStream
 
-from kcs.client import ApiError, Client, ClientError, WatchStream, builtin
-from kcs.controller import Builder, Controller, ObjectKey, Result
+from kcs.client import Client, ClientError, WatchStream
+from kcs.controller import Builder, Controller, Result
+from kcs.core import ApiError, ObjectKey, builtin
 from kcs.leaderelection import AUTO, ElectionEvent, ElectionTimings, Successor
 from kcs.manager import Manager
 

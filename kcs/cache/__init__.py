@@ -1,6 +1,6 @@
 """kcs.cache: the store an informer fills, its indexes, listers and history.
 
-* :class:`Store` — cached :class:`~kcs.client.Object` instances by key, an atomic
+* :class:`Store` — cached :class:`~kcs.core.Object` instances by key, an atomic
   relist (:meth:`Store.replace` / :meth:`Store.relist`) that returns the true
   differences, per-object staleness checks, the cache's resourceVersion and
   :meth:`Store.wait_for`, and a bounded history (:meth:`Store.watch`).

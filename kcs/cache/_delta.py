@@ -10,7 +10,7 @@ work to a collection; they support ``match`` with positional patterns::
         case Updated(old, new): ...
         case Deleted(obj): ...
 
-The objects inside are the cached :class:`~kcs.client.Object` instances themselves (no
+The objects inside are the cached :class:`~kcs.core.Object` instances themselves (no
 copy): read them, never mutate them.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import msgspec
 
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = ["Added", "Deleted", "Delta", "Updated"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kcs.client import Gone
+from kcs.core import Gone
 
 __all__ = ["CacheMutationError", "HistoryExpired"]
 
@@ -28,7 +28,7 @@ class HistoryExpired(Gone):
     """The store's history no longer reaches back to the requested resourceVersion.
 
     The in-process counterpart of the apiserver's ``410 Gone`` for a watch: a subclass of
-    :class:`kcs.client.Gone`, so one ``except Gone`` handles both. Raised by
+    :class:`kcs.core.Gone`, so one ``except Gone`` handles both. Raised by
     :meth:`~kcs.cache.Store.watch` when ``since_rv`` is older than the oldest event the
     history holds, and by its iterator when the consumer fell so far behind that events
     it had not read yet were dropped. Recover by reading the store again (a "relist"

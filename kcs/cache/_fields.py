@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = ["field_value"]
 

@@ -14,7 +14,7 @@ import anyio
 
 from kcs.cache._delta import Delta
 from kcs.cache._errors import HistoryExpired
-from kcs.client import parse_resource_version
+from kcs.core import parse_resource_version
 
 __all__ = ["History", "HistoryWatch"]
 

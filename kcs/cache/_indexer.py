@@ -6,7 +6,7 @@ Five kinds, each a map of index value -> keys (:mod:`kcs.cache._buckets`):
 * ``label:<key>`` — one per label key: ``app`` -> ``web`` -> keys, for every label key or
   for a chosen few;
 * ``field:<path>`` — a path in the object such as ``spec.nodeName``, read with
-  :meth:`Object.get_path <kcs.client.Object.get_path>`; the value of each object is kept
+  :meth:`Object.get_path <kcs.core.Object.get_path>`; the value of each object is kept
   so that an update decodes the path again only when the body changed, and touches the
   index only when the value changed;
 * ``owner`` — the uid of each ``metadata.ownerReferences`` entry;
@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard
 from kcs.cache._fields import field_value
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = [
     "FIELD_INDEX_PREFIX",

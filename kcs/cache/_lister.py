@@ -21,7 +21,7 @@ from kcs.cache._buckets import Buckets
 from kcs.cache._fields import field_value
 from kcs.cache._indexer import Indexer
 from kcs.cache._store import Store
-from kcs.client import FieldRequirement, FieldSelector, LabelRequirement, LabelSelector, Object
+from kcs.core import FieldRequirement, FieldSelector, LabelRequirement, LabelSelector, Object
 
 __all__ = ["Lister"]
 
@@ -49,7 +49,7 @@ def _candidates(buckets: Buckets, values: Iterable[str]) -> Collection[str]:
 class Lister:
     """Reads a :class:`~kcs.cache.Store`: get by name, list by selector, read an index.
 
-    What a reader gets: the cached :class:`~kcs.client.Object` instances themselves, in
+    What a reader gets: the cached :class:`~kcs.core.Object` instances themselves, in
     a new ``list`` the caller owns (in no particular order). The objects are shared with
     the store and every other reader: never mutate them, including their ``labels`` and
     ``annotations`` dicts (copy with ``obj.to_dict()`` to edit; the mutation detector
@@ -88,10 +88,10 @@ class Lister:
     ) -> list[Object]:
         """The cached objects in ``namespace`` (``None`` or ``""``: all) that match.
 
-        Selectors are accepted as :class:`~kcs.client.LabelSelector` /
-        :class:`~kcs.client.FieldSelector`, their string forms, or ``{key: value}``
+        Selectors are accepted as :class:`~kcs.core.LabelSelector` /
+        :class:`~kcs.core.FieldSelector`, their string forms, or ``{key: value}``
         mappings, with the apiserver's semantics (a missing field reads as ``""``).
-        Raises :class:`~kcs.client.SelectorError` for a selector that does not parse.
+        Raises :class:`~kcs.core.SelectorError` for a selector that does not parse.
         """
         labels = LabelSelector.of(label_selector)
         fields = FieldSelector.of(field_selector)

@@ -1,6 +1,6 @@
 """The cache mutation detector: fail loudly when a reader changes a cached object.
 
-Listers hand out the cached objects themselves (zero-copy). An :class:`~kcs.client.Object`
+Listers hand out the cached objects themselves (zero-copy). An :class:`~kcs.core.Object`
 is frozen, but the ``labels`` and ``annotations`` dicts of its metadata (and its
 ``managed_fields`` list, when kept) are ordinary mutable containers. The detector keeps
 a fingerprint of each stored object (a hash of its encoded metadata) and compares it
@@ -20,7 +20,7 @@ from typing import Final
 import msgspec
 
 from kcs.cache._errors import CacheMutationError
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = ["ENV_VAR", "MutationDetector", "enabled_by_environment", "fingerprint"]
 

@@ -20,7 +20,7 @@ from kcs.cache._history import History, HistoryWatch
 from kcs.cache._indexer import Indexer, IndexFunc
 from kcs.cache._mutation import MutationDetector, enabled_by_environment
 from kcs.cache._waiters import ResourceVersionWaiters
-from kcs.client import Object, resource_version_at_least, resource_version_newer
+from kcs.core import Object, resource_version_at_least, resource_version_newer
 
 __all__ = ["DEFAULT_HISTORY_SIZE", "Relist", "Store", "Transform"]
 
@@ -49,7 +49,7 @@ class Store:
       that changed nothing), every bookmark (:meth:`observe_resource_version`) and is set
       by every relist; :meth:`wait_for` wakes as soon as it reaches a given value.
     * **Zero-copy reads.** :meth:`get`, :meth:`list` and :meth:`by_index` return the
-      stored :class:`~kcs.client.Object` instances. They are shared by every reader and
+      stored :class:`~kcs.core.Object` instances. They are shared by every reader and
       must never be mutated (their ``labels``/``annotations`` dicts included); turn on
       the mutation detector in tests to catch it.
     * **History.** The last ``history_size`` changes are kept, so :meth:`watch` can

@@ -7,7 +7,7 @@ import itertools
 
 import anyio
 
-from kcs.client import parse_resource_version
+from kcs.core import parse_resource_version
 
 __all__ = ["ResourceVersionWaiters"]
 

@@ -31,11 +31,11 @@ from kcs.client._config import (
 from kcs.client._discovery import Discovery
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver
 from kcs.client._ratelimit import DEFAULT_BURST, DEFAULT_QPS, RateLimiter, TokenBucket
-from kcs.client._resources import Resource
 from kcs.client._retry import DEFAULT_RETRY, RetryPolicy
-from kcs.client._selectors import FieldSelector, LabelSelector
 from kcs.client._transport import DEFAULT_REQUEST_TIMEOUT, Transport
 from kcs.client._watchstream import DEFAULT_MAX_LINE_SIZE, WatchStream
+from kcs.core._resources import Resource
+from kcs.core._selectors import FieldSelector, LabelSelector
 
 __all__ = ["Client", "ClientOptions", "PatchType"]
 
@@ -144,14 +144,14 @@ class Client:
     * it ends by the caller's deadline (``anyio.current_effective_deadline()``), or by its
       ``timeout=`` (raising :class:`~kcs.client.ApiTimeoutError`), or else within the
       client's ``request_timeout``; cancelling the caller aborts the HTTP request;
-    * an error answer raises the typed :class:`~kcs.client.ApiError` carrying the server's
+    * an error answer raises the typed :class:`~kcs.core.ApiError` carrying the server's
       Status; no answer raises :class:`~kcs.client.ApiConnectionError`.
 
     Namespaced resources: ``namespace=None`` means, for :meth:`list` and
     :meth:`watch_raw`, all namespaces; for the other verbs, the body's
     ``metadata.namespace`` if there is a body, else the client's default :attr:`namespace`
     (from the kubeconfig context or the pod's service account; ``"default"`` otherwise).
-    Resources may be given as a :class:`~kcs.client.Resource` or by name (``"pods"``,
+    Resources may be given as a :class:`~kcs.core.Resource` or by name (``"pods"``,
     ``"deployments.apps"``, resolved by :meth:`resource`).
 
     The returned dicts belong to the caller. The client's ``repr`` never shows
@@ -460,7 +460,7 @@ class Client:
         ``metadata.continue`` when ``limit`` cut it short).
 
         ``namespace=None`` lists every namespace. Selectors accept a
-        :class:`~kcs.client.LabelSelector` / :class:`~kcs.client.FieldSelector`, their
+        :class:`~kcs.core.LabelSelector` / :class:`~kcs.core.FieldSelector`, their
         string form, or a ``{key: value}`` mapping; they are validated before sending.
         """
         data = await self.list_raw(
@@ -708,7 +708,7 @@ class Client:
         started the stream has no total timeout: ``timeout_seconds`` asks the server to
         end it, ``read_timeout`` (off by default) bounds each wait for data
         (:class:`~kcs.client.ApiTimeoutError`). An error answer to the start raises the
-        typed :class:`~kcs.client.ApiError`.
+        typed :class:`~kcs.core.ApiError`.
         """
         query = _list_query(label_selector, field_selector, None, None, resource_version,
                             resource_version_match)

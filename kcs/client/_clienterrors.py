@@ -1,6 +1,6 @@
 """Errors raised on the client side, before or instead of an answer from the apiserver.
 
-:class:`~kcs.client.ApiError` (in ``_errors.py``) means *the server answered* with a Status.
+:class:`~kcs.core.ApiError` (in ``_errors.py``) means *the server answered* with a Status.
 Everything here means it did not, or that the client refused to go on: the connection
 failed, the request ran out of time, a watch line was too long, the configuration was
 unusable, or a resource is not served. They share the base class :class:`ClientError`, so

@@ -1,6 +1,6 @@
 """Discovery: which resources the apiserver serves, by kind and by name.
 
-Built-in kinds (:data:`~kcs.client.BUILTIN_RESOURCES`) are known ahead and never need a
+Built-in kinds (:data:`~kcs.core.BUILTIN_RESOURCES`) are known ahead and never need a
 request. Everything else (custom resources, aggregated APIs, kinds kcs does not list) is
 read from the apiserver's discovery documents -- ``/api``, ``/apis`` and
 ``/api/v1`` / ``/apis/GROUP/VERSION`` -- cached, and read again on a miss, so a CRD
@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 
 from kcs.client._clienterrors import ClientError, NoMatchError
-from kcs.client._errors import ApiError, NotFound
-from kcs.client._resources import BUILTIN_RESOURCES, Resource, split_api_version
+from kcs.core._errors import ApiError, NotFound
+from kcs.core._resources import BUILTIN_RESOURCES, Resource, split_api_version
 
 __all__ = ["Discovery", "resources_from_discovery"]
 

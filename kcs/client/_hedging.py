@@ -14,7 +14,7 @@ idempotent, so a duplicate costs load, never correctness. Writes are never hedge
 Guarantees:
 
 * the first *answer* wins, an error Status included (a 404 is an answer): its result is
-  returned or its :class:`~kcs.client.ApiError` raised;
+  returned or its :class:`~kcs.core.ApiError` raised;
 * the loser is cancelled at once and its HTTP request aborted (the apiserver sees the
   client go away); nothing is left running when the call returns;
 * a request that fails without an answer (:class:`~kcs.client.ClientError`) does not win
@@ -36,8 +36,8 @@ import anyio
 
 from kcs.client._client import Client
 from kcs.client._clienterrors import ClientError
-from kcs.client._resources import Resource
-from kcs.client._selectors import FieldSelector, LabelSelector
+from kcs.core._resources import Resource
+from kcs.core._selectors import FieldSelector, LabelSelector
 
 __all__ = ["HedgeStats", "HedgedReads"]
 

@@ -13,7 +13,7 @@ returned as soon as its headers arrive). Both:
    connection closed, so the server sees the client go away;
 4. retry as :class:`~kcs.client.RetryPolicy` says (429 for every verb, 5xx and
    connection errors for idempotent methods), never past the deadline;
-5. raise the typed :class:`~kcs.client.ApiError` for an error answer, or a
+5. raise the typed :class:`~kcs.core.ApiError` for an error answer, or a
    :class:`~kcs.client.ClientError` when no answer came.
 """
 
@@ -31,10 +31,10 @@ import orjson
 from kcs.client._auth import Credentials
 from kcs.client._clienterrors import ApiConnectionError, ApiTimeoutError, ClientError
 from kcs.client._config import ClientConfig
-from kcs.client._errors import ApiError, TooManyRequests, error_from_status
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver, RequestRecord
 from kcs.client._ratelimit import RateLimiter
 from kcs.client._retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
+from kcs.core._errors import ApiError, TooManyRequests, error_from_status
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "Transport"]
 

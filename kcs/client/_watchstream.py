@@ -43,7 +43,7 @@ class WatchStream:
     mid-response, the partial line is dropped and :class:`~kcs.client.ApiConnectionError`
     is raised. A line longer than ``max_line_size`` raises
     :class:`~kcs.client.WatchLineTooLong`. Errors on the start of the watch are the typed
-    :class:`~kcs.client.ApiError` of the server's Status. The stream is closed after any
+    :class:`~kcs.core.ApiError` of the server's Status. The stream is closed after any
     of these.
     """
 

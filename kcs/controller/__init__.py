@@ -14,7 +14,6 @@ from kcs.controller._client import ControllerClient
 from kcs.controller._controller import Controller
 from kcs.controller._events import EventRecorder, EventStats, EventType
 from kcs.controller._finalizers import apply_finalizer, ensure_finalizer, remove_finalizer
-from kcs.controller._key import ObjectKey
 from kcs.controller._metrics import (
     ControllerMetrics,
     ControllerStats,
@@ -50,7 +49,6 @@ __all__ = [
     "LabelsChanged",
     "MapFunc",
     "NoControllerMetrics",
-    "ObjectKey",
     "Outcome",
     "Predicate",
     "ResourceVersionChanged",

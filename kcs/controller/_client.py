@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from kcs.client import Client, FieldSelector, HedgedReads, LabelSelector, PatchType, Resource
+from kcs.client import Client, HedgedReads, PatchType
 from kcs.controller._writes import WriteTracker
+from kcs.core import FieldSelector, LabelSelector, Resource
 
 __all__ = ["ControllerClient"]
 

@@ -14,10 +14,9 @@ from typing import ClassVar
 
 import anyio
 
-from kcs.client import Client, HedgedReads, Object, Resource
+from kcs.client import Client, HedgedReads
 from kcs.controller._client import ControllerClient
 from kcs.controller._events import EventRecorder
-from kcs.controller._key import ObjectKey
 from kcs.controller._metrics import (
     ControllerMetrics,
     ControllerStats,
@@ -27,6 +26,8 @@ from kcs.controller._predicates import Predicate
 from kcs.controller._result import Result, TerminalError
 from kcs.controller._sources import Builder, MapFunc, Source
 from kcs.controller._writes import WriteTracker
+from kcs.core import Object, Resource
+from kcs.core._key import ObjectKey
 from kcs.informer import HandlerRegistration, Informer, InformerFactory, ResourceEventHandler
 from kcs.observability import QueueTelemetry, ReconcileTelemetry, observe_queue, reconcile_span
 from kcs.workqueue import Priority, QueueMetrics, RateLimiter, WorkQueue, run_workers

@@ -36,7 +36,8 @@ from typing import Any, Literal
 import anyio
 from cachetools import LRUCache, TTLCache
 
-from kcs.client import AlreadyExists, ApiError, Client, ClientError, NotFound, Object, builtin
+from kcs.client import Client, ClientError
+from kcs.core import AlreadyExists, ApiError, NotFound, Object, builtin
 
 __all__ = ["EventRecorder", "EventStats", "EventType"]
 
@@ -186,7 +187,7 @@ class EventRecorder:
     ) -> None:
         """Record that ``reason``/``message`` happened to ``obj``; returns at once.
 
-        ``obj`` is a cached :class:`~kcs.client.Object` or an object ``dict``. The Event
+        ``obj`` is a cached :class:`~kcs.core.Object` or an object ``dict``. The Event
         lands in ``obj``'s namespace (``default`` for cluster-scoped objects).
         """
         self.stats.recorded += 1

@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kcs.client import Client, Conflict, NotFound, Object, Resource, object_from_dict
+from kcs.client import Client
 from kcs.controller._client import ControllerClient
+from kcs.core import Conflict, NotFound, Object, Resource, object_from_dict
 
 __all__ = ["apply_finalizer", "ensure_finalizer", "remove_finalizer"]
 
@@ -87,7 +88,7 @@ async def ensure_finalizer(
     when Kubernetes forbids adding one).
 
     Returns the object as it now is (``obj`` itself when nothing had to change), or
-    ``None`` if it no longer exists. Raises :class:`~kcs.client.Conflict` after
+    ``None`` if it no longer exists. Raises :class:`~kcs.core.Conflict` after
     ``attempts`` conflicting writes, and any other API error.
     """
 
@@ -113,7 +114,7 @@ async def remove_finalizer(
 
     Returns the object as it now is, or ``None`` if it no longer exists (removing the
     last finalizer of an object being deleted lets the apiserver delete it). Raises
-    :class:`~kcs.client.Conflict` after ``attempts`` conflicting writes.
+    :class:`~kcs.core.Conflict` after ``attempts`` conflicting writes.
     """
 
     def drop(current: tuple[str, ...]) -> tuple[str, ...] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = [
     "AnnotationsChanged",

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Unpack
 
-from kcs.client import FieldSelector, LabelSelector, Object, Resource, split_api_version
-from kcs.controller._key import ObjectKey
 from kcs.controller._predicates import Predicate, all_of
+from kcs.core import FieldSelector, LabelSelector, Object, Resource, split_api_version
+from kcs.core._key import ObjectKey
 from kcs.informer import Informer, InformerFactory, InformerOptions
 
 __all__ = ["Builder", "MapFunc", "Source", "SourceKind"]

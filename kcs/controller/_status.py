@@ -6,9 +6,10 @@ import copy
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kcs.client import Client, Conflict, Object, Resource
+from kcs.client import Client
 from kcs.controller._client import ControllerClient
-from kcs.controller._key import ObjectKey
+from kcs.core import Conflict, Object, Resource
+from kcs.core._key import ObjectKey
 
 __all__ = ["mutate_status", "retry_on_conflict"]
 
@@ -16,7 +17,7 @@ T = TypeVar("T")
 
 
 async def retry_on_conflict(fn: Callable[[int], Awaitable[T]], *, attempts: int = 5) -> T:
-    """``await fn(attempt)`` until it does not raise :class:`~kcs.client.Conflict`.
+    """``await fn(attempt)`` until it does not raise :class:`~kcs.core.Conflict`.
 
     ``attempt`` counts from 0; ``fn`` must read fresh state on every attempt after the
     first (a conflict means what it computed from is stale). Retries immediately: a
@@ -52,8 +53,8 @@ async def mutate_status(
     The write is a PUT of the status subresource carrying the resourceVersion read, so
     it never overwrites a status it did not see. No write is made when ``mutate``
     changes nothing. Returns the object as stored (or as read, when nothing changed).
-    Raises :class:`~kcs.client.NotFound` if the object is gone, and
-    :class:`~kcs.client.Conflict` after ``attempts`` conflicts.
+    Raises :class:`~kcs.core.NotFound` if the object is gone, and
+    :class:`~kcs.core.Conflict` after ``attempts`` conflicts.
     """
     key = obj if isinstance(obj, ObjectKey) else ObjectKey.of(obj)
     namespace = key.namespace or None

@@ -30,8 +30,8 @@ from typing import Any
 
 import anyio
 
-from kcs.client import FieldSelector, LabelSelector, Resource, get_path, resource_version_at_least
-from kcs.controller._key import ObjectKey
+from kcs.core import FieldSelector, LabelSelector, Resource, get_path, resource_version_at_least
+from kcs.core._key import ObjectKey
 from kcs.informer import Informer
 
 __all__ = ["WriteTracker"]

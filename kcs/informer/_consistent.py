@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from kcs.client import (
-    Client,
+from kcs.client import Client
+from kcs.core import (
     Codec,
     FieldRequirement,
     FieldSelector,

@@ -35,7 +35,7 @@ import anyio
 import anyio.abc
 
 from kcs.cache import Added, Delta, Updated
-from kcs.client import Object
+from kcs.core import Object
 from kcs.informer._handler import HandlerResult, ResourceEventHandler
 
 __all__ = ["HandlerRegistration"]

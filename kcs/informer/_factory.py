@@ -11,7 +11,8 @@ from typing import Any, Unpack
 import anyio
 import anyio.abc
 
-from kcs.client import Client, FieldSelector, LabelSelector, Resource
+from kcs.client import Client
+from kcs.core import FieldSelector, LabelSelector, Resource
 from kcs.informer._informer import FieldSelectorLike, Informer, LabelSelectorLike
 from kcs.informer._options import INDEX_OPTIONS, InformerOptions
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = ["FunctionHandler", "HandlerResult", "ResourceEventHandler"]
 

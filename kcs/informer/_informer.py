@@ -19,14 +19,8 @@ import anyio
 import anyio.abc
 
 from kcs.cache import Delta, IndexFunc, Lister, Relist, Store
-from kcs.client import (
-    Client,
-    FieldSelector,
-    LabelSelector,
-    Object,
-    Resource,
-    codec_for,
-)
+from kcs.client import Client
+from kcs.core import FieldSelector, LabelSelector, Object, Resource, codec_for
 from kcs.informer._consistent import (
     CacheNotFresh,
     and_fields,

@@ -3,7 +3,7 @@
 Format (JSON lines, UTF-8): the first line is a header
 ``{"kind": "InformerSnapshot", "version": 1, "resource": "pods", "apiVersion": "v1",
 "resourceVersion": "1234", "count": N}``; each of the next ``N`` lines is one object as
-the cache held it (see :func:`kcs.client.encode_object`). A file that is truncated,
+the cache held it (see :func:`kcs.core.encode_object`). A file that is truncated,
 malformed or for another resource is rejected as a whole (:class:`SnapshotError`).
 
 Writes are atomic: the file is written beside its final name, flushed to disk, then
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from kcs.client import Codec, Object, Resource, encode_object
+from kcs.core import Codec, Object, Resource, encode_object
 
 __all__ = ["SnapshotError", "read_snapshot", "write_snapshot"]
 

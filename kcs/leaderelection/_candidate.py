@@ -23,7 +23,8 @@ from typing import Any
 
 import anyio
 
-from kcs.client import AlreadyExists, ApiError, Client, ClientError, Conflict, NotFound
+from kcs.client import Client, ClientError
+from kcs.core import AlreadyExists, ApiError, Conflict, NotFound
 from kcs.leaderelection._identity import candidate_lease_name, label_value
 from kcs.leaderelection._lock import LEASES
 from kcs.leaderelection._record import (

@@ -21,7 +21,8 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from kcs.client import AlreadyExists, ApiError, Client, ClientError, Conflict, NotFound
+from kcs.client import Client, ClientError
+from kcs.core import AlreadyExists, ApiError, Conflict, NotFound
 from kcs.leaderelection._candidate import Candidacy
 from kcs.leaderelection._events import ElectionEvent, ElectionEventHandler, ElectionEventKind
 from kcs.leaderelection._handoff import AUTO, Successor, is_eligible, pick_successor

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kcs.client import Client, NotFound, WatchStream, builtin
+from kcs.client import Client, WatchStream
+from kcs.core import NotFound, builtin
 from kcs.leaderelection._record import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,

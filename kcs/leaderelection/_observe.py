@@ -21,7 +21,8 @@ from typing import Any
 import anyio
 import orjson
 
-from kcs.client import ApiError, ClientError, Gone, parse_resource_version
+from kcs.client import ClientError
+from kcs.core import ApiError, Gone, parse_resource_version
 from kcs.leaderelection._lock import LeaseLock
 from kcs.leaderelection._record import LeaderElectionRecord
 from kcs.leaderelection._timing import ElectionTimings

@@ -10,7 +10,8 @@ import anyio
 import anyio.abc
 
 from kcs.client import NOOP_OBSERVER, Client
-from kcs.controller import Controller, ObjectKey
+from kcs.controller import Controller
+from kcs.core import ObjectKey
 from kcs.informer import InformerFactory
 from kcs.leaderelection import (
     AUTO,

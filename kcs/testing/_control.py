@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from kcs.client import ApiError, Resource
+from kcs.core import ApiError, Resource
 from kcs.testing._status import bad_request, method_not_allowed, not_found
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from kcs.client import ApiError, ServerTimeout, ServiceUnavailable, status_body
+from kcs.core import ApiError, ServerTimeout, ServiceUnavailable, status_body
 from kcs.testing._status import internal_error, too_many_requests
 from kcs.testing._watch import ClientInfo, WatchHub
 

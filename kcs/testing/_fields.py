@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kcs.client import FieldSelector, get_path
+from kcs.core import FieldSelector, get_path
 from kcs.testing._registry import ServedResource
 from kcs.testing._status import bad_request
 

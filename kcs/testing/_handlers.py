@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kcs.client import ApiError
+from kcs.core import ApiError
 from kcs.testing._accounting import RequestLog, RequestRecord
 from kcs.testing._discovery import (
     VERSION_INFO,

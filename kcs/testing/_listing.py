@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from kcs.client import FieldSelector, LabelSelector, SelectorError, parse_resource_version
+from kcs.core import FieldSelector, LabelSelector, SelectorError, parse_resource_version
 from kcs.testing._status import bad_request
 
 __all__ = ["ListOptions", "decode_continue", "encode_continue", "parse_bool", "parse_list_options"]

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import anyio
 
-from kcs.client import Resource, error_from_status
+from kcs.core import Resource, error_from_status
 
 __all__ = ["ApiServerProcess"]
 

@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kcs.client import FieldSelector
+from kcs.core import FieldSelector
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._listing import ListOptions, decode_continue, encode_continue
 from kcs.testing._registry import ServedResource

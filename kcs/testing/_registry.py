@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kcs.client import BUILTIN_RESOURCES, Resource
+from kcs.core import BUILTIN_RESOURCES, Resource
 
 __all__ = [
     "Registry",

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kcs.client import FieldSelector, LabelSelector, Resource
+from kcs.core import FieldSelector, LabelSelector, Resource
 from kcs.testing._accounting import RequestLog, WriteLog
 from kcs.testing._bulk import seed, touch
 from kcs.testing._control import ControlChannel
@@ -59,7 +59,7 @@ class FakeApiServer:
 
     Use it as ``async with FakeApiServer() as api:`` and point any client at ``api.url``
     (or at ``api.kubeconfig()``). It serves the built-in kinds of
-    :data:`kcs.client.BUILTIN_RESOURCES` and custom resources (from a CRD object or
+    :data:`kcs.core.BUILTIN_RESOURCES` and custom resources (from a CRD object or
     :meth:`register`) with kube-apiserver's semantics for resourceVersions, lists, watches,
     patches, finalizers and errors; see ``docs/testing.md`` for what is and is not emulated.
 
@@ -283,7 +283,7 @@ class FakeApiServer:
 
     def get(self, resource: Resource | str, name: str,
             namespace: str | None = None) -> dict[str, Any]:
-        """A copy of the current object (raises :class:`kcs.client.NotFound`)."""
+        """A copy of the current object (raises :class:`kcs.core.NotFound`)."""
         return _copy(self.verbs.get(self._served(resource), namespace, name).raw)
 
     def list(

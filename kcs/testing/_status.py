@@ -1,13 +1,13 @@
 """The Status errors the fake apiserver answers with, worded as kube-apiserver words them.
 
 Every helper returns one of :mod:`kcs.client`'s error classes carrying a ``metav1.Status``
-built by :func:`kcs.client.status_body`, so the server and the client share one vocabulary:
+built by :func:`kcs.core.status_body`, so the server and the client share one vocabulary:
 the handlers raise these and serialize ``err.status`` with ``err.code``.
 """
 
 from __future__ import annotations
 
-from kcs.client import (
+from kcs.core import (
     AlreadyExists,
     ApiError,
     BadRequest,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from kcs.client import get_path
+from kcs.core import get_path
 from kcs.testing._registry import ServedResource
 from kcs.testing._store import StoredObject
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from kcs.client import ApiError, Resource, status_body
+from kcs.core import ApiError, Resource, status_body
 from kcs.testing._accounting import WriteLog, WriteRecord
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._listing import ListOptions

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kcs.client import FieldSelector, LabelSelector
+from kcs.core import FieldSelector, LabelSelector
 from kcs.testing._accounting import token_fingerprint
 from kcs.testing._fields import FieldReader
 from kcs.testing._registry import ServedResource

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import msgspec
 
-from kcs.client import Object
+from kcs.core import Object
 
 __all__ = ["Apply", "Bookmark", "Delete", "Event", "InitApply", "InitDone", "InitStart"]
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Protocol
 
-from kcs.client import Resource
+from kcs.core import Resource
 
 __all__ = ["ListerWatcher", "RawWatch"]
 
@@ -19,7 +19,7 @@ class RawWatch(Protocol):
     """An open watch: an async context manager and an async iterator of line batches.
 
     Each item is a list of complete lines, in order. Errors on the start of the watch
-    are raised by ``__aenter__`` as typed :class:`~kcs.client.ApiError`; a broken
+    are raised by ``__aenter__`` as typed :class:`~kcs.core.ApiError`; a broken
     connection raises :class:`~kcs.client.ApiConnectionError` from ``__anext__``; a clean
     end of the response ends the iteration. Leaving the context closes the connection.
     """

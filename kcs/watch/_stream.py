@@ -1,7 +1,7 @@
 """Turning the lines of one watch stream into events.
 
 A :class:`StreamDecoder` reads the complete lines the client hands over (one batch per
-network read), decodes each with the kind's :class:`~kcs.client.Codec`, and returns the
+network read), decodes each with the kind's :class:`~kcs.core.Codec`, and returns the
 events they stand for. It tracks the last resourceVersion it has seen, and it stops at the
 first line after which the stream cannot be trusted any more (see :class:`Interruption`):
 the watcher then closes the stream and resumes, relists or falls back.
@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from kcs.client import Codec, Object
+from kcs.core import Codec, Object
 from kcs.watch._events import Apply, Bookmark, Delete, Event, InitApply, InitDone, InitStart
 from kcs.watch._stats import WatchStats
 

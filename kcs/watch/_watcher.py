@@ -31,11 +31,10 @@ from typing import Final, Literal, NoReturn, Self, TypeVar
 import anyio
 import msgspec
 
-from kcs.client import (
-    ApiConnectionError,
+from kcs.client import ApiConnectionError, ClientError, WatchLineTooLong
+from kcs.core import (
     ApiError,
     BadRequest,
-    ClientError,
     Codec,
     FieldSelector,
     Gone,
@@ -43,7 +42,6 @@ from kcs.client import (
     LabelSelector,
     Resource,
     TooManyRequests,
-    WatchLineTooLong,
     codec_for,
 )
 from kcs.watch._backoff import DEFAULT_BACKOFF, Backoff, BackoffState

@@ -1,11 +1,11 @@
-"""Building objects for the cache tests (plain data in, kcs.client.Object out)."""
+"""Building objects for the cache tests (plain data in, kcs.core.Object out)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kcs.client import Object, object_from_dict
+from kcs.core import Object, object_from_dict
 
 
 def pod(

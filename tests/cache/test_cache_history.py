@@ -7,7 +7,7 @@ import pytest
 from cache_objects import bump, pod
 
 from kcs.cache import Added, Deleted, Delta, HistoryExpired, HistoryWatch, Store, Updated
-from kcs.client import Gone
+from kcs.core import Gone
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 

@@ -20,7 +20,7 @@ from kcs.cache import (
     label_index_name,
 )
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard, bucket_keys, bucket_size
-from kcs.client import Object, get_path
+from kcs.core import Object, get_path
 
 pytestmark = pytest.mark.timeout(30)
 

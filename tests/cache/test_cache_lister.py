@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kcs.cache import Lister, Store
-from kcs.client import (
+from kcs.core import (
     FieldRequirement,
     FieldSelector,
     LabelRequirement,

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from kcs.cache import Store
-from kcs.client import codec_for
+from kcs.core import codec_for
 from kcs.testing._workload import typical_pod
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ import pytest
 from cache_objects import bump, pod
 
 from kcs.cache import CacheMutationError, Lister, Store
-from kcs.client import object_from_dict
+from kcs.core import object_from_dict
 
 pytestmark = pytest.mark.timeout(10)
 

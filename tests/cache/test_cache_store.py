@@ -8,7 +8,7 @@ import pytest
 from cache_objects import bump, node, pod
 
 from kcs.cache import Added, Deleted, Lister, Store, Updated
-from kcs.client import Object
+from kcs.core import Object
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -49,7 +49,7 @@ def json_response(
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
-    from kcs.client import status_body
+    from kcs.core import status_body
 
     return json_response(status_body(404, "NotFound", f"{request.path} not found"), 404)
 

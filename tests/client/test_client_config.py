@@ -12,15 +12,8 @@ import pytest
 from aiohttp import web
 from client_wire import TlsFiles, WireServer, json_response
 
-from kcs.client import (
-    ApiConnectionError,
-    Client,
-    ConfigError,
-    Credentials,
-    Unauthorized,
-    builtin,
-    status_body,
-)
+from kcs.client import ApiConnectionError, Client, ConfigError, Credentials
+from kcs.core import Unauthorized, builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 

@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from client_wire import WireServer, json_response
 
-from kcs.client import ApiTimeoutError, Client, RequestRecord, builtin
+from kcs.client import ApiTimeoutError, Client, RequestRecord
+from kcs.core import builtin
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 

@@ -8,7 +8,8 @@ import pytest
 from aiohttp import web
 from client_wire import WireServer, json_response
 
-from kcs.client import Client, NoMatchError, NotFound, RetryPolicy, builtin, status_body
+from kcs.client import Client, NoMatchError, RetryPolicy
+from kcs.core import NotFound, builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 

@@ -10,18 +10,8 @@ import anyio
 import orjson
 import pytest
 
-from kcs.client import (
-    AlreadyExists,
-    ApiTimeoutError,
-    Client,
-    Conflict,
-    Gone,
-    NotFound,
-    Resource,
-    RetryPolicy,
-    Unauthorized,
-    builtin,
-)
+from kcs.client import ApiTimeoutError, Client, RetryPolicy
+from kcs.core import AlreadyExists, Conflict, Gone, NotFound, Resource, Unauthorized, builtin
 
 try:
     from kcs.testing import FakeApiServer

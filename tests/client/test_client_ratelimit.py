@@ -7,15 +7,8 @@ import pytest
 from aiohttp import web
 from client_wire import WireServer, json_response
 
-from kcs.client import (
-    DEFAULT_BURST,
-    DEFAULT_QPS,
-    Client,
-    RetryPolicy,
-    TokenBucket,
-    builtin,
-    status_body,
-)
+from kcs.client import DEFAULT_BURST, DEFAULT_QPS, Client, RetryPolicy, TokenBucket
+from kcs.core import builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 

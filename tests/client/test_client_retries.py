@@ -8,18 +8,8 @@ import pytest
 from aiohttp import web
 from client_wire import WireServer, json_response
 
-from kcs.client import (
-    ApiConnectionError,
-    Client,
-    InternalError,
-    RequestRecord,
-    RetryPolicy,
-    ServiceUnavailable,
-    TooManyRequests,
-    builtin,
-    parse_retry_after,
-    status_body,
-)
+from kcs.client import ApiConnectionError, Client, RequestRecord, RetryPolicy, parse_retry_after
+from kcs.core import InternalError, ServiceUnavailable, TooManyRequests, builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 

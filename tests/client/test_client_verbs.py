@@ -7,11 +7,11 @@ from aiohttp import web
 from client_wire import WireServer, json_response
 
 import kcs
-from kcs.client import (
+from kcs.client import Client
+from kcs.core import (
     AlreadyExists,
     ApiError,
     BadRequest,
-    Client,
     Conflict,
     Gone,
     Invalid,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kcs.client import (
+from kcs.core import (
     Object,
     codec_for,
     decode_list,

@@ -7,13 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import pytest
 
-from kcs.client import (
-    Client,
-    HedgedReads,
-    NotFound,
-    SlowRequestCounter,
-    builtin,
-)
+from kcs.client import Client, HedgedReads, SlowRequestCounter
+from kcs.core import NotFound, builtin
 from kcs.testing import FakeApiServer
 
 CONFIGMAPS = builtin("configmaps")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kcs.client import (
+from kcs.core import (
     AlreadyExists,
     ApiError,
     Conflict,

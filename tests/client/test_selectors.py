@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kcs.client import FieldSelector, LabelSelector, SelectorError, get_path
+from kcs.core import FieldSelector, LabelSelector, SelectorError, get_path
 
 
 @pytest.mark.parametrize(

@@ -14,17 +14,8 @@ from client_wire import Handler, WireServer, json_response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kcs.client import (
-    ApiConnectionError,
-    ApiTimeoutError,
-    Client,
-    Forbidden,
-    Gone,
-    WatchLineTooLong,
-    WatchStream,
-    builtin,
-    status_body,
-)
+from kcs.client import ApiConnectionError, ApiTimeoutError, Client, WatchLineTooLong, WatchStream
+from kcs.core import Forbidden, Gone, builtin, status_body
 
 pytestmark = [pytest.mark.timeout(30)]
 

@@ -8,15 +8,9 @@ import anyio
 import pytest
 from ctl_helpers import Calls, deployment, eventually, running
 
-from kcs.client import Client, Object, builtin
-from kcs.controller import (
-    Builder,
-    Controller,
-    GenerationChanged,
-    ObjectKey,
-    Result,
-    TerminalError,
-)
+from kcs.client import Client
+from kcs.controller import Builder, Controller, GenerationChanged, Result, TerminalError
+from kcs.core import Object, ObjectKey, builtin
 from kcs.informer import Informer, InformerFactory
 from kcs.testing import FakeApiServer
 

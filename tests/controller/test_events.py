@@ -9,8 +9,9 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from kcs.client import Client, builtin, object_from_dict
+from kcs.client import Client
 from kcs.controller import EventRecorder
+from kcs.core import builtin, object_from_dict
 from kcs.testing import FakeApiServer
 
 EVENTS = builtin("Event", "v1")

@@ -7,17 +7,17 @@ from typing import Any
 import pytest
 from ctl_helpers import Calls, deployment, eventually, running
 
-from kcs.client import Client, Conflict, NotFound, Object, builtin, object_from_dict
+from kcs.client import Client
 from kcs.controller import (
     Builder,
     Controller,
-    ObjectKey,
     Result,
     apply_finalizer,
     ensure_finalizer,
     mutate_status,
     remove_finalizer,
 )
+from kcs.core import Conflict, NotFound, Object, ObjectKey, builtin, object_from_dict
 from kcs.informer import InformerFactory
 from kcs.testing import FakeApiServer
 

@@ -13,8 +13,9 @@ import anyio
 import pytest
 from ctl_helpers import Calls, deployment, eventually, running
 
-from kcs.client import Client, HedgedReads, builtin
-from kcs.controller import Builder, Controller, ObjectKey, Result
+from kcs.client import Client, HedgedReads
+from kcs.controller import Builder, Controller, Result
+from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.testing import FakeApiServer
 

@@ -10,8 +10,9 @@ import anyio
 import pytest
 from ctl_helpers import Calls, deployment, eventually, running
 
-from kcs.client import Client, builtin
-from kcs.controller import Builder, Controller, ObjectKey, Result, WriteTracker
+from kcs.client import Client
+from kcs.controller import Builder, Controller, Result, WriteTracker
+from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.testing import FakeApiServer
 

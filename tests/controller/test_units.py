@@ -6,12 +6,10 @@ from typing import Any
 
 import pytest
 
-from kcs.client import Object, builtin, object_from_dict
 from kcs.controller import (
     AnnotationsChanged,
     GenerationChanged,
     LabelsChanged,
-    ObjectKey,
     ResourceVersionChanged,
     Result,
     TerminalError,
@@ -20,6 +18,7 @@ from kcs.controller import (
     owner_keys,
     predicate,
 )
+from kcs.core import Object, ObjectKey, builtin, object_from_dict
 
 DEPLOYMENTS = builtin("deployments.apps")
 NAMESPACES = builtin("namespaces")

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from kcs.client import Object, builtin
+from kcs.core import Object, builtin
 from kcs.informer import HandlerRegistration, Informer, ResourceEventHandler
 from kcs.testing import FakeApiServer
 from kcs.watch import Backoff

@@ -9,7 +9,8 @@ import anyio
 import pytest
 from informer_helpers import CONFIGMAPS, PODS, caught_up, new_pod, running
 
-from kcs.client import Client, RequestRecord, builtin
+from kcs.client import Client, RequestRecord
+from kcs.core import builtin
 from kcs.informer import CacheNotFresh, Informer
 from kcs.testing import FakeApiServer
 

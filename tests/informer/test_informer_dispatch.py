@@ -11,7 +11,8 @@ import pytest
 from informer_helpers import PODS, Recorder, caught_up, new_pod, running, server_state
 
 from kcs.cache import Added, Deleted, Delta, Updated
-from kcs.client import Client, Object, object_from_dict
+from kcs.client import Client
+from kcs.core import Object, object_from_dict
 from kcs.informer import FunctionHandler, HandlerRegistration, Informer
 from kcs.testing import FakeApiServer
 

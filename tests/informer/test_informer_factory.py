@@ -7,7 +7,8 @@ import pytest
 from informer_helpers import CONFIGMAPS, PODS, Recorder, caught_up, new_pod
 
 from kcs.cache import field_index_name
-from kcs.client import Client, builtin
+from kcs.client import Client
+from kcs.core import builtin
 from kcs.informer import InformerFactory
 from kcs.testing import FakeApiServer
 

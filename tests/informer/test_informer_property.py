@@ -20,7 +20,8 @@ from informer_helpers import (
     server_state,
 )
 
-from kcs.client import AlreadyExists, Client, NotFound
+from kcs.client import Client
+from kcs.core import AlreadyExists, NotFound
 from kcs.informer import Informer
 from kcs.testing import FakeApiServer
 

@@ -18,7 +18,8 @@ from informer_helpers import (
     server_state,
 )
 
-from kcs.client import Client, builtin
+from kcs.client import Client
+from kcs.core import builtin
 from kcs.informer import Informer, SnapshotError
 from kcs.informer._snapshot import read_snapshot
 from kcs.testing import FakeApiServer

@@ -17,7 +17,8 @@ from informer_helpers import (
 )
 
 from kcs.cache import field_index_name
-from kcs.client import Client, Object
+from kcs.client import Client
+from kcs.core import Object
 from kcs.informer import FunctionHandler, Informer
 from kcs.testing import FakeApiServer
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import anyio
 
-from kcs.client import ApiError, Client, ClientError, builtin
+from kcs.client import Client, ClientError
+from kcs.core import ApiError, builtin
 from kcs.leaderelection import (
     AUTO,
     ElectionEvent,

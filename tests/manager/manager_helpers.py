@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from kcs.client import Client, builtin
+from kcs.client import Client
+from kcs.core import builtin
 from kcs.testing import FakeApiServer, WriteRecord
 
 CONFIGMAPS = builtin("configmaps")

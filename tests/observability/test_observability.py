@@ -10,8 +10,9 @@ import anyio
 import pytest
 from obs_helpers import Otel
 
-from kcs.client import Client, builtin
-from kcs.controller import Builder, Controller, ObjectKey, Result
+from kcs.client import Client
+from kcs.controller import Builder, Controller, Result
+from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.leaderelection import ElectionEvent, ElectionEventKind
 from kcs.observability import ClientTelemetry, LeaderTelemetry

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from apiserver_http import CM, configmap, http, summary
 
-from kcs.client import Resource
+from kcs.core import Resource
 from kcs.testing import ApiServerProcess, FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]

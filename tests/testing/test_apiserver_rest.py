@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from apiserver_http import CM, POD, Http, configmap, pod
 
-from kcs.client import Resource
+from kcs.core import Resource
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]

@@ -9,7 +9,8 @@ import pytest
 from watch_mirror import Mirror, new_pod, server_state
 from watch_wire import FAST_BACKOFF
 
-from kcs.client import NO_RETRY, Client, builtin
+from kcs.client import NO_RETRY, Client
+from kcs.core import builtin
 from kcs.testing import FakeApiServer
 from kcs.watch import InitialList, Watcher
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from watch_mirror import Mirror, new_pod
 from watch_wire import FAST_BACKOFF
 
-from kcs.client import NO_RETRY, Client, NotFound, builtin
+from kcs.client import NO_RETRY, Client
+from kcs.core import NotFound, builtin
 from kcs.testing import FakeApiServer
 from kcs.watch import Watcher
 

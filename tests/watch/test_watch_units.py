@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from watch_wire import added, bookmark, deleted, error_event, line, modified, pod, summary
 
-from kcs.client import codec_for
+from kcs.core import codec_for
 from kcs.watch import Backoff, InitDone, WatchStats
 from kcs.watch._backoff import BackoffState
 from kcs.watch._stream import Interruption, StreamDecoder

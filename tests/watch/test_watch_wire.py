@@ -27,7 +27,8 @@ from watch_wire import (
     take,
 )
 
-from kcs.client import NO_RETRY, Client, builtin
+from kcs.client import NO_RETRY, Client
+from kcs.core import builtin
 from kcs.watch import Apply, Watcher
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]

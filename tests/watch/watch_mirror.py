@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from kcs.client import parse_resource_version
+from kcs.core import parse_resource_version
 from kcs.testing import FakeApiServer
 from kcs.watch import Apply, Bookmark, Delete, InitApply, InitDone, InitStart, Watcher
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kcs.client import Object
+from kcs.core._codec import Object
 
 __all__ = ["ObjectKey"]
 
@@ -25,7 +25,7 @@ class ObjectKey:
 
     @classmethod
     def of(cls, obj: Object | dict[str, Any]) -> ObjectKey:
-        """The key of a cached :class:`~kcs.client.Object` or of an object ``dict``."""
+        """The key of a cached :class:`~kcs.core.Object` or of an object ``dict``."""
         if isinstance(obj, Object):
             return cls(obj.metadata.namespace, obj.metadata.name)
         meta = obj.get("metadata") or {}
