@@ -4,6 +4,8 @@
   rest), :class:`ListMeta`, :class:`OwnerReference`, and the :class:`Codec` that decodes
   objects, lists and watch events into it.
 * :class:`ObjectKey`: namespace and name, the key caches and work queues use.
+* :class:`Reader`: the one read interface the caches, the live client and the
+  consistent reader implement, and :class:`ObjectList`, what its ``list`` returns.
 * :class:`Resource`: one REST resource (group, version, plural, kind, scope) and the
   built-in ones (:func:`builtin`).
 * Label and field selectors, parsed once and matched many times.
@@ -52,6 +54,7 @@ from kcs.core._errors import (
     status_body,
 )
 from kcs.core._key import ObjectKey
+from kcs.core._reader import ObjectList, Reader
 from kcs.core._resources import BUILTIN_RESOURCES, Resource, builtin, split_api_version
 from kcs.core._resourceversion import (
     parse_resource_version,
@@ -61,8 +64,10 @@ from kcs.core._resourceversion import (
 from kcs.core._selectors import (
     FieldRequirement,
     FieldSelector,
+    FieldSelectorLike,
     LabelRequirement,
     LabelSelector,
+    LabelSelectorLike,
     SelectorError,
     get_path,
 )
@@ -78,20 +83,24 @@ __all__ = [
     "Conflict",
     "FieldRequirement",
     "FieldSelector",
+    "FieldSelectorLike",
     "Forbidden",
     "Gone",
     "InternalError",
     "Invalid",
     "LabelRequirement",
     "LabelSelector",
+    "LabelSelectorLike",
     "ListMeta",
     "MethodNotAllowed",
     "NotFound",
     "Object",
     "ObjectKey",
+    "ObjectList",
     "ObjectMeta",
     "ObjectMetaWithManagedFields",
     "OwnerReference",
+    "Reader",
     "RequestEntityTooLarge",
     "Resource",
     "SelectorError",

@@ -21,8 +21,10 @@ from typing import Any, Literal
 __all__ = [
     "FieldRequirement",
     "FieldSelector",
+    "FieldSelectorLike",
     "LabelRequirement",
     "LabelSelector",
+    "LabelSelectorLike",
     "SelectorError",
     "get_path",
 ]
@@ -278,3 +280,12 @@ def get_path(obj: Mapping[str, Any], path: str) -> str | None:
     if isinstance(cur, str | int | float):
         return str(cur)
     return None
+
+
+LabelSelectorLike = LabelSelector | str | Mapping[str, str] | None
+"""Anything :meth:`LabelSelector.of` accepts: a selector, its text, ``{key: value}``, or
+``None`` (every object)."""
+
+FieldSelectorLike = FieldSelector | str | Mapping[str, str] | None
+"""Anything :meth:`FieldSelector.of` accepts: a selector, its text, ``{path: value}``, or
+``None`` (every object)."""
