@@ -417,16 +417,37 @@ class Client:
         timeout: float | None = None,
     ) -> bytes:
         """Any request (``"GET"``, ``"/version"``) with the client's rate limit, retries,
-        deadline and errors; returns the undecoded body of the 2xx answer."""
+        deadline and errors; returns the undecoded body of the 2xx answer.
+
+        Its telemetry records the method only (resource ``"(raw)"``): a path names objects,
+        and metric attributes must stay few and never name an object.
+        """
         return await self._transport.request(
             method,
             path,
             verb=method.lower(),
-            resource=path,
+            resource="(raw)",
             query=query,
             body=body,
             content_type=content_type,
             timeout=timeout,
+        )
+
+    async def get_raw(
+        self,
+        resource: ResourceLike,
+        name: str,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """As :meth:`get`, but return the answer undecoded (JSON bytes), for a caller that
+        decodes with a codec of its own (the informers' consistent reads do)."""
+        res = await self._resolve(resource)
+        path = res.path(self._namespace(res, namespace), name, subresource)
+        return await self._transport.request(
+            "GET", path, verb="get", resource=self._label(res, subresource), timeout=timeout
         )
 
     async def get(
@@ -439,9 +460,11 @@ class Client:
         timeout: float | None = None,
     ) -> dict[str, Any]:
         """GET one object (or its ``subresource``). Raises NotFound if it does not exist."""
-        res = await self._resolve(resource)
-        path = res.path(self._namespace(res, namespace), name, subresource)
-        return await self._json("GET", path, "get", self._label(res, subresource), timeout=timeout)
+        data = await self.get_raw(
+            resource, name, namespace, subresource=subresource, timeout=timeout
+        )
+        result: dict[str, Any] = orjson.loads(data)
+        return result
 
     async def list(
         self,

@@ -108,9 +108,8 @@ async def live_get(
     read is a LIST restricted by ``metadata.name``; without, a GET.
     """
     if label_selector.empty and field_selector.empty:
-        path = resource.path(namespace if resource.namespaced else None, name)
         try:
-            body = await client.request_raw("GET", path)
+            body = await client.get_raw(resource, name, namespace)
         except NotFound:
             return None
         return project(codec.decode_object(body))
