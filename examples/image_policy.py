@@ -30,7 +30,16 @@ from typing import Any
 import anyio
 
 from kcs.client import Client
-from kcs.controller import Builder, Controller, GenerationChanged, LabelsChanged, Result, any_of
+from kcs.controller import (
+    Builder,
+    Context,
+    Controller,
+    GenerationChanged,
+    LabelsChanged,
+    Result,
+    Runner,
+    any_of,
+)
 from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 
@@ -75,17 +84,9 @@ class ImagePolicy(Controller):
     name = "image-policy"
     max_concurrent_reconciles = 4
 
-    def __init__(
-        self,
-        client: Client,
-        informers: InformerFactory,
-        *,
-        registries: Sequence[str],
-        namespace: str | None = None,
-    ) -> None:
+    def __init__(self, *, registries: Sequence[str], namespace: str | None = None) -> None:
         self.registries = tuple(registries)
         self.namespace = namespace
-        super().__init__(client, informers)
 
     def setup(self, builder: Builder) -> None:
         # Wake up for spec changes (new images) and label changes (someone removed ours).
@@ -95,25 +96,25 @@ class ImagePolicy(Controller):
             predicates=[any_of(GenerationChanged(), LabelsChanged())],
         )
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
-        deployment = self.get(key)
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+        deployment = await ctx.cache.get(DEPLOYMENTS, key.name, key.namespace)
         if deployment is None:
             return None  # deleted: nothing to do
         bad = [i for i in images(deployment.get("spec") or {}) if not allowed(i, self.registries)]
         want = "true" if bad else None
         if deployment.labels.get(LABEL) == want:
             return None
-        await self.client.patch(
+        await ctx.client.patch(
             DEPLOYMENTS, key.name, {"metadata": {"labels": {LABEL: want}}}, key.namespace
         )
         if bad:
-            self.events.warning(
+            ctx.events.warning(
                 deployment,
                 "DisallowedRegistry",
                 f"images from registries that are not allowed: {', '.join(sorted(set(bad)))}",
             )
         else:
-            self.events.normal(
+            ctx.events.normal(
                 deployment, "ImagesAllowed", "every image is from an allowed registry"
             )
         return None
@@ -122,11 +123,11 @@ class ImagePolicy(Controller):
 # -- running it ---------------------------------------------------------------------------
 
 
-async def run(informers: InformerFactory, controller: Controller) -> None:
+async def run(informers: InformerFactory, runner: Runner) -> None:
     """Run the informers and the controller until cancelled."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(informers.run)
-        tg.start_soon(controller.run)
+        tg.start_soon(runner.run)
 
 
 def _deployment(name: str, image: str) -> dict[str, Any]:
@@ -178,12 +179,13 @@ async def demo() -> None:
         api.create(DEPLOYMENTS, _deployment("api", "ghcr.io/acme/api:1.2"))
         api.create(DEPLOYMENTS, _deployment("legacy", "nginx:1.25"))
         informers = InformerFactory(client)
-        controller = ImagePolicy(client, informers, registries=registries, namespace="default")
+        controller = ImagePolicy(registries=registries, namespace="default")
+        runner = Runner(controller, client, informers)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(run, informers, controller)
+            tg.start_soon(run, informers, runner)
             await until(lambda: labels(api) == {"web": None, "api": None, "legacy": "true"})
-            await until(lambda: controller.events.stats.recorded == 1)
-            await controller.events.flush(timeout=10)
+            await until(lambda: runner.events.stats.recorded == 1)
+            await runner.events.flush(timeout=10)
             print("after the first reconciles:")
             show(api)
 
@@ -191,8 +193,8 @@ async def demo() -> None:
                 {"name": "app", "image": "ghcr.io/acme/nginx:1.25"}]}}}}, namespace="default")
             await until(lambda: labels(api) == {"web": None, "api": None, "legacy": None})
             # Events are written in the background: wait until both are out.
-            await until(lambda: controller.events.stats.recorded == 2)
-            await controller.events.flush(timeout=10)
+            await until(lambda: runner.events.stats.recorded == 2)
+            await runner.events.flush(timeout=10)
             print("after moving legacy to an allowed registry:")
             show(api)
             tg.cancel_scope.cancel()
@@ -207,10 +209,8 @@ async def cluster(args: argparse.Namespace) -> None:
     async with client:
         logging.info("watching Deployments on %s; allowed: %s", client.server, args.allow)
         informers = InformerFactory(client)
-        controller = ImagePolicy(
-            client, informers, registries=args.allow, namespace=args.namespace
-        )
-        await run(informers, controller)
+        controller = ImagePolicy(registries=args.allow, namespace=args.namespace)
+        await run(informers, Runner(controller, client, informers))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,8 +31,9 @@ import anyio.abc
 from anyio.streams.text import TextReceiveStream
 
 from kcs.client import Client, ClientError, WatchStream
-from kcs.controller import Builder, Controller, Result
+from kcs.controller import Builder, Context, Controller, Result
 from kcs.core import ApiError, ObjectKey, builtin
+from kcs.informer import Informer
 from kcs.leaderelection import AUTO, ElectionEvent, ElectionTimings, Successor
 from kcs.manager import Manager
 
@@ -55,28 +56,31 @@ class DemoController(Controller):
     """Copies each ConfigMap's ``data.value`` into an annotation (idempotent: no write when
     the annotation already matches). Reports every reconcile as an event line."""
 
-    write = True
-    quiet = False
+    def __init__(self, *, write: bool = True, quiet: bool = False, workers: int = 1) -> None:
+        self.write = write
+        self.quiet = quiet
+        self.max_concurrent_reconciles = workers
+        self.term = 0
+        self.informer: Informer | None = None
+        self._reported_term = -1
 
     def setup(self, builder: Builder) -> None:
-        builder.for_(CONFIGMAPS, namespace=NAMESPACE)
-        self._reported_term = -1
-        self.term = 0
+        self.informer = builder.for_(CONFIGMAPS, namespace=NAMESPACE)
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
-        obj = self.get(key)
-        if not self.quiet or self._reported_term != self.term:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+        obj = await ctx.cache.get(CONFIGMAPS, key.name, key.namespace)
+        if (not self.quiet or self._reported_term != self.term) and self.informer:
             self._reported_term = self.term
-            emit("reconcile", key=str(key), term=self.term, cache=len(self.primary.store),
-                 syncs=self.primary.stats.syncs)
+            emit("reconcile", key=str(key), term=self.term, cache=len(self.informer.store),
+                 syncs=self.informer.stats.syncs)
         if obj is None or not self.write:
             return None
         value = (obj.get("data") or {}).get("value", "")
         if obj.annotations.get(ANNOTATION) == value:
             return None
-        await self.client.patch(CONFIGMAPS, key.name,
-                                {"metadata": {"annotations": {ANNOTATION: value}}},
-                                key.namespace)
+        await ctx.client.patch(CONFIGMAPS, key.name,
+                               {"metadata": {"annotations": {ANNOTATION: value}}},
+                               key.namespace)
         return None
 
 
@@ -111,15 +115,13 @@ async def replica(args: argparse.Namespace) -> None:
                           timings=timings, election_client=election,
                           health_port=args.health_port, drain_timeout=args.drain_timeout,
                           successor=successor, on_event=on_event)
-        controller = DemoController(work, manager.informers)
-        controller.write = not args.no_write
-        controller.quiet = args.quiet
-        controller.max_concurrent_reconciles = args.workers
-        manager.add(controller)
+        controller = DemoController(write=not args.no_write, quiet=args.quiet,
+                                    workers=args.workers)
+        runner = manager.add(controller)
 
         async def report_synced() -> None:
             await manager.informers.wait_synced()
-            emit("synced", cache=len(controller.primary.store))
+            emit("synced", cache=len(runner.primary.store))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(report_synced)

@@ -22,8 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard
-from kcs.cache._fields import field_value
-from kcs.core import Object
+from kcs.core import Object, field_value
 
 __all__ = [
     "FIELD_INDEX_PREFIX",

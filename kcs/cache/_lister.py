@@ -18,10 +18,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 
 from kcs.cache._buckets import Buckets
-from kcs.cache._fields import field_value
 from kcs.cache._indexer import Indexer
 from kcs.cache._store import Store
-from kcs.core import FieldRequirement, FieldSelector, LabelRequirement, LabelSelector, Object
+from kcs.core import (
+    FieldRequirement,
+    FieldSelector,
+    LabelRequirement,
+    LabelSelector,
+    Object,
+    field_value,
+)
 
 __all__ = ["Lister"]
 

@@ -18,6 +18,7 @@ from kcs.client._clienterrors import (
 )
 from kcs.client._config import ClientConfig, default_kubeconfig_path, in_cluster_available
 from kcs.client._hedging import HedgedReads, HedgeStats
+from kcs.client._hooks import WriteHook
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver, RequestRecord
 from kcs.client._ratelimit import DEFAULT_BURST, DEFAULT_QPS, RateLimiter, TokenBucket
 from kcs.client._retry import DEFAULT_RETRY, NO_RETRY, RetryPolicy, parse_retry_after
@@ -53,6 +54,7 @@ __all__ = [
     "TokenBucket",
     "WatchLineTooLong",
     "WatchStream",
+    "WriteHook",
     "default_kubeconfig_path",
     "in_cluster_available",
     "parse_retry_after",

@@ -1,9 +1,12 @@
 # ruff: noqa: ASYNC109  (a per-call timeout= is part of the API; it narrows the caller's deadline)
-"""The :class:`Client`: Kubernetes verbs over HTTP, answers as decoded JSON.
+"""The :class:`Client`: Kubernetes verbs over HTTP, answers as :class:`~kcs.core.Object`.
 
-Verbs return plain ``dict`` objects decoded by orjson (never kubernetes-asyncio models);
-:meth:`Client.list_raw` and :meth:`Client.watch_raw` hand the undecoded bytes to the watch
-layer, which decodes them its own, faster way.
+Every verb decodes its answer with the same codec the informer caches use
+(:func:`kcs.core.codec_for`: typed metadata, the rest kept as raw JSON, ``managedFields``
+stripped unless the client keeps them), so an object read live and one read from a cache
+are the same type and look the same. :meth:`Client.list_raw`, :meth:`Client.get_raw`
+and :meth:`Client.watch_raw` hand the undecoded bytes to the layers above, which decode
+them with codecs of their own. The client implements :class:`kcs.core.Reader`.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self, TypedDict, Unpack
 
@@ -29,31 +32,39 @@ from kcs.client._config import (
     load_kubeconfig,
 )
 from kcs.client._discovery import Discovery
+from kcs.client._hedging import HedgedReads
+from kcs.client._hooks import WriteHook, WriteHooks
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver
 from kcs.client._ratelimit import DEFAULT_BURST, DEFAULT_QPS, RateLimiter, TokenBucket
+from kcs.client._requests import (
+    JSON,
+    PATCH_CONTENT_TYPES,
+    Body,
+    PatchBody,
+    PatchType,
+    encode_body,
+    list_query,
+    metadata_of,
+    write_query,
+)
 from kcs.client._retry import DEFAULT_RETRY, RetryPolicy
 from kcs.client._transport import DEFAULT_REQUEST_TIMEOUT, Transport
 from kcs.client._watchstream import DEFAULT_MAX_LINE_SIZE, WatchStream
-from kcs.core._resources import Resource
-from kcs.core._selectors import FieldSelector, LabelSelector
+from kcs.core import (
+    Codec,
+    FieldSelectorLike,
+    LabelSelectorLike,
+    NotFound,
+    Object,
+    ObjectList,
+    Resource,
+    codec_for,
+)
 
 __all__ = ["Client", "ClientOptions", "PatchType"]
 
-PatchType = Literal["merge", "json", "strategic", "apply"]
-"""``merge`` (RFC 7386), ``json`` (RFC 6902), ``strategic`` (Kubernetes strategic merge),
-``apply`` (server-side apply; needs ``field_manager``)."""
-
-_PATCH_CONTENT_TYPES: dict[str, str] = {
-    "merge": "application/merge-patch+json",
-    "json": "application/json-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-    "apply": "application/apply-patch+yaml",
-}
-_JSON = "application/json"
 _log = logging.getLogger("kcs.client")
 
-LabelSelectorLike = LabelSelector | str | Mapping[str, str] | None
-FieldSelectorLike = FieldSelector | str | Mapping[str, str] | None
 ResourceLike = Resource | str
 
 
@@ -79,6 +90,11 @@ class ClientOptions(TypedDict, total=False):
     """Longest watch line accepted, in bytes (default 16 MiB)."""
     connection_limit: int
     """Most simultaneous connections to the apiserver (default 100)."""
+    hedging: HedgedReads | None
+    """Hedge slow ``get`` and ``list`` calls with a second request (default: none)."""
+    keep_managed_fields: bool
+    """Keep ``metadata.managedFields`` in decoded answers (stripped by default, as in the
+    caches)."""
 
 
 def _user_agent(suffix: str | None) -> str:
@@ -86,47 +102,7 @@ def _user_agent(suffix: str | None) -> str:
     return f"{base} {suffix}" if suffix else base
 
 
-def _encode(body: Mapping[str, Any] | Sequence[Any] | bytes | str) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    if not isinstance(body, dict | list):
-        body = dict(body) if isinstance(body, Mapping) else builtins.list(body)
-    return orjson.dumps(body)
 
-
-def _metadata(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = body.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _list_query(
-    label_selector: LabelSelectorLike,
-    field_selector: FieldSelectorLike,
-    limit: int | None,
-    continue_: str | None,
-    resource_version: str | None,
-    resource_version_match: str | None,
-) -> dict[str, str]:
-    query: dict[str, str] = {}
-    if label_selector is not None:
-        text = str(LabelSelector.of(label_selector))
-        if text:
-            query["labelSelector"] = text
-    if field_selector is not None:
-        text = str(FieldSelector.of(field_selector))
-        if text:
-            query["fieldSelector"] = text
-    if limit is not None:
-        query["limit"] = str(int(limit))
-    if continue_:
-        query["continue"] = continue_
-    if resource_version is not None:
-        query["resourceVersion"] = resource_version
-    if resource_version_match:
-        query["resourceVersionMatch"] = resource_version_match
-    return query
 
 
 class Client:
@@ -154,9 +130,12 @@ class Client:
     Resources may be given as a :class:`~kcs.core.Resource` or by name (``"pods"``,
     ``"deployments.apps"``, resolved by :meth:`resource`).
 
-    The returned dicts belong to the caller. The client's ``repr`` never shows
-    credentials. The client is for asyncio (aiohttp); call it from anyio code on the
-    asyncio backend.
+    Answers are immutable :class:`~kcs.core.Object` values (``obj.to_dict()`` gives a
+    mutable copy to edit and write back). :meth:`get` returns ``None`` for an object that
+    does not exist (a 404 about another thing, such as a resource the server does not
+    serve, still raises :class:`~kcs.core.NotFound`). Write hooks (:meth:`add_write_hook`)
+    see every object a write stored. The client's ``repr`` never shows credentials. The
+    client is for asyncio (aiohttp); call it from anyio code on the asyncio backend.
     """
 
     def __init__(self, config: ClientConfig, **options: Unpack[ClientOptions]) -> None:
@@ -175,9 +154,12 @@ class Client:
             request_timeout=options.get("request_timeout", DEFAULT_REQUEST_TIMEOUT),
             observer=options.get("observer", NOOP_OBSERVER),
             connection_limit=options.get("connection_limit", 100),
+            hedging=options.get("hedging"),
         )
         self._max_line = options.get("max_watch_line_size", DEFAULT_MAX_LINE_SIZE)
+        self._keep_managed_fields = options.get("keep_managed_fields", False)
         self._discovery = Discovery(self._get_discovery_document)
+        self._write_hooks = WriteHooks()
 
     # -- construction ---------------------------------------------------------------
 
@@ -322,6 +304,20 @@ class Client:
     def observer(self, observer: RequestObserver) -> None:
         self._transport.observer = observer
 
+    @property
+    def hedging(self) -> HedgedReads | None:
+        """The hedging policy of ``get`` and ``list`` (``None``: not hedged)."""
+        return self._transport.hedging
+
+    def add_write_hook(self, hook: WriteHook) -> Callable[[], None]:
+        """Call ``hook(resource, obj)`` after every successful write that stored ``obj``
+        (see :data:`~kcs.client.WriteHook`); returns a function that removes it."""
+        return self._write_hooks.add(hook)
+
+    def codec(self, resource: Resource) -> Codec:
+        """The codec this client decodes ``resource``'s objects with."""
+        return codec_for(resource.kind, keep_managed_fields=self._keep_managed_fields)
+
     def __repr__(self) -> str:
         return f"Client(server={self.server!r}, user_agent={self._user_agent!r})"
 
@@ -356,41 +352,45 @@ class Client:
         return await self._discovery.resource(resource)
 
     def _namespace(
-        self, res: Resource, namespace: str | None, body: Mapping[str, Any] | None = None
+        self, res: Resource, namespace: str | None, body: Body | None = None
     ) -> str | None:
         if not res.namespaced:
             return None
         if namespace:
             return namespace
         if body is not None:
-            ns = _metadata(body).get("namespace")
+            ns = metadata_of(body)[1]
             if ns:
-                return str(ns)
+                return ns
         return self.config.namespace
 
     @staticmethod
-    def _name(body: Mapping[str, Any]) -> str:
-        name = _metadata(body).get("name")
+    def _name(body: Body) -> str:
+        name = metadata_of(body)[0]
         if not name:
             raise ValueError("the body has no metadata.name")
-        return str(name)
+        return name
 
     @staticmethod
     def _label(res: Resource, subresource: str | None) -> str:
         return f"{res}/{subresource}" if subresource else str(res)
 
-    async def _json(
+    async def _write(
         self,
+        res: Resource,
         method: str,
         path: str,
         verb: str,
         label: str,
         *,
-        query: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        content_type: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
+        query: Mapping[str, str],
+        body: bytes | None,
+        content_type: str | None,
+        timeout: float | None,
+        dry_run: bool,
+    ) -> Object | None:
+        """Send a write; decode the stored object (``None`` for a Status answer) and tell
+        the write hooks about it."""
         data = await self._transport.request(
             method,
             path,
@@ -401,8 +401,18 @@ class Client:
             content_type=content_type,
             timeout=timeout,
         )
-        result: dict[str, Any] = orjson.loads(data)
-        return result
+        obj = self.codec(res).decode_object(data)
+        if obj.kind == "Status" and obj.api_version == "v1" and not obj.metadata.name:
+            return None
+        if not dry_run and len(self._write_hooks):
+            self._write_hooks.written(res, obj)
+        return obj
+
+    @staticmethod
+    def _stored(obj: Object | None, verb: str, path: str) -> Object:
+        if obj is None:
+            raise ValueError(f"{verb} {path} was answered with a Status, not the object")
+        return obj
 
     # -- verbs ----------------------------------------------------------------------
 
@@ -458,13 +468,21 @@ class Client:
         *,
         subresource: str | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """GET one object (or its ``subresource``). Raises NotFound if it does not exist."""
-        data = await self.get_raw(
-            resource, name, namespace, subresource=subresource, timeout=timeout
-        )
-        result: dict[str, Any] = orjson.loads(data)
-        return result
+    ) -> Object | None:
+        """GET one object (or its ``subresource``); ``None`` if it does not exist.
+
+        A 404 that is not about this object (the resource is not served, say, because
+        its CRD is not installed) raises :class:`~kcs.core.NotFound`.
+        """
+        res = await self._resolve(resource)
+        try:
+            data = await self.get_raw(res, name, namespace, subresource=subresource,
+                                      timeout=timeout)
+        except NotFound as exc:
+            if exc.details.get("name") == name:
+                return None
+            raise
+        return self.codec(res).decode_object(data)
 
     async def list(
         self,
@@ -478,16 +496,18 @@ class Client:
         resource_version: str | None = None,
         resource_version_match: str | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """LIST: the decoded List object (``items``, ``metadata.resourceVersion``,
-        ``metadata.continue`` when ``limit`` cut it short).
+    ) -> ObjectList:
+        """LIST: the objects, with the list's resourceVersion and (when ``limit`` cut it
+        short) its continue token.
 
         ``namespace=None`` lists every namespace. Selectors accept a
         :class:`~kcs.core.LabelSelector` / :class:`~kcs.core.FieldSelector`, their
         string form, or a ``{key: value}`` mapping; they are validated before sending.
+        Without ``resource_version`` the list is a quorum read of the current state.
         """
+        res = await self._resolve(resource)
         data = await self.list_raw(
-            resource,
+            res,
             namespace,
             label_selector=label_selector,
             field_selector=field_selector,
@@ -497,8 +517,9 @@ class Client:
             resource_version_match=resource_version_match,
             timeout=timeout,
         )
-        result: dict[str, Any] = orjson.loads(data)
-        return result
+        meta, items = self.codec(res).decode_list(data)
+        return ObjectList(items, resource_version=meta.resource_version,
+                          continue_=meta.continue_)
 
     async def list_raw(
         self,
@@ -515,7 +536,7 @@ class Client:
     ) -> bytes:
         """As :meth:`list`, but return the response body undecoded (JSON bytes)."""
         res = await self._resolve(resource)
-        query = _list_query(
+        query = list_query(
             label_selector,
             field_selector,
             limit,
@@ -531,34 +552,34 @@ class Client:
     async def create(
         self,
         resource: ResourceLike,
-        body: Mapping[str, Any],
+        body: Body,
         namespace: str | None = None,
         *,
         field_manager: str | None = None,
         dry_run: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """POST a new object; returns it as stored. Raises AlreadyExists if the name is
         taken. Never retried after a 5xx or a broken connection (it may have happened)."""
         res = await self._resolve(resource)
         path = res.path(self._namespace(res, namespace, body))
-        query = self._write_query(field_manager, dry_run)
-        return await self._json(
-            "POST", path, "create", str(res), query=query, body=_encode(body),
-            content_type=_JSON, timeout=timeout,
+        obj = await self._write(
+            res, "POST", path, "create", str(res), query=write_query(field_manager, dry_run),
+            body=encode_body(body), content_type=JSON, timeout=timeout, dry_run=dry_run,
         )
+        return self._stored(obj, "create", path)
 
     async def replace(
         self,
         resource: ResourceLike,
-        body: Mapping[str, Any],
+        body: Body,
         namespace: str | None = None,
         *,
         subresource: str | None = None,
         field_manager: str | None = None,
         dry_run: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """PUT the whole object (name from ``body``); returns it as stored.
 
         With ``metadata.resourceVersion`` in the body the write is conditional: a stale
@@ -566,22 +587,23 @@ class Client:
         """
         res = await self._resolve(resource)
         path = res.path(self._namespace(res, namespace, body), self._name(body), subresource)
-        query = self._write_query(field_manager, dry_run)
-        return await self._json(
-            "PUT", path, "update", self._label(res, subresource), query=query,
-            body=_encode(body), content_type=_JSON, timeout=timeout,
+        obj = await self._write(
+            res, "PUT", path, "update", self._label(res, subresource),
+            query=write_query(field_manager, dry_run), body=encode_body(body),
+            content_type=JSON, timeout=timeout, dry_run=dry_run,
         )
+        return self._stored(obj, "update", path)
 
     async def update(
         self,
         resource: ResourceLike,
-        body: Mapping[str, Any],
+        body: Body,
         namespace: str | None = None,
         *,
         field_manager: str | None = None,
         dry_run: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """The same as :meth:`replace` (Kubernetes calls this verb ``update``)."""
         return await self.replace(
             resource, body, namespace, field_manager=field_manager, dry_run=dry_run,
@@ -591,12 +613,12 @@ class Client:
     async def update_status(
         self,
         resource: ResourceLike,
-        body: Mapping[str, Any],
+        body: Body,
         namespace: str | None = None,
         *,
         field_manager: str | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """PUT the ``status`` subresource: only the body's ``status`` is written."""
         return await self.replace(
             resource, body, namespace, subresource="status", field_manager=field_manager,
@@ -607,7 +629,7 @@ class Client:
         self,
         resource: ResourceLike,
         name: str,
-        patch: Mapping[str, Any] | Sequence[Any] | bytes | str,
+        patch: PatchBody,
         namespace: str | None = None,
         *,
         type: PatchType = "merge",
@@ -616,7 +638,7 @@ class Client:
         subresource: str | None = None,
         dry_run: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """PATCH an object; returns it as stored.
 
         ``type`` picks the patch format (:data:`PatchType`); ``json`` takes a list of
@@ -624,34 +646,36 @@ class Client:
         ``force=True`` takes over fields owned by other managers. Never retried after a
         5xx or a broken connection.
         """
-        content_type = _PATCH_CONTENT_TYPES.get(type)
+        content_type = PATCH_CONTENT_TYPES.get(type)
         if content_type is None:
-            known = sorted(_PATCH_CONTENT_TYPES)
+            known = sorted(PATCH_CONTENT_TYPES)
             raise ValueError(f"unknown patch type {type!r}; use one of {known}")
         if type == "apply" and not field_manager:
             raise ValueError("an apply patch needs a field_manager")
         res = await self._resolve(resource)
         path = res.path(self._namespace(res, namespace), name, subresource)
-        query = self._write_query(field_manager, dry_run)
+        query = write_query(field_manager, dry_run)
         if force is not None:
             query["force"] = "true" if force else "false"
-        return await self._json(
-            "PATCH", path, "patch", self._label(res, subresource), query=query,
-            body=_encode(patch), content_type=content_type, timeout=timeout,
+        obj = await self._write(
+            res, "PATCH", path, "patch", self._label(res, subresource), query=query,
+            body=encode_body(patch), content_type=content_type, timeout=timeout,
+            dry_run=dry_run,
         )
+        return self._stored(obj, "patch", path)
 
     async def patch_status(
         self,
         resource: ResourceLike,
         name: str,
-        patch: Mapping[str, Any] | Sequence[Any] | bytes | str,
+        patch: PatchBody,
         namespace: str | None = None,
         *,
         type: PatchType = "merge",
         field_manager: str | None = None,
         force: bool | None = None,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """PATCH the ``status`` subresource (see :meth:`patch`)."""
         return await self.patch(
             resource, name, patch, namespace, type=type, field_manager=field_manager,
@@ -669,9 +693,10 @@ class Client:
         grace_period_seconds: int | None = None,
         dry_run: bool = False,
         timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """DELETE an object; returns the server's answer: the object (still there, with a
-        ``deletionTimestamp``, while finalizers hold it) or a success Status.
+    ) -> Object | None:
+        """DELETE an object. Returns the object when it is still there (with a
+        ``deletionTimestamp``, while finalizers or a grace period hold it), ``None`` when
+        it is gone (the server answered with a success Status).
 
         ``preconditions`` (``{"uid": ..., "resourceVersion": ...}``) make the delete
         conditional: a mismatch raises Conflict. Raises NotFound if it is already gone.
@@ -691,19 +716,10 @@ class Client:
         if options:
             options.update(kind="DeleteOptions", apiVersion="v1")
             body = orjson.dumps(options)
-        return await self._json(
-            "DELETE", path, "delete", str(res), body=body,
-            content_type=_JSON if body else None, timeout=timeout,
+        return await self._write(
+            res, "DELETE", path, "delete", str(res), query={}, body=body,
+            content_type=JSON if body else None, timeout=timeout, dry_run=dry_run,
         )
-
-    @staticmethod
-    def _write_query(field_manager: str | None, dry_run: bool) -> dict[str, str]:
-        query: dict[str, str] = {}
-        if field_manager:
-            query["fieldManager"] = field_manager
-        if dry_run:
-            query["dryRun"] = "All"
-        return query
 
     # -- watch ----------------------------------------------------------------------
 
@@ -733,8 +749,8 @@ class Client:
         (:class:`~kcs.client.ApiTimeoutError`). An error answer to the start raises the
         typed :class:`~kcs.core.ApiError`.
         """
-        query = _list_query(label_selector, field_selector, None, None, resource_version,
-                            resource_version_match)
+        query = list_query(label_selector, field_selector, None, None, resource_version,
+                           resource_version_match)
         query["watch"] = "true"
         if allow_watch_bookmarks:
             query["allowWatchBookmarks"] = "true"

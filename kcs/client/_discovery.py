@@ -16,8 +16,7 @@ from typing import Any
 import anyio
 
 from kcs.client._clienterrors import ClientError, NoMatchError
-from kcs.core._errors import ApiError, NotFound
-from kcs.core._resources import BUILTIN_RESOURCES, Resource, split_api_version
+from kcs.core import BUILTIN_RESOURCES, ApiError, NotFound, Resource, split_api_version
 
 __all__ = ["Discovery", "resources_from_discovery"]
 

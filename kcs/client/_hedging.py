@@ -1,4 +1,3 @@
-# ruff: noqa: ASYNC109  (a per-call timeout= is part of the client's API)
 """Hedged reads: cut the latency tail of idempotent GETs and LISTs (opt-in).
 
 "The Tail at Scale" (Dean and Barroso): when a read has not answered after the time in
@@ -6,10 +5,13 @@ which most reads answer, send a second, identical one and take whichever answers
 cancel the other. The extra load is small (only the slowest few percent are hedged, and
 a budget caps it) and the tail latency drops to about that of the faster of two.
 
-:class:`HedgedReads` wraps a :class:`~kcs.client.Client`. It learns the latency of each
-(verb, resource) from a window of recent answers and hedges after its ``percentile``
-(default p95), or after a fixed ``after`` seconds. Only reads are hedged: GET and LIST are
-idempotent, so a duplicate costs load, never correctness. Writes are never hedged.
+:class:`HedgedReads` is a policy given to a :class:`~kcs.client.Client`
+(``Client.from_url(url, hedging=HedgedReads())``); the client's transport applies it to
+every ``get`` and ``list``, whoever calls them (a controller, a consistent read's live
+fallback, your own code). It learns the latency of each (verb, resource) from a window of
+recent answers and hedges after its ``percentile`` (default p95), or after a fixed
+``after`` seconds. Only reads are hedged: GET and LIST are idempotent, so a duplicate
+costs load, never correctness. Writes and watches are never hedged.
 
 Guarantees:
 
@@ -19,7 +21,8 @@ Guarantees:
   client go away); nothing is left running when the call returns;
 * a request that fails without an answer (:class:`~kcs.client.ClientError`) does not win
   while the other is still running; if both fail, the first failure is raised;
-* every attempt runs under the caller's deadline and cancellation (and ``timeout=``);
+* both requests run under the call's one deadline (the caller's, or ``timeout=``) and
+  its cancellation;
 * at most ``max_ratio`` of calls (plus a burst of 10) are hedged: when the server is slow
   for everyone, hedging does not double its load.
 """
@@ -28,16 +31,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 
-from kcs.client._client import Client
 from kcs.client._clienterrors import ClientError
-from kcs.core._resources import Resource
-from kcs.core._selectors import FieldSelector, LabelSelector
 
 __all__ = ["HedgeStats", "HedgedReads"]
 
@@ -90,17 +90,17 @@ class _Window:
 
 
 class HedgedReads:
-    """Hedged ``get`` and ``list`` over a :class:`~kcs.client.Client` (see the module doc).
+    """The hedging policy of a client's reads (see the module doc).
 
     ``after``: a fixed hedge delay in seconds; ``None`` (default) learns it: the
     ``percentile`` of the last ``window`` latencies of the same verb and resource, once
     ``min_samples`` were seen (no hedging before), never below ``min_delay``.
-    ``max_ratio``: the share of calls that may be hedged over time.
+    ``max_ratio``: the share of calls that may be hedged over time. One policy serves one
+    client (its latency windows are that server's).
     """
 
     def __init__(
         self,
-        client: Client,
         *,
         after: float | None = None,
         percentile: float = 95.0,
@@ -113,7 +113,6 @@ class HedgedReads:
             raise ValueError("percentile must be in (0, 100]")
         if after is not None and after < 0:
             raise ValueError("after must not be negative")
-        self.client = client
         self.after = after
         self.percentile = percentile
         self.min_samples = min_samples
@@ -124,82 +123,34 @@ class HedgedReads:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._budget = _BUDGET_BURST
 
-    def delay(self, verb: str, resource: Resource | str) -> float | None:
+    def delay(self, verb: str, resource: str) -> float | None:
         """The current hedge delay for ``verb`` on ``resource``; ``None``: not hedged yet."""
         if self.after is not None:
             return self.after
-        win = self._windows.get((verb, str(resource)))
+        win = self._windows.get((verb, resource))
         if win is None or len(win) < self.min_samples:
             return None
         return max(self.min_delay, win.percentile(self.percentile))
 
-    async def get(
-        self,
-        resource: Resource | str,
-        name: str,
-        namespace: str | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """A hedged :meth:`kcs.client.Client.get`."""
-
-        def call(t: float | None) -> Awaitable[dict[str, Any]]:
-            return self.client.get(resource, name, namespace, timeout=t)
-
-        return await self._hedged("get", resource, call, timeout)
-
-    async def list(
-        self,
-        resource: Resource | str,
-        namespace: str | None = None,
-        *,
-        label_selector: LabelSelector | str | Mapping[str, str] | None = None,
-        field_selector: FieldSelector | str | Mapping[str, str] | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-        resource_version_match: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """A hedged :meth:`kcs.client.Client.list`."""
-
-        def call(t: float | None) -> Awaitable[dict[str, Any]]:
-            return self.client.list(
-                resource,
-                namespace,
-                label_selector=label_selector,
-                field_selector=field_selector,
-                limit=limit,
-                continue_=continue_,
-                resource_version=resource_version,
-                resource_version_match=resource_version_match,
-                timeout=t,
-            )
-
-        return await self._hedged("list", resource, call, timeout)
-
     # -- the hedge ------------------------------------------------------------------------
 
-    def _observe(self, verb: str, resource: Resource | str, seconds: float) -> None:
-        key = (verb, str(resource))
+    def _observe(self, verb: str, resource: str, seconds: float) -> None:
+        key = (verb, resource)
         win = self._windows.get(key)
         if win is None:
             win = self._windows[key] = _Window(self._window)
         win.add(seconds)
 
-    async def _hedged(
-        self,
-        verb: str,
-        resource: Resource | str,
-        call: Callable[[float | None], Awaitable[T]],
-        timeout: float | None,
-    ) -> T:
+    async def run(self, verb: str, resource: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run the read ``call()`` for ``verb`` on ``resource`` (``plural.group``), hedged
+        by a second ``call()`` when the first is slow. The client's transport calls this;
+        ``call`` carries the whole request, retries included."""
         self.stats.calls += 1
         self._budget = min(_BUDGET_BURST, self._budget + self.max_ratio)
         delay = self.delay(verb, resource)
         started = anyio.current_time()
         if delay is None:
-            result = await call(timeout)
+            result = await call()
             self._observe(verb, resource, anyio.current_time() - started)
             return result
 
@@ -208,10 +159,10 @@ class HedgedReads:
         finished = anyio.Event()
         running = [0]
 
-        async def attempt(index: int, attempt_timeout: float | None) -> None:
+        async def attempt(index: int) -> None:
             began = anyio.current_time()
             try:
-                value = await call(attempt_timeout)
+                value = await call()
             except ClientError as exc:
                 failures.append(exc)
                 running[0] -= 1
@@ -227,7 +178,7 @@ class HedgedReads:
 
         async with anyio.create_task_group() as tg:
             running[0] = 1
-            tg.start_soon(attempt, 0, timeout)
+            tg.start_soon(attempt, 0)
             with anyio.move_on_after(delay):
                 await finished.wait()
             if not finished.is_set():
@@ -236,8 +187,7 @@ class HedgedReads:
                     self._budget -= 1.0
                     self.stats.hedged += 1
                     running[0] += 1
-                    left = None if timeout is None else max(0.0, timeout - delay)
-                    tg.start_soon(attempt, 1, left)
+                    tg.start_soon(attempt, 1)
                 else:
                     self.stats.budget_denied += 1
             await finished.wait()
@@ -255,4 +205,4 @@ class HedgedReads:
         return value  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return f"HedgedReads({self.client!r}, after={self.after}, p={self.percentile})"
+        return f"HedgedReads(after={self.after}, p={self.percentile})"

@@ -11,9 +11,11 @@ returned as soon as its headers arrive). Both:
    the aiohttp timeout of each attempt is set from the time left, as a backstop;
 3. are cancelled with the caller's scope: the in-flight HTTP request is aborted and its
    connection closed, so the server sees the client go away;
-4. retry as :class:`~kcs.client.RetryPolicy` says (429 for every verb, 5xx and
+4. are hedged when the client has a :class:`~kcs.client.HedgedReads` policy and the call
+   is a ``get`` or ``list`` (both requests share the one deadline);
+5. retry as :class:`~kcs.client.RetryPolicy` says (429 for every verb, 5xx and
    connection errors for idempotent methods), never past the deadline;
-5. raise the typed :class:`~kcs.core.ApiError` for an error answer, or a
+6. raise the typed :class:`~kcs.core.ApiError` for an error answer, or a
    :class:`~kcs.client.ClientError` when no answer came.
 """
 
@@ -31,10 +33,11 @@ import orjson
 from kcs.client._auth import Credentials
 from kcs.client._clienterrors import ApiConnectionError, ApiTimeoutError, ClientError
 from kcs.client._config import ClientConfig
+from kcs.client._hedging import HedgedReads
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver, RequestRecord
 from kcs.client._ratelimit import RateLimiter
 from kcs.client._retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
-from kcs.core._errors import ApiError, TooManyRequests, error_from_status
+from kcs.core import ApiError, TooManyRequests, error_from_status
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "Transport"]
 
@@ -47,6 +50,8 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # deadline is the caller's, the caller's cancel scope acts first and the caller sees its
 # usual cancellation (fail_after: TimeoutError; move_on_after: nothing).
 _BACKSTOP_GRACE = 0.05
+
+_HEDGED_VERBS = frozenset({"get", "list"})
 
 _NOT_RETRIED = (aiohttp.ClientSSLError, aiohttp.InvalidURL, aiohttp.TooManyRedirects)
 
@@ -103,8 +108,10 @@ class Transport:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         observer: RequestObserver = NOOP_OBSERVER,
         connection_limit: int = 100,
+        hedging: HedgedReads | None = None,
     ) -> None:
         self.config = config
+        self.hedging = hedging
         self.user_agent = user_agent
         self.rate_limiter = rate_limiter
         self.retry = retry
@@ -206,8 +213,17 @@ class Transport:
         else:
             own_deadline = math.inf
         error: BaseException | None = None
+        hedging = self.hedging
         try:
             with anyio.CancelScope(deadline=own_deadline):
+                if hedging is not None and verb in _HEDGED_VERBS and stream_read_timeout is None:
+                    return await hedging.run(
+                        verb,
+                        resource,
+                        lambda: self._attempts(
+                            session, method, url, call, query, body, content_type, None
+                        ),
+                    )
                 return await self._attempts(
                     session, method, url, call, query, body, content_type, stream_read_timeout
                 )

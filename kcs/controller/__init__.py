@@ -3,14 +3,15 @@
 A :class:`Controller` subclass declares its sources in ``setup(builder)`` (the primary
 kind with ``for_``, the kinds it creates with ``owns``, anything else with ``watches``
 and a mapping function), filters events with predicates, and implements a level-based
-``reconcile(key) -> Result | None``. Reads come from shared informer caches; writes go
-to the apiserver through :attr:`Controller.client`, and the next reconcile of a key waits
-(bounded) until the caches have seen that key's own writes. Helpers: finalizers
-(:func:`apply_finalizer`), status writes that retry conflicts (:func:`mutate_status`),
-and an aggregating, rate-limited :class:`EventRecorder`.
+``reconcile(ctx, key) -> Result | None``. A :class:`Runner` runs it (the manager makes
+one per controller). The :class:`Context` a reconcile gets reads from the shared informer
+caches (``ctx.cache``, a :class:`kcs.core.Reader`) and writes through ``ctx.client``; the
+next reconcile of a key waits (bounded) until the caches have seen that key's own writes.
+Helpers: finalizers (:func:`apply_finalizer`), status writes that retry conflicts
+(:func:`mutate_status`), and an aggregating, rate-limited :class:`EventRecorder`.
 """
 
-from kcs.controller._client import ControllerClient
+from kcs.controller._context import Context
 from kcs.controller._controller import Controller
 from kcs.controller._events import EventRecorder, EventStats, EventType
 from kcs.controller._finalizers import apply_finalizer, ensure_finalizer, remove_finalizer
@@ -31,15 +32,16 @@ from kcs.controller._predicates import (
     predicate,
 )
 from kcs.controller._result import Result, TerminalError
+from kcs.controller._runner import CacheSyncTimeout, Runner
 from kcs.controller._sources import Builder, MapFunc, Source, SourceKind, owner_keys
 from kcs.controller._status import mutate_status, retry_on_conflict
-from kcs.controller._writes import WriteTracker
 
 __all__ = [
     "AnnotationsChanged",
     "Builder",
+    "CacheSyncTimeout",
+    "Context",
     "Controller",
-    "ControllerClient",
     "ControllerMetrics",
     "ControllerStats",
     "EventRecorder",
@@ -53,10 +55,10 @@ __all__ = [
     "Predicate",
     "ResourceVersionChanged",
     "Result",
+    "Runner",
     "Source",
     "SourceKind",
     "TerminalError",
-    "WriteTracker",
     "all_of",
     "any_of",
     "apply_finalizer",

@@ -6,10 +6,10 @@ empty. The pattern every controller needs:
 
 .. code-block:: python
 
-    obj = self.get(key)
+    obj = await ctx.cache.get(RESOURCE, key.name, key.namespace)
     if obj is None:
         return None
-    obj = await apply_finalizer(self.client, RESOURCE, obj, FINALIZER, cleanup=self.cleanup)
+    obj = await apply_finalizer(ctx.client, RESOURCE, obj, FINALIZER, cleanup=self.cleanup)
     if obj is None:
         return None  # it was being deleted: cleaned up, finalizer removed
     ...  # reconcile a live object that carries the finalizer
@@ -26,8 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kcs.client import Client
-from kcs.controller._client import ControllerClient
-from kcs.core import Conflict, NotFound, Object, Resource, object_from_dict
+from kcs.core import Conflict, NotFound, Object, Resource
 
 __all__ = ["apply_finalizer", "ensure_finalizer", "remove_finalizer"]
 
@@ -35,7 +34,7 @@ _ATTEMPTS = 5
 
 
 async def _patch_finalizers(
-    client: ControllerClient | Client,
+    client: Client,
     resource: Resource,
     obj: Object,
     change: Callable[[tuple[str, ...]], tuple[str, ...] | None],
@@ -62,22 +61,21 @@ async def _patch_finalizers(
         except Conflict:
             if attempt + 1 == attempts:
                 raise
-            try:
-                fresh = await client.get(
-                    resource, current.metadata.name, current.metadata.namespace or None
-                )
-            except NotFound:
+            fresh = await client.get(
+                resource, current.metadata.name, current.metadata.namespace or None
+            )
+            if fresh is None:
                 return None
-            current = object_from_dict(fresh)
+            current = fresh
             continue
-        if answer.get("kind") == "Status":
-            return None
-        return object_from_dict(answer)
+        if answer.metadata.deletion_timestamp and not answer.metadata.finalizers:
+            return None  # the last finalizer of an object being deleted: it is gone
+        return answer
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def ensure_finalizer(
-    client: ControllerClient | Client,
+    client: Client,
     resource: Resource,
     obj: Object,
     finalizer: str,
@@ -103,7 +101,7 @@ async def ensure_finalizer(
 
 
 async def remove_finalizer(
-    client: ControllerClient | Client,
+    client: Client,
     resource: Resource,
     obj: Object,
     finalizer: str,
@@ -126,7 +124,7 @@ async def remove_finalizer(
 
 
 async def apply_finalizer(
-    client: ControllerClient | Client,
+    client: Client,
     resource: Resource,
     obj: Object,
     finalizer: str,

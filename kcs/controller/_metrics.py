@@ -7,14 +7,12 @@ from typing import Literal, Protocol
 
 __all__ = ["ControllerMetrics", "ControllerStats", "NoControllerMetrics", "Outcome"]
 
-Outcome = Literal[
-    "success", "requeue", "requeue_after", "error", "terminal", "timeout", "cancelled"
-]
+Outcome = Literal["success", "requeue_after", "error", "terminal", "timeout", "cancelled"]
 """How one reconcile ended (``cancelled``: the controller was stopped meanwhile)."""
 
 
 class ControllerMetrics(Protocol):
-    """What a :class:`~kcs.controller.Controller` reports, as it happens.
+    """What a :class:`~kcs.controller.Runner` reports, as it happens.
 
     Called on the event loop from the worker that did the work; must be quick and must
     not raise. Subclass :class:`NoControllerMetrics` to implement only some methods. The
@@ -48,8 +46,6 @@ class ControllerStats:
     """Reconciles started."""
     successes: int = 0
     """Reconciles that returned ``None`` or a plain ``Result()``."""
-    requeues: int = 0
-    """Reconciles that asked for ``Result(requeue=True)`` (backoff)."""
     requeues_after: int = 0
     """Reconciles that asked for ``Result(requeue_after=...)``."""
     errors: int = 0

@@ -17,12 +17,12 @@ class Result:
     * ``requeue_after=s``: reconcile the key again in ``s`` seconds (its failure count is
       reset first), unless a change brings it back sooner: a key has one deadline, the
       earliest wins.
-    * ``requeue=True``: reconcile it again after the per-key backoff, as after an error,
-      but without logging one (for "not ready yet, poll with backoff").
+
+    There is no ``requeue=True`` (controller-runtime deprecated it): to retry with
+    backoff, raise; to poll, return ``Result(requeue_after=s)``.
     """
 
     requeue_after: float | None = None
-    requeue: bool = False
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.requeue_after < 0:

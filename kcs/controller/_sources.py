@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, Unpack
 
 from kcs.controller._predicates import Predicate, all_of
-from kcs.core import FieldSelector, LabelSelector, Object, Resource, split_api_version
-from kcs.core._key import ObjectKey
+from kcs.core import FieldSelector, LabelSelector, Object, ObjectKey, Resource, split_api_version
 from kcs.informer import Informer, InformerFactory, InformerOptions
 
 __all__ = ["Builder", "MapFunc", "Source", "SourceKind"]

@@ -7,9 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from kcs.client import Client
-from kcs.controller._client import ControllerClient
-from kcs.core import Conflict, Object, Resource
-from kcs.core._key import ObjectKey
+from kcs.core import Conflict, NotFound, Object, ObjectKey, Resource
 
 __all__ = ["mutate_status", "retry_on_conflict"]
 
@@ -35,13 +33,13 @@ async def retry_on_conflict(fn: Callable[[int], Awaitable[T]], *, attempts: int 
 
 
 async def mutate_status(
-    client: ControllerClient | Client,
+    client: Client,
     resource: Resource,
     obj: Object | ObjectKey,
     mutate: Callable[[dict[str, Any]], None],
     *,
     attempts: int = 5,
-) -> dict[str, Any]:
+) -> Object | None:
     """Change an object's ``status`` with ``mutate`` and write it, retrying conflicts.
 
     ``mutate(status)`` edits the ``status`` dict in place (it is ``{}`` when the object
@@ -52,24 +50,29 @@ async def mutate_status(
 
     The write is a PUT of the status subresource carrying the resourceVersion read, so
     it never overwrites a status it did not see. No write is made when ``mutate``
-    changes nothing. Returns the object as stored (or as read, when nothing changed).
-    Raises :class:`~kcs.core.NotFound` if the object is gone, and
-    :class:`~kcs.core.Conflict` after ``attempts`` conflicts.
+    changes nothing. Returns the object as stored (or as read, when nothing changed), or
+    ``None`` if it no longer exists. Raises :class:`~kcs.core.Conflict` after
+    ``attempts`` conflicts. Writes through ``client`` count for read-your-writes.
     """
     key = obj if isinstance(obj, ObjectKey) else ObjectKey.of(obj)
     namespace = key.namespace or None
 
-    async def once(attempt: int) -> dict[str, Any]:
-        if attempt == 0 and isinstance(obj, Object):
-            current = obj.to_dict()
-        else:
-            current = await client.get(resource, key.name, namespace)
-        before = copy.deepcopy(current.get("status") or {})
+    async def once(attempt: int) -> Object | None:
+        read = obj if attempt == 0 and isinstance(obj, Object) else None
+        if read is None:
+            read = await client.get(resource, key.name, namespace)
+            if read is None:
+                return None
+        current = read.to_dict()
+        before = current.get("status") or {}
         status = copy.deepcopy(before)
         mutate(status)
         if status == before:
-            return current
+            return read
         current["status"] = status
-        return await client.update_status(resource, current, namespace)
+        try:
+            return await client.update_status(resource, current, namespace)
+        except NotFound:
+            return None
 
     return await retry_on_conflict(once, attempts=attempts)

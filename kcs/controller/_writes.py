@@ -24,14 +24,20 @@ and not yet reconciled again, pruned as informers catch up.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import anyio
 
-from kcs.core import FieldSelector, LabelSelector, Resource, get_path, resource_version_at_least
-from kcs.core._key import ObjectKey
+from kcs.core import (
+    FieldSelector,
+    LabelSelector,
+    Object,
+    ObjectKey,
+    Resource,
+    field_value,
+    resource_version_at_least,
+)
 from kcs.informer import Informer
 
 __all__ = ["WriteTracker"]
@@ -44,17 +50,17 @@ _current: contextvars.ContextVar[tuple[WriteTracker, ObjectKey] | None] = (
 )
 
 
-def _sees(informer: Informer, obj: Mapping[str, Any]) -> bool:
+def _sees(informer: Informer, obj: Object) -> bool:
     """Whether ``informer``'s watch will deliver an event for the written ``obj``."""
-    meta = obj.get("metadata") or {}
+    meta = obj.metadata
     namespace = informer.namespace
-    if namespace and informer.resource.namespaced and meta.get("namespace") != namespace:
+    if namespace and informer.resource.namespaced and meta.namespace != namespace:
         return False
     labels = LabelSelector.of(informer.label_selector)
-    if not labels.empty and not labels.matches(meta.get("labels") or {}):
+    if not labels.empty and not labels.matches(meta.labels):
         return False
     fields = FieldSelector.of(informer.field_selector)
-    return fields.empty or fields.matches(lambda path: get_path(obj, path))
+    return fields.empty or fields.matches(lambda path: field_value(obj, path))
 
 
 class WriteTracker:
@@ -85,22 +91,22 @@ class WriteTracker:
         finally:
             _current.reset(token)
 
-    def record(self, resource: Resource, obj: Mapping[str, Any]) -> None:
-        """Remember a write to ``resource`` that returned ``obj`` (no-op outside a
-        reconcile, for a Status answer, or when no tracked informer will see it)."""
+    def record(self, resource: Resource, obj: Object) -> None:
+        """Remember a write to ``resource`` that stored ``obj`` (a
+        :data:`~kcs.client.WriteHook`; no-op outside this tracker's reconciles, or when no
+        tracked informer will see it)."""
         current = _current.get()
         if current is None or current[0] is not self or not self.enabled:
             return
-        meta = obj.get("metadata")
-        rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
-        if not rv or obj.get("kind") == "Status":
+        rv = obj.metadata.resource_version
+        if not rv:
             return
         informers = [i for i in self._informers.get(resource, ()) if _sees(i, obj)]
         if not informers:
             return
         keys = {current[1]}
         if resource == self._primary:
-            keys.add(ObjectKey.of(dict(obj)))
+            keys.add(ObjectKey.of(obj))
         for key in keys:
             entry = self._pending.setdefault(key, {})
             for informer in informers:

@@ -53,6 +53,7 @@ from kcs.core._errors import (
     error_from_status,
     status_body,
 )
+from kcs.core._fields import field_value
 from kcs.core._key import ObjectKey
 from kcs.core._reader import ObjectList, Reader
 from kcs.core._resources import BUILTIN_RESOURCES, Resource, builtin, split_api_version
@@ -116,6 +117,7 @@ __all__ = [
     "decode_watch_event",
     "encode_object",
     "error_from_status",
+    "field_value",
     "get_path",
     "object_from_dict",
     "parse_resource_version",

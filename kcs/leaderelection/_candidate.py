@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 from kcs.client import Client, ClientError
-from kcs.core import AlreadyExists, ApiError, Conflict, NotFound
+from kcs.core import AlreadyExists, ApiError, Conflict, NotFound, Object
 from kcs.leaderelection._identity import candidate_lease_name, label_value
 from kcs.leaderelection._lock import LEASES
 from kcs.leaderelection._record import (
@@ -86,7 +86,7 @@ async def list_candidates(client: Client, election: str, namespace: str) -> list
     result = await client.list(
         LEASES, namespace, label_selector={LABEL_CANDIDATE_FOR: label_value(election)}
     )
-    found = (_candidate(item) for item in result.get("items") or [] if isinstance(item, Mapping))
+    found = (_candidate(item.to_dict()) for item in result)
     return [c for c in found if c is not None]
 
 
@@ -94,18 +94,15 @@ async def get_candidate(
     client: Client, election: str, namespace: str, identity: str
 ) -> Candidate | None:
     """``identity``'s candidate for ``election`` (one GET), or ``None`` if it has none."""
-    try:
-        lease = await client.get(LEASES, candidate_lease_name(election, identity), namespace)
-    except NotFound:
+    lease = await client.get(LEASES, candidate_lease_name(election, identity), namespace)
+    if lease is None:
         return None
-    found = _candidate(lease)
+    found = _candidate(lease.to_dict())
     return found if found is not None and found.identity == identity else None
 
 
-def _resource_version(obj: Mapping[str, Any] | None) -> str:
-    meta = obj.get("metadata") if obj is not None else None
-    rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
-    return str(rv or "")
+def _resource_version(obj: Object | None) -> str:
+    return obj.metadata.resource_version if obj is not None else ""
 
 
 def choose_successor(
@@ -141,7 +138,7 @@ class Candidacy:
         self._running = False
         self._write_lock = anyio.Lock()
         self._failures = 0
-        self._last: dict[str, Any] | None = None
+        self._last: Object | None = None
 
     @property
     def synced(self) -> bool:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kcs.client import Client, WatchStream
-from kcs.core import NotFound, builtin
+from kcs.core import builtin
 from kcs.leaderelection._record import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,
@@ -89,10 +89,8 @@ class LeaseLock:
 
     async def get(self) -> dict[str, Any] | None:
         """The Lease, or ``None`` if it does not exist."""
-        try:
-            return await self.client.get(LEASES, self.name, self.namespace)
-        except NotFound:
-            return None
+        lease = await self.client.get(LEASES, self.name, self.namespace)
+        return None if lease is None else lease.to_dict()
 
     async def create(
         self, spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None
@@ -107,7 +105,7 @@ class LeaseLock:
             "metadata": meta,
             "spec": dict(spec),
         }
-        return await self.client.create(LEASES, body, self.namespace)
+        return (await self.client.create(LEASES, body, self.namespace)).to_dict()
 
     async def update(
         self,
@@ -139,17 +137,15 @@ class LeaseLock:
             "metadata": meta,
             "spec": dict(spec),
         }
-        return await self.client.update(LEASES, body, self.namespace)
+        return (await self.client.update(LEASES, body, self.namespace)).to_dict()
 
     async def list(self) -> tuple[dict[str, Any] | None, str]:
         """The Lease (or ``None``) and the resourceVersion of the read, to watch from."""
         result = await self.client.list(
             LEASES, self.namespace, field_selector={"metadata.name": self.name}
         )
-        items = result.get("items") or []
-        rv = str((result.get("metadata") or {}).get("resourceVersion") or "")
-        lease = next((i for i in items if _name(i) == self.name), None)
-        return lease, rv
+        lease = next((i for i in result if i.metadata.name == self.name), None)
+        return (None if lease is None else lease.to_dict()), result.resource_version
 
     def watch(self, resource_version: str, timeout_seconds: int) -> WatchStream:
         """A watch on this Lease alone (field selector ``metadata.name``)."""
@@ -161,12 +157,6 @@ class LeaseLock:
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,
         )
-
-
-def _name(obj: Any) -> str | None:
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
-    return name if isinstance(name, str) else None
 
 
 def holder_write(

@@ -10,9 +10,9 @@ import anyio
 import anyio.abc
 
 from kcs.client import NOOP_OBSERVER, Client
-from kcs.controller import Controller
+from kcs.controller import Controller, ControllerMetrics, EventRecorder, Runner
 from kcs.core import ObjectKey
-from kcs.informer import InformerFactory
+from kcs.informer import Informer, InformerFactory
 from kcs.leaderelection import (
     AUTO,
     ElectionEventHandler,
@@ -34,8 +34,9 @@ class Manager:
     """Runs a replica: informers always, controllers only while this replica leads.
 
     ``client`` serves the informers and the controllers; the manager owns
-    :attr:`informers` (an :class:`~kcs.informer.InformerFactory`): build controllers
-    against it, then :meth:`add` them. With ``lease_name`` the controllers are gated on a
+    :attr:`informers` (an :class:`~kcs.informer.InformerFactory`): :meth:`add` a
+    controller and its sources' informers are requested there at once, so they warm up
+    on every replica. With ``lease_name`` the controllers are gated on a
     :class:`~kcs.leaderelection.LeaderElector` for that Lease (give it its own
     ``election_client`` so renewals never queue behind controller traffic); without one
     this replica always leads.
@@ -86,7 +87,8 @@ class Manager:
             on_event = LeaderTelemetry(lease_name, inner=on_event)
         self.informers = informers if informers is not None else InformerFactory(client)
         """The informers every replica runs; controllers request theirs here."""
-        self.controllers: list[Controller] = []
+        self.runners: list[Runner] = []
+        """The runners of the added controllers, in the order they were added."""
         elector = None
         if lease_name is not None:
             elector = LeaderElector(
@@ -118,15 +120,27 @@ class Manager:
 
     # -- building -----------------------------------------------------------------------
 
-    def add(self, controller: Controller) -> Controller:
-        """Run ``controller`` whenever this replica leads; returns it.
+    def add(
+        self,
+        controller: Controller,
+        *,
+        events: EventRecorder | None = None,
+        metrics: ControllerMetrics | None = None,
+    ) -> Runner:
+        """Run ``controller`` whenever this replica leads; returns its
+        :class:`~kcs.controller.Runner` (its stats, queue and informers).
 
-        It must have been built against :attr:`informers`, so that its caches warm up on
-        every replica."""
-        if controller.informers is not self.informers:
-            raise ValueError(f"{controller!r} was built against another InformerFactory")
-        self.controllers.append(controller)
-        return controller
+        Calls ``controller.setup()`` now, requesting its informers from
+        :attr:`informers`, so that its caches warm up on every replica. Add controllers
+        before :meth:`run`."""
+        if self._running:
+            raise RuntimeError("add controllers before Manager.run()")
+        runner = Runner(
+            controller, self.client, self.informers, events=events, identity=self.identity,
+            metrics=metrics,
+        )
+        self.runners.append(runner)
+        return runner
 
     # -- state --------------------------------------------------------------------------
 
@@ -160,8 +174,10 @@ class Manager:
         elif self._shutting_down:
             reason = "shutting down"
         elif not self._synced:
-            waiting = [str(i.resource) for i in self.informers.informers if not i.has_synced]
-            reason = "caches not synced: " + ", ".join(waiting)
+            reason = "caches not synced: " + "; ".join(
+                f"{i.resource}: {_not_synced_reason(i)}"
+                for i in self.informers.informers if not i.has_synced
+            )
         elector = self.elector
         leadership = elector.leadership if elector is not None else None
         return HealthStatus(
@@ -270,28 +286,36 @@ class Manager:
     async def _lead(self, leadership: Leadership) -> None:
         self._term = leadership.term
         _log.info("%s: leading (term %d); starting %d controllers", self.identity,
-                  leadership.term, len(self.controllers))
+                  leadership.term, len(self.runners))
         await self._run_controllers(leadership.stopping)
 
     async def _run_controllers(self, stopping: anyio.Event) -> None:
         """Run the controllers until ``stopping`` is set, then drain and return."""
         async with anyio.create_task_group() as tg:
-            for controller in self.controllers:
-                tg.start_soon(controller.run)
+            for runner in self.runners:
+                tg.start_soon(runner.run)
             await stopping.wait()
             with anyio.move_on_after(self.drain_timeout) as scope:
-                await _drain(self.controllers)
+                await _drain(self.runners)
             if scope.cancelled_caught:
                 _log.warning("%s: reconciles still running after %ss; cancelling them",
                              self.identity, self.drain_timeout)
             tg.cancel_scope.cancel()
 
 
-async def _drain(controllers: Sequence[Controller]) -> None:
+def _not_synced_reason(informer: Informer) -> str:
+    if not informer.running:
+        return "not started"
+    watcher = informer.watcher
+    last = watcher.stats.last_error if watcher is not None else None
+    return last or "waiting for the first list"
+
+
+async def _drain(runners: Sequence[Runner]) -> None:
     """Stop handing out keys and wait until the reconciles in flight have finished."""
     async with anyio.create_task_group() as tg:
-        for controller in controllers:
-            queue = controller.queue
+        for runner in runners:
+            queue = runner.queue
             if queue is not None:
                 tg.start_soon(_drain_queue, queue)
 

@@ -13,11 +13,15 @@ from aiohttp import web
 from client_wire import TlsFiles, WireServer, json_response
 
 from kcs.client import ApiConnectionError, Client, ConfigError, Credentials
-from kcs.core import Unauthorized, builtin, status_body
+from kcs.core import Object, Unauthorized, builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 PODS = builtin("pods")
+
+
+def _kind(obj: Object | None) -> str | None:
+    return None if obj is None else obj.kind
 SECRET = "s3cr3t-t0ken-value"
 
 
@@ -272,10 +276,10 @@ async def test_tls_is_verified_by_default(tls_wire: WireServer) -> None:
 async def test_tls_with_the_ca_works(tls_wire: WireServer, tls_files: TlsFiles) -> None:
     tls_wire.reply({"kind": "Pod"})
     async with Client.from_url(tls_wire.url, ca_file=str(tls_files.cert)) as client:
-        assert await client.get(PODS, "p", "ns") == {"kind": "Pod"}
+        assert _kind(await client.get(PODS, "p", "ns")) == "Pod"
     pem = tls_files.cert.read_text()
     async with Client.from_url(tls_wire.url, ca_data=pem) as client:
-        assert await client.get(PODS, "p", "ns") == {"kind": "Pod"}
+        assert _kind(await client.get(PODS, "p", "ns")) == "Pod"
 
 
 async def test_kubeconfig_ca_data_and_insecure_skip(

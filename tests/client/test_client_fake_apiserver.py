@@ -42,16 +42,18 @@ async def api() -> AsyncIterator[FakeApiServer]:
 async def test_crud_round_trip(api: FakeApiServer) -> None:
     async with Client.from_url(api.url) as client:
         created = await client.create(CONFIGMAPS, configmap("a"))
-        rv = created["metadata"]["resourceVersion"]
-        assert (await client.get(CONFIGMAPS, "a"))["data"] == {"k": "v"}
+        rv = created.resource_version
+        got = await client.get(CONFIGMAPS, "a")
+        assert got is not None and got["data"] == {"k": "v"}
         with pytest.raises(AlreadyExists):
             await client.create(CONFIGMAPS, configmap("a"))
 
-        created["data"] = {"k": "v2"}
-        replaced = await client.replace(CONFIGMAPS, created)
-        assert int(replaced["metadata"]["resourceVersion"]) > int(rv)
+        edited = created.to_dict()
+        edited["data"] = {"k": "v2"}
+        replaced = await client.replace(CONFIGMAPS, edited)
+        assert int(replaced.resource_version) > int(rv)
         with pytest.raises(Conflict):
-            await client.replace(CONFIGMAPS, created)  # still carries the old resourceVersion
+            await client.replace(CONFIGMAPS, edited)  # still carries the old resourceVersion
 
         merged = await client.patch(CONFIGMAPS, "a", {"data": {"x": "1"}})
         assert merged["data"] == {"k": "v2", "x": "1"}
@@ -60,9 +62,10 @@ async def test_crud_round_trip(api: FakeApiServer) -> None:
 
         with pytest.raises(Conflict):
             await client.delete(CONFIGMAPS, "a", preconditions={"uid": "not-the-uid"})
-        await client.delete(CONFIGMAPS, "a")
+        assert await client.delete(CONFIGMAPS, "a") is None  # gone: a success Status
+        assert await client.get(CONFIGMAPS, "a") is None
         with pytest.raises(NotFound):
-            await client.get(CONFIGMAPS, "a")
+            await client.delete(CONFIGMAPS, "a")
 
 
 async def test_status_subresource(api: FakeApiServer) -> None:
@@ -73,7 +76,7 @@ async def test_status_subresource(api: FakeApiServer) -> None:
         "spec": {"containers": [{"name": "c", "image": "i"}]},
     }
     async with Client.from_url(api.url) as client:
-        created = await client.create(PODS, pod)
+        created = (await client.create(PODS, pod)).to_dict()
         created["status"] = {"phase": "Running"}
         updated = await client.update_status(PODS, created)
         assert updated["status"]["phase"] == "Running"
@@ -86,13 +89,14 @@ async def test_list_selectors_and_pages(api: FakeApiServer) -> None:
         for i in range(5):
             await client.create(CONFIGMAPS, configmap(f"cm{i}", app="web" if i % 2 else "db"))
         web = await client.list(CONFIGMAPS, "default", label_selector={"app": "web"})
-        assert sorted(o["metadata"]["name"] for o in web["items"]) == ["cm1", "cm3"]
+        assert sorted(o.name for o in web) == ["cm1", "cm3"]
+        assert int(web.resource_version) == api.revision
         names: list[str] = []
         token: str | None = None
         while True:
             page = await client.list(CONFIGMAPS, "default", limit=2, continue_=token)
-            names += [o["metadata"]["name"] for o in page["items"]]
-            token = page["metadata"].get("continue")
+            names += [o.name for o in page]
+            token = page.continue_ or None
             if not token:
                 break
         assert names == [f"cm{i}" for i in range(5)]
@@ -103,7 +107,7 @@ async def test_list_selectors_and_pages(api: FakeApiServer) -> None:
 async def test_watch_resume_bookmarks_and_gone(api: FakeApiServer) -> None:
     async with Client.from_url(api.url) as client:
         first = await client.create(CONFIGMAPS, configmap("w0"))
-        start_rv = first["metadata"]["resourceVersion"]
+        start_rv = first.resource_version
         await client.create(CONFIGMAPS, configmap("w1"))
         await client.delete(CONFIGMAPS, "w0")
         events: list[dict[str, Any]] = []
@@ -154,7 +158,7 @@ async def test_discovery_of_a_registered_custom_resource(api: FakeApiServer) -> 
         assert (found.plural, found.namespaced) == ("widgets", True)
         body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
         created = await client.create("widgets.example.com", body)
-        assert created["metadata"]["namespace"] == "default"
+        assert created.namespace == "default"
 
 
 async def test_faults_429_and_500_are_handled_by_policy(api: FakeApiServer) -> None:
@@ -162,7 +166,7 @@ async def test_faults_429_and_500_are_handled_by_policy(api: FakeApiServer) -> N
         api.faults.fail(429, verbs="create", retry_after=0, times=2)
         await client.create(CONFIGMAPS, configmap("throttled"))
         api.faults.fail(500, verbs="list", times=1)
-        assert len((await client.list(CONFIGMAPS, "default"))["items"]) == 1
+        assert len(await client.list(CONFIGMAPS, "default")) == 1
         assert api.faults.counts["fail_429"] == 2
         assert api.faults.counts["fail_500"] == 1
 

@@ -9,13 +9,27 @@ from aiohttp import web
 from client_wire import WireServer, json_response
 
 from kcs.client import ApiConnectionError, Client, RequestRecord, RetryPolicy, parse_retry_after
-from kcs.core import InternalError, ServiceUnavailable, TooManyRequests, builtin, status_body
+from kcs.core import (
+    InternalError,
+    Object,
+    ServiceUnavailable,
+    TooManyRequests,
+    builtin,
+    status_body,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
 PODS = builtin("pods")
 FAST = RetryPolicy(backoff_initial=0.001, backoff_max=0.005)
 OK_POD = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "ns"}}
+OK_POD_LIST = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+               "items": [OK_POD]}
+
+
+def ok_for(verb: str) -> dict[str, object]:
+    """The server's success answer to ``verb`` (a list for list, the pod otherwise)."""
+    return OK_POD_LIST if verb == "list" else OK_POD
 THROTTLED = status_body(429, "TooManyRequests", "slow down", retry_after_seconds=1)
 UNAVAILABLE = status_body(503, "ServiceUnavailable", "not ready")
 
@@ -30,19 +44,26 @@ class Records:
         self.records.append(record)
 
 
-async def call(client: Client, verb: str) -> object:
+async def call(client: Client, verb: str) -> dict[str, object]:
+    """Call ``verb`` and return the pod it answered with, as JSON."""
+    answer: Object | None
     if verb == "get":
-        return await client.get(PODS, "p", "ns")
-    if verb == "list":
-        return await client.list(PODS, "ns")
-    if verb == "create":
-        return await client.create(PODS, OK_POD)
-    if verb == "replace":
-        return await client.replace(PODS, OK_POD)
-    if verb == "patch":
-        return await client.patch(PODS, "p", {"metadata": {"labels": {"a": "b"}}}, "ns")
-    assert verb == "delete"
-    return await client.delete(PODS, "p", "ns")
+        answer = await client.get(PODS, "p", "ns")
+    elif verb == "list":
+        items = await client.list(PODS, "ns")
+        assert items.resource_version == "7"
+        (answer,) = items
+    elif verb == "create":
+        answer = await client.create(PODS, OK_POD)
+    elif verb == "replace":
+        answer = await client.replace(PODS, OK_POD)
+    elif verb == "patch":
+        answer = await client.patch(PODS, "p", {"metadata": {"labels": {"a": "b"}}}, "ns")
+    else:
+        assert verb == "delete"
+        answer = await client.delete(PODS, "p", "ns")
+    assert answer is not None
+    return answer.to_dict()
 
 
 ALL_VERBS = ["get", "list", "create", "replace", "patch", "delete"]
@@ -50,7 +71,7 @@ ALL_VERBS = ["get", "list", "create", "replace", "patch", "delete"]
 
 @pytest.mark.parametrize("verb", ALL_VERBS)
 async def test_429_is_waited_out_for_every_verb(wire: WireServer, verb: str) -> None:
-    wire.script((429, THROTTLED, {"Retry-After": "0.3"}), (200, OK_POD))
+    wire.script((429, THROTTLED, {"Retry-After": "0.3"}), (200, ok_for(verb)))
     observed = Records()
     async with Client.from_url(wire.url, observer=observed) as client:
         assert await call(client, verb) == OK_POD
@@ -65,7 +86,7 @@ async def test_429_without_retry_after_header_uses_the_status_details(wire: Wire
     body = status_body(429, "TooManyRequests", "slow down", retry_after_seconds=0)
     wire.script((429, body), (429, body), (201, OK_POD))
     async with Client.from_url(wire.url) as client:
-        assert await client.create(PODS, OK_POD) == OK_POD
+        assert (await client.create(PODS, OK_POD)).to_dict() == OK_POD
     assert len(wire.seen) == 3
 
 
@@ -104,7 +125,9 @@ async def test_retry_after_above_the_policy_maximum_raises(wire: WireServer) -> 
 
 @pytest.mark.parametrize("verb", ["get", "list"])
 async def test_5xx_is_retried_for_reads(wire: WireServer, verb: str) -> None:
-    wire.script((503, UNAVAILABLE), (500, status_body(500, "InternalError", "boom")), (200, OK_POD))
+    wire.script(
+        (503, UNAVAILABLE), (500, status_body(500, "InternalError", "boom")), (200, ok_for(verb))
+    )
     observed = Records()
     async with Client.from_url(wire.url, retry=FAST, observer=observed) as client:
         assert await call(client, verb) == OK_POD
@@ -135,7 +158,7 @@ async def test_retry_methods_are_configurable(wire: WireServer) -> None:
     wire.script((503, UNAVAILABLE), (200, OK_POD))
     policy = RetryPolicy(retry_methods=frozenset({"GET", "PUT"}), backoff_initial=0.001)
     async with Client.from_url(wire.url, retry=policy) as client:
-        assert await client.replace(PODS, OK_POD) == OK_POD
+        assert (await client.replace(PODS, OK_POD)).to_dict() == OK_POD
     assert [s.method for s in wire.seen] == ["PUT", "PUT"]
 
 
@@ -173,7 +196,7 @@ async def test_connection_dropped_mid_answer(wire: WireServer) -> None:
 
     wire.handler = handler
     async with Client.from_url(wire.url, retry=FAST) as client:
-        assert await client.get(PODS, "p", "ns") == OK_POD
+        assert await call(client, "get") == OK_POD
         assert len(wire.seen) == 2
         drops.append(True)
         with pytest.raises(ApiConnectionError):
@@ -189,7 +212,7 @@ async def test_observer_errors_do_not_break_requests(wire: WireServer) -> None:
     wire.reply(OK_POD)
     async with Client.from_url(wire.url) as client:
         client.observer = Broken()
-        assert await client.get(PODS, "p", "ns") == OK_POD
+        assert await call(client, "get") == OK_POD
 
 
 def test_parse_retry_after() -> None:

@@ -79,7 +79,9 @@ async def test_get_decodes_the_object_and_uses_the_default_namespace(wire: WireS
 
 
 async def test_list_sends_every_parameter(wire: WireServer) -> None:
-    echo(wire)
+    wire.reply({"kind": "PodList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": "42", "continue": "next"},
+                "items": [pod("p1", "ns", "41"), pod("p2", "ns", "40")]})
     async with Client.from_url(wire.url) as client:
         got = await client.list(
             PODS,
@@ -91,12 +93,13 @@ async def test_list_sends_every_parameter(wire: WireServer) -> None:
             resource_version="42",
             resource_version_match="NotOlderThan",
         )
-        everywhere = await client.list(PODS)
-        with_selector_object = await client.list(
-            PODS, label_selector=LabelSelector.parse("app in (a,b)")
-        )
-    assert got["path"] == "/api/v1/namespaces/ns/pods"
-    assert got["query"] == {
+        await client.list(PODS)
+        await client.list(PODS, label_selector=LabelSelector.parse("app in (a,b)"))
+    assert [o.name for o in got] == ["p1", "p2"]
+    assert (got.resource_version, got.continue_) == ("42", "next")
+    sent, everywhere, with_selector_object = wire.seen
+    assert sent.path == "/api/v1/namespaces/ns/pods"
+    assert sent.query == {
         "labelSelector": "app=web,tier=front",
         "fieldSelector": "spec.nodeName=n1",
         "limit": "500",
@@ -104,8 +107,8 @@ async def test_list_sends_every_parameter(wire: WireServer) -> None:
         "resourceVersion": "42",
         "resourceVersionMatch": "NotOlderThan",
     }
-    assert everywhere["path"] == "/api/v1/pods" and everywhere["query"] == {}
-    assert with_selector_object["query"] == {"labelSelector": "app in (a,b)"}
+    assert everywhere.path == "/api/v1/pods" and everywhere.query == {}
+    assert with_selector_object.query == {"labelSelector": "app in (a,b)"}
 
 
 async def test_invalid_selector_is_refused_before_sending(wire: WireServer) -> None:

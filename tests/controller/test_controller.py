@@ -9,7 +9,15 @@ import pytest
 from ctl_helpers import Calls, deployment, eventually, running
 
 from kcs.client import Client
-from kcs.controller import Builder, Controller, GenerationChanged, Result, TerminalError
+from kcs.controller import (
+    Builder,
+    Context,
+    Controller,
+    GenerationChanged,
+    Result,
+    Runner,
+    TerminalError,
+)
 from kcs.core import Object, ObjectKey, builtin
 from kcs.informer import Informer, InformerFactory
 from kcs.testing import FakeApiServer
@@ -23,24 +31,23 @@ KEY = ObjectKey("default", "web")
 class ConfigPerDeployment(Controller):
     """Keeps a ConfigMap ``<name>-config`` holding each Deployment's image, owned by it."""
 
-    def __init__(self, client: Client, factory: InformerFactory, **options: Any) -> None:
+    def __init__(self) -> None:
         self.calls = Calls()
-        super().__init__(client, factory, **options)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(DEPLOYMENTS, predicates=[GenerationChanged()])
         self.configmaps: Informer = builder.owns(CONFIGMAPS)
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         self.calls.record(key)
-        dep = self.get(key)
+        dep = await ctx.cache.get(DEPLOYMENTS, key.name, key.namespace)
         if dep is None:
             return None
         want = {"image": dep["spec"]["template"]["spec"]["containers"][0]["image"]}
         name = f"{key.name}-config"
-        cm = self.configmaps.lister.get(name, key.namespace)
+        cm = await ctx.cache.get(CONFIGMAPS, name, key.namespace)
         if cm is None:
-            await self.client.create(CONFIGMAPS, {
+            await ctx.client.create(CONFIGMAPS, {
                 "metadata": {
                     "name": name,
                     "namespace": key.namespace,
@@ -52,7 +59,7 @@ class ConfigPerDeployment(Controller):
                 "data": want,
             })
         elif cm.get("data") != want:
-            await self.client.patch(CONFIGMAPS, name, {"data": want}, key.namespace)
+            await ctx.client.patch(CONFIGMAPS, name, {"data": want}, key.namespace)
         return None
 
 
@@ -65,8 +72,9 @@ def _creates(api: FakeApiServer, resource: str = "configmaps") -> int:
 async def test_owned_objects_are_created_once_and_repaired(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = ConfigPerDeployment(client, factory)
-    async with running(factory, ctl):
+    ctl = ConfigPerDeployment()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web", image="app:1"))
         cm = await eventually(lambda: _get(api, CONFIGMAPS, "web-config"))
         assert cm["data"] == {"image": "app:1"}
@@ -87,7 +95,7 @@ async def test_owned_objects_are_created_once_and_repaired(
             lambda: (_get(api, CONFIGMAPS, "web-config") or {}).get("data") == {"image": "app:2"}
         )
     assert _creates(api) == 2, "created once, and once more after the deletion"
-    assert ctl.stats.errors == 0
+    assert run.stats.errors == 0
 
 
 def _get(api: FakeApiServer, resource: Any, name: str) -> dict[str, Any] | None:
@@ -102,8 +110,9 @@ def _get(api: FakeApiServer, resource: Any, name: str) -> dict[str, Any] | None:
 async def test_a_status_update_does_not_pass_the_generation_predicate(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = ConfigPerDeployment(client, factory)
-    async with running(factory, ctl):
+    ctl = ConfigPerDeployment()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
         await ctl.calls.wait_until(lambda: ctl.calls.count(KEY) >= 1)
         await eventually(lambda: _get(api, CONFIGMAPS, "web-config"))
@@ -122,9 +131,8 @@ async def test_a_status_update_does_not_pass_the_generation_predicate(
 class SecretWatcher(Controller):
     """Reconciles the Deployment named by a Secret's ``app`` label."""
 
-    def __init__(self, client: Client, factory: InformerFactory) -> None:
+    def __init__(self) -> None:
         self.calls = Calls()
-        super().__init__(client, factory)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(DEPLOYMENTS)
@@ -135,7 +143,7 @@ class SecretWatcher(Controller):
         app = secret.labels.get("app")
         return [ObjectKey(secret.namespace, app)] if app else []
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         self.calls.record(key)
         return None
 
@@ -145,8 +153,9 @@ class SecretWatcher(Controller):
 async def test_watches_maps_other_kinds_to_keys(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = SecretWatcher(client, factory)
-    async with running(factory, ctl):
+    ctl = SecretWatcher()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
         await ctl.calls.wait_until(lambda: ctl.calls.count(KEY) >= 1)
         api.create(SECRETS, {"metadata": {"name": "s", "namespace": "default",
@@ -162,15 +171,14 @@ async def test_watches_maps_other_kinds_to_keys(
 class Scripted(Controller):
     """Answers reconciles of ``web`` from a script of outcomes (then ``None``)."""
 
-    def __init__(self, client: Client, factory: InformerFactory, script: list[Any]) -> None:
+    def __init__(self, script: list[Any]) -> None:
         self.calls = Calls()
         self.script = list(script)
-        super().__init__(client, factory)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(DEPLOYMENTS)
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         self.calls.record(key)
         step = self.script.pop(0) if self.script and key == KEY else None
         if isinstance(step, BaseException):
@@ -183,12 +191,13 @@ class Scripted(Controller):
 async def test_requeue_after_reconciles_again_without_a_change(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = Scripted(client, factory, [Result(requeue_after=0.05)] * 3)
-    async with running(factory, ctl):
+    ctl = Scripted([Result(requeue_after=0.05)] * 3)
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
         await ctl.calls.wait_until(lambda: ctl.calls.count(KEY) == 4)
-    assert ctl.stats.requeues_after == 3
-    assert ctl.stats.successes == 1
+    assert run.stats.requeues_after == 3
+    assert run.stats.successes == 1
 
 
 @pytest.mark.anyio
@@ -196,16 +205,16 @@ async def test_requeue_after_reconciles_again_without_a_change(
 async def test_errors_are_retried_with_backoff_then_forgotten(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = Scripted(client, factory, [RuntimeError("boom")] * 3 + [Result(requeue=True)])
-    async with running(factory, ctl):
+    ctl = Scripted([RuntimeError("boom")] * 4)
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
-        await eventually(lambda: ctl.stats.successes == 1)
-        queue = ctl.queue
+        await eventually(lambda: run.stats.successes == 1)
+        queue = run.queue
         assert queue is not None
         assert queue.retries(KEY) == 0, "a success forgets the failures"
     assert ctl.calls.count(KEY) == 5
-    assert ctl.stats.errors == 3
-    assert ctl.stats.requeues == 1
+    assert run.stats.errors == 4
 
 
 @pytest.mark.anyio
@@ -213,17 +222,18 @@ async def test_errors_are_retried_with_backoff_then_forgotten(
 async def test_a_terminal_error_is_not_retried(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = Scripted(client, factory, [TerminalError("bad spec")])
-    async with running(factory, ctl):
+    ctl = Scripted([TerminalError("bad spec")])
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
-        await eventually(lambda: ctl.stats.terminal_errors == 1)
-        queue = ctl.queue
+        await eventually(lambda: run.stats.terminal_errors == 1)
+        queue = run.queue
         assert queue is not None
         assert (len(queue), queue.delayed, queue.retries(KEY)) == (0, 0, 0)
         # A change is what can fix a terminal error: it is reconciled again.
         api.patch(DEPLOYMENTS, "web", {"spec": {"replicas": 2}}, namespace="default")
         await ctl.calls.wait_until(lambda: ctl.calls.count(KEY) >= 2)
-    assert ctl.stats.errors == 0
+    assert run.stats.errors == 0
 
 
 class Gated(Controller):
@@ -231,18 +241,17 @@ class Gated(Controller):
 
     max_concurrent_reconciles = 3
 
-    def __init__(self, client: Client, factory: InformerFactory) -> None:
+    def __init__(self) -> None:
         self.calls = Calls()
         self.gate = anyio.Event()
         self.active: set[ObjectKey] = set()
         self.most = 0
         self.overlap = False
-        super().__init__(client, factory)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(DEPLOYMENTS)
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         if key in self.active:
             self.overlap = True
         self.active.add(key)
@@ -260,8 +269,9 @@ class Gated(Controller):
 async def test_at_most_max_concurrent_reconciles_and_one_worker_per_key(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = Gated(client, factory)
-    async with running(factory, ctl):
+    ctl = Gated()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         for i in range(6):
             api.create(DEPLOYMENTS, deployment(f"d{i}"))
         await ctl.calls.wait_until(lambda: len(ctl.active) == 3)
@@ -277,15 +287,14 @@ async def test_at_most_max_concurrent_reconciles_and_one_worker_per_key(
 class FirstBlocks(Controller):
     """The first reconcile waits at a gate; records the order of keys."""
 
-    def __init__(self, client: Client, factory: InformerFactory) -> None:
+    def __init__(self) -> None:
         self.calls = Calls()
         self.gate = anyio.Event()
-        super().__init__(client, factory)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(CONFIGMAPS, namespace="default")
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         self.calls.record(key)
         if self.calls.count() == 1:
             await self.gate.wait()
@@ -299,12 +308,13 @@ async def test_a_live_change_overtakes_the_initial_list(
 ) -> None:
     api.seed(CONFIGMAPS, [{"metadata": {"name": f"old{i:02}", "namespace": "default"}}
                           for i in range(30)])
-    ctl = FirstBlocks(client, factory)
-    async with running(factory, ctl):
+    ctl = FirstBlocks()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         await ctl.calls.wait_until(lambda: ctl.calls.count() == 1)
-        await eventually(lambda: ctl.queue is not None and len(ctl.queue) == 29)
+        await eventually(lambda: run.queue is not None and len(run.queue) == 29)
         api.create(CONFIGMAPS, {"metadata": {"name": "fresh", "namespace": "default"}})
-        await eventually(lambda: ctl.queue is not None and len(ctl.queue) == 30)
+        await eventually(lambda: run.queue is not None and len(run.queue) == 30)
         ctl.gate.set()
         await ctl.calls.wait_until(lambda: ctl.calls.count() == 31)
     assert ctl.calls.keys[1] == ObjectKey("default", "fresh"), ctl.calls.keys[:3]

@@ -10,8 +10,10 @@ from ctl_helpers import Calls, deployment, eventually, running
 from kcs.client import Client
 from kcs.controller import (
     Builder,
+    Context,
     Controller,
     Result,
+    Runner,
     apply_finalizer,
     ensure_finalizer,
     mutate_status,
@@ -29,21 +31,20 @@ FINALIZER = "kcs.dev/cleanup"
 class Finalizing(Controller):
     """Cleans up before a ConfigMap may go; the first cleanup fails when ``flaky``."""
 
-    def __init__(self, client: Client, factory: InformerFactory, *, flaky: bool = False) -> None:
+    def __init__(self, *, flaky: bool = False) -> None:
         self.calls = Calls()
         self.cleaned: list[ObjectKey] = []
         self.flaky = flaky
-        super().__init__(client, factory)
 
     def setup(self, builder: Builder) -> None:
         builder.for_(CONFIGMAPS, namespace="default")
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         self.calls.record(key)
-        obj = self.get(key)
+        obj = await ctx.cache.get(CONFIGMAPS, key.name, key.namespace)
         if obj is None:
             return None
-        await apply_finalizer(self.client, CONFIGMAPS, obj, FINALIZER, cleanup=self.cleanup)
+        await apply_finalizer(ctx.client, CONFIGMAPS, obj, FINALIZER, cleanup=self.cleanup)
         return None
 
     async def cleanup(self, obj: Object) -> None:
@@ -65,8 +66,9 @@ def _finalizers(api: FakeApiServer, name: str) -> list[str] | None:
 async def test_cleanup_runs_once_before_the_object_goes(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
-    ctl = Finalizing(client, factory, flaky=True)
-    async with running(factory, ctl):
+    ctl = Finalizing(flaky=True)
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(CONFIGMAPS, {"metadata": {"name": "cm", "namespace": "default",
                                              "finalizers": ["other.io/keep"]}})
         await eventually(lambda: _finalizers(api, "cm") == ["other.io/keep", FINALIZER])
@@ -76,11 +78,11 @@ async def test_cleanup_runs_once_before_the_object_goes(
         await eventually(lambda: _finalizers(api, "cm") == ["other.io/keep"])
         assert api.get(CONFIGMAPS, "cm", "default")["metadata"]["deletionTimestamp"]
         assert ctl.cleaned == [ObjectKey("default", "cm")]
-        assert ctl.stats.errors == 1
+        assert run.stats.errors == 1
 
         api.patch(CONFIGMAPS, "cm", {"metadata": {"finalizers": None}}, namespace="default")
         await eventually(lambda: _finalizers(api, "cm") is None)
-        await eventually(lambda: ctl.get(ObjectKey("default", "cm")) is None)
+        await eventually(lambda: run.primary.lister.get("cm", "default") is None)
     assert ctl.cleaned == [ObjectKey("default", "cm")], "cleanup ran exactly once"
 
 
@@ -169,26 +171,27 @@ async def test_status_retries_are_bounded(api: FakeApiServer, client: Client) ->
 
 @pytest.mark.anyio
 @pytest.mark.timeout(10)
-async def test_status_writes_through_the_controller_client_are_remembered(
+async def test_status_writes_of_a_reconcile_are_remembered(
     api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
     class StatusWriter(Controller):
         def setup(self, builder: Builder) -> None:
             builder.for_(DEPLOYMENTS)
 
-        async def reconcile(self, key: ObjectKey) -> Result | None:
-            obj = self.get(key)
+        async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+            obj = await ctx.cache.get(DEPLOYMENTS, key.name, key.namespace)
             if obj is not None:
-                await mutate_status(self.client, DEPLOYMENTS, obj,
+                await mutate_status(ctx.client, DEPLOYMENTS, obj,
                                     lambda s: s.update(observedGeneration=obj.metadata.generation))
             return None
 
-    ctl = StatusWriter(client, factory)
-    async with running(factory, ctl):
+    ctl = StatusWriter()
+    run = Runner(ctl, client, factory)
+    async with running(factory, run):
         api.create(DEPLOYMENTS, deployment("web"))
-        await eventually(lambda: (ctl.get(ObjectKey("default", "web")) or _NO)
+        await eventually(lambda: (run.primary.lister.get("web", "default") or _NO)
                          .get("status", {}).get("observedGeneration") == 1)
-    assert ctl.stats.errors == 0
+    assert run.stats.errors == 0
     status_writes = [w for w in api.writes.records if w.subresource == "status"]
     assert len(status_writes) == 1
 

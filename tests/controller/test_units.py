@@ -6,12 +6,17 @@ from typing import Any
 
 import pytest
 
+from kcs.client import Client
 from kcs.controller import (
     AnnotationsChanged,
+    Builder,
+    Context,
+    Controller,
     GenerationChanged,
     LabelsChanged,
     ResourceVersionChanged,
     Result,
+    Runner,
     TerminalError,
     all_of,
     any_of,
@@ -19,6 +24,7 @@ from kcs.controller import (
     predicate,
 )
 from kcs.core import Object, ObjectKey, builtin, object_from_dict
+from kcs.informer import InformerFactory
 
 DEPLOYMENTS = builtin("deployments.apps")
 NAMESPACES = builtin("namespaces")
@@ -60,10 +66,69 @@ def test_object_key_forms() -> None:
 
 
 def test_result_validation() -> None:
-    assert Result() == Result(requeue_after=None, requeue=False)
+    assert Result() == Result(requeue_after=None)
     with pytest.raises(ValueError):
         Result(requeue_after=-1)
+    with pytest.raises(TypeError):
+        Result(requeue=True)  # type: ignore[call-arg]  # deprecated upstream; not copied
     assert isinstance(TerminalError("x"), Exception)
+
+
+def test_a_subclass_owns_its_namespace() -> None:
+    """The base class has no constructor and no instance state: a subclass may name its
+    attributes anything (the old base class broke on ``self.sources``, ``client``...)."""
+
+    class Free(Controller):
+        def __init__(self, sources: list[str], client: str) -> None:
+            self.sources = sources  # names the runtime used to own
+            self.client = client
+            self.events = "mine"
+            self.stats = {"mine": 1}
+            self.queue = "mine"
+
+        def setup(self, builder: Builder) -> None:
+            raise AssertionError("setup runs only when the controller is bound")
+
+        async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+            return None
+
+    free = Free(["a"], "b")
+    assert (free.sources, free.client, free.events, free.queue) == (["a"], "b", "mine", "mine")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("def reconcile(self, ctx, key): return None", "must be an async def"),
+        ("async def reconcile(self, key): return None", "must take (self, ctx, key)"),
+        ("max_concurrent_reconciles = 0", "max_concurrent_reconciles must be an int >= 1"),
+        ("reconcile_timeout = -1", "reconcile_timeout must be a positive number or None"),
+        ("sync_timeout = '30'", "sync_timeout must be a positive number or None"),
+        ("name = 42", "name must be a str"),
+    ],
+)
+def test_mistakes_are_type_errors_when_the_class_is_defined(body: str, message: str) -> None:
+    source = f"class Broken(Controller):\n    {body}\n"
+    with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        exec(source, {"Controller": Controller})
+
+
+def test_instance_options_are_checked_when_bound() -> None:
+    class Tunable(Controller):
+        def __init__(self, workers: int) -> None:
+            self.max_concurrent_reconciles = workers
+
+        def setup(self, builder: Builder) -> None:
+            builder.for_(builtin("configmaps"))
+
+        async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+            return None
+
+    client = Client.from_url("http://127.0.0.1:1")  # never contacted
+    with pytest.raises(TypeError, match="max_concurrent_reconciles"):
+        Runner(Tunable(0), client, InformerFactory(client))
+    runner = Runner(Tunable(3), client, InformerFactory(client))
+    assert runner.name == "Tunable" and [s.kind for s in runner.sources] == ["for"]
 
 
 def test_generation_changed_passes_spec_changes_only() -> None:

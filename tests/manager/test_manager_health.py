@@ -34,7 +34,7 @@ async def test_health_endpoints_readiness_and_graceful_shutdown(lease: str | Non
         async with Client.from_url(api.url, qps=None) as client:
             manager = Manager(client, lease_name=lease, identity="solo", timings=TIMINGS,
                               handle_signals=False)
-            controller = manager.add(DemoController(client, manager.informers))
+            controller = manager.add(DemoController())
             async with anyio.create_task_group() as tg:
                 tg.start_soon(manager.run)
                 await manager.started.wait()
@@ -62,14 +62,21 @@ async def test_health_endpoints_readiness_and_graceful_shutdown(lease: str | Non
         await api.stop()
 
 
-async def test_add_refuses_a_controller_built_against_another_factory() -> None:
+async def test_controllers_are_added_before_run() -> None:
     api = FakeApiServer()
     await api.start()
     try:
         async with Client.from_url(api.url, qps=None) as client:
             manager = Manager(client, handle_signals=False, health_port=None)
-            other = Manager(client, handle_signals=False, health_port=None)
-            with pytest.raises(ValueError):
-                manager.add(DemoController(client, other.informers))
+            runner = manager.add(DemoController())
+            # Adding ran setup(): the sources' informers are requested from the manager's
+            # factory at once, so they warm up on every replica.
+            assert [i.resource for i in manager.informers.informers] == [runner.primary.resource]
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(manager.run)
+                await manager.started.wait()
+                with pytest.raises(RuntimeError, match=r"before Manager\.run"):
+                    manager.add(DemoController())
+                await manager.shutdown()
     finally:
         await api.stop()

@@ -11,7 +11,7 @@ import pytest
 from obs_helpers import Otel
 
 from kcs.client import Client
-from kcs.controller import Builder, Controller, Result
+from kcs.controller import Builder, Context, Controller, Result, Runner
 from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.leaderelection import ElectionEvent, ElectionEventKind
@@ -33,15 +33,15 @@ class SecretPerConfigMap(Controller):
         builder.for_(CONFIGMAPS)
         self.secrets = builder.owns(SECRETS)
 
-    async def reconcile(self, key: ObjectKey) -> Result | None:
-        cm = self.get(key)
+    async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+        cm = await ctx.cache.get(CONFIGMAPS, key.name, key.namespace)
         if cm is None:
             return None
         if key.name == "boom":
             raise ValueError(f"cannot use password {PASSWORD}")
         name = f"{key.name}-secret"
         if self.secrets.lister.get(name, key.namespace) is None:
-            await self.client.create(SECRETS, {
+            await ctx.client.create(SECRETS, {
                 "metadata": {
                     "name": name, "namespace": key.namespace,
                     "ownerReferences": [{
@@ -96,24 +96,25 @@ async def test_a_controller_run_emits_metrics_and_spans(
     otel: Otel, api: FakeApiServer, client: Client, factory: InformerFactory
 ) -> None:
     client.observer = ClientTelemetry()
-    ctl = SecretPerConfigMap(client, factory)
+    ctl = SecretPerConfigMap()
+    run = Runner(ctl, client, factory)
     n = 5
     for i in range(n):
         api.create(CONFIGMAPS, {"metadata": {"name": f"cm{i}", "namespace": "default"}})
     async with anyio.create_task_group() as tg:
         tg.start_soon(factory.run)
-        tg.start_soon(ctl.run)
+        tg.start_soon(run.run)
         await _until(lambda: _created_secrets(api) >= n)
         api.create(CONFIGMAPS, {"metadata": {"name": "boom", "namespace": "default"}})
-        await _until(lambda: ctl.stats.errors >= 1)
-        await _until(lambda: ctl.stats.successes >= 2 * n)
+        await _until(lambda: run.stats.errors >= 1)
+        await _until(lambda: run.stats.successes >= 2 * n)
         points = _points(otel)
         # The informer: events, lists and objects read from its own counters.
         cm_attrs = {"resource": "configmaps", "namespace": ""}
         assert _value(points["kcs.informer.events"], **cm_attrs) >= n + 1
         assert _value(points["kcs.informer.lists"], **cm_attrs) >= 1
         assert _value(points["kcs.informer.objects"], **cm_attrs) == n + 1 == len(
-            ctl.primary.store
+            run.primary.store
         )
         assert _value(points["kcs.informer.objects"], resource="secrets") == n
         assert "kcs.informer.relists" in points and "kcs.informer.bookmarks" in points
@@ -124,12 +125,12 @@ async def test_a_controller_run_emits_metrics_and_spans(
     ctl_attrs = {"controller": "SecretPerConfigMap"}
     # The controller: counts by outcome match its own stats; durations are plausible.
     assert _value(points["kcs.reconcile.count"], outcome="success", **ctl_attrs) == (
-        ctl.stats.successes
+        run.stats.successes
     )
-    assert _value(points["kcs.reconcile.errors"], **ctl_attrs) == ctl.stats.errors >= 1
+    assert _value(points["kcs.reconcile.errors"], **ctl_attrs) == run.stats.errors >= 1
     durations = [p for p in points["kcs.reconcile.duration"]
                  if p.attributes["controller"] == "SecretPerConfigMap"]
-    assert sum(p.count for p in durations) == ctl.stats.reconciles - ctl.stats.cancelled
+    assert sum(p.count for p in durations) == run.stats.reconciles - run.stats.cancelled
     assert all(0 <= p.sum / p.count < 5 for p in durations)
     # The queue of the controller.
     q = {"name": "SecretPerConfigMap"}

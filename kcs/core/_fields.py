@@ -1,10 +1,10 @@
-"""Reading a field of a cached object as a field selector sees it."""
+"""Reading a field of an object as a field selector sees it."""
 
 from __future__ import annotations
 
 import sys
 
-from kcs.core import Object
+from kcs.core._codec import Object
 
 __all__ = ["field_value"]
 
