@@ -28,7 +28,7 @@ from kcs.controller._writes import WriteTracker
 from kcs.core import Object, ObjectKey, Resource
 from kcs.informer import HandlerRegistration, Informer, InformerFactory, ResourceEventHandler
 from kcs.observability import QueueTelemetry, ReconcileTelemetry, observe_queue, reconcile_span
-from kcs.workqueue import Priority, QueueMetrics, RateLimiter, WorkQueue, run_workers
+from kcs.workqueue import ItemRateLimiter, Priority, QueueMetrics, WorkQueue, run_workers
 
 __all__ = ["CacheSyncTimeout", "Runner"]
 
@@ -108,7 +108,7 @@ class Runner:
         *,
         events: EventRecorder | None = None,
         identity: str = "",
-        rate_limiter: RateLimiter[ObjectKey] | None = None,
+        rate_limiter: ItemRateLimiter[ObjectKey] | None = None,
         metrics: ControllerMetrics | None = None,
         queue_metrics: QueueMetrics | None = None,
     ) -> None:

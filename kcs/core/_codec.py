@@ -1,9 +1,10 @@
 """Compact decoded objects: typed metadata, the rest kept as raw JSON bytes.
 
-This is the representation every cache in kcs holds, chosen by measurement (DESIGN.md):
-``json.loads`` of a typical 6 KB pod builds ~70 garbage-collected Python objects and costs
-~45 KB; an :class:`Object` is a handful of objects that the garbage collector does not
-track, and costs little more than the JSON it came from.
+This is the representation every cache in kcs holds (and what the client's verbs
+answer), chosen by measurement: ``json.loads`` of a typical 6 KB pod builds ~70
+garbage-collected Python objects and costs ~45 KB; an :class:`Object` is a handful of
+objects that the garbage collector does not track, and costs little more than the JSON it
+came from.
 
 An :class:`Object` is immutable: ``api_version``, ``kind``, a typed :class:`ObjectMeta`
 and ``body``, the JSON text of every other top-level field (``spec``, ``status``, ``data``,

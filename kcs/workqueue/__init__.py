@@ -11,8 +11,8 @@ from kcs.workqueue._queue import QueueShutDown, WorkQueue
 from kcs.workqueue._ratelimit import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
+    ItemRateLimiter,
     MaxOfRateLimiter,
-    RateLimiter,
     default_controller_rate_limiter,
 )
 from kcs.workqueue._workers import run_workers
@@ -20,12 +20,12 @@ from kcs.workqueue._workers import run_workers
 __all__ = [
     "BucketRateLimiter",
     "ItemExponentialFailureRateLimiter",
+    "ItemRateLimiter",
     "MaxOfRateLimiter",
     "NoQueueMetrics",
     "Priority",
     "QueueMetrics",
     "QueueShutDown",
-    "RateLimiter",
     "WorkQueue",
     "default_controller_rate_limiter",
     "run_workers",

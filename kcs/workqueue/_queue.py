@@ -22,7 +22,7 @@ from anyio.lowlevel import checkpoint
 
 from kcs.workqueue._metrics import NoQueueMetrics, QueueMetrics
 from kcs.workqueue._priority import Priority, rank
-from kcs.workqueue._ratelimit import RateLimiter, default_controller_rate_limiter
+from kcs.workqueue._ratelimit import ItemRateLimiter, default_controller_rate_limiter
 
 __all__ = ["QueueShutDown", "WorkQueue"]
 
@@ -82,7 +82,7 @@ class WorkQueue(Generic[K]):
     def __init__(
         self,
         *,
-        rate_limiter: RateLimiter[K] | None = None,
+        rate_limiter: ItemRateLimiter[K] | None = None,
         aging_interval: float | None = 60.0,
         metrics: QueueMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -97,7 +97,7 @@ class WorkQueue(Generic[K]):
             raise ValueError("aging_interval must be positive or None")
         self._clock = clock
         self._aging = aging_interval
-        self._limiter: RateLimiter[K] = (
+        self._limiter: ItemRateLimiter[K] = (
             rate_limiter
             if rate_limiter is not None
             else default_controller_rate_limiter(clock=clock)

@@ -16,8 +16,8 @@ from typing import Generic, Protocol, TypeVar
 __all__ = [
     "BucketRateLimiter",
     "ItemExponentialFailureRateLimiter",
+    "ItemRateLimiter",
     "MaxOfRateLimiter",
-    "RateLimiter",
     "default_controller_rate_limiter",
 ]
 
@@ -29,7 +29,7 @@ K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
 _MAX_EXPONENT = 1000
 
 
-class RateLimiter(Protocol[K_contra]):
+class ItemRateLimiter(Protocol[K_contra]):
     """Decides the delay before a failed key is retried.
 
     A work queue calls :meth:`when` once per ``add_rate_limited(key)``, :meth:`forget` on
@@ -128,7 +128,7 @@ class MaxOfRateLimiter(Generic[K]):
     :meth:`forget` forgets in all, :meth:`retries` is the largest count any of them keeps.
     """
 
-    def __init__(self, *limiters: RateLimiter[K]) -> None:
+    def __init__(self, *limiters: ItemRateLimiter[K]) -> None:
         if not limiters:
             raise ValueError("need at least one rate limiter")
         self._limiters = limiters
