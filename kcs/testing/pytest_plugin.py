@@ -1,12 +1,14 @@
 """pytest fixtures for tests that use the fake apiserver.
 
-Import the fixture into a ``conftest.py``::
+Installed with kcs (``pip install kcs[testing]`` brings pytest), this module is a pytest
+plugin registered under its own name through the ``pytest11`` entry point: the
+``fake_apiserver`` fixture is there in every test, with no ``-p`` option and no conftest
+import. ``-p kcs.testing.pytest_plugin`` names the same plugin (it is not loaded twice), and
+``-p no:kcs.testing.pytest_plugin`` turns it off.
 
-    from kcs.testing.pytest_plugin import fake_apiserver  # noqa: F401
-
-or load this module as a plugin: ``pytest -p kcs.testing.pytest_plugin``. Async fixtures
-need the anyio pytest plugin (installed with anyio) and an ``anyio_backend`` fixture
-returning ``"asyncio"``.
+The fixture is async: it needs the anyio pytest plugin (installed with anyio), tests marked
+``@pytest.mark.anyio``, and an ``anyio_backend`` fixture returning ``"asyncio"`` (kcs runs
+on asyncio; anyio's own default also tries trio when trio is installed).
 """
 
 from kcs.testing._pytest import fake_apiserver

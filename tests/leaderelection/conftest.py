@@ -1,4 +1,5 @@
-"""Fixtures for the leader election tests: the fake apiserver, and clients per replica."""
+"""Fixtures for the leader election tests: clients per replica (``fake_apiserver`` comes
+from kcs's pytest plugin, registered as an entry point)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import pytest
 
 from kcs.client import Client
 from kcs.testing import FakeApiServer
-from kcs.testing.pytest_plugin import fake_apiserver
-
-__all__ = ["fake_apiserver"]
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from apiserver_http import Http, http
 
 from kcs.testing import FakeApiServer
-from kcs.testing.pytest_plugin import fake_apiserver  # noqa: F401  (the documented fixture)
 
 
 @pytest.fixture
