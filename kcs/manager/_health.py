@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["HealthServer", "HealthStatus"]
+__all__ = ["HealthServer", "HealthStatus", "RouteHandler"]
 
 _log = logging.getLogger("kcs.manager")
+
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""An aiohttp handler for a route added with :meth:`HealthServer.add_route`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class HealthServer:
     * ``GET /readyz``: 200 ``ok`` once the caches have synced and until shutdown begins,
       else 503 with the reason.
     * ``GET /leader``: 200 with the JSON of :class:`HealthStatus`.
+    * any route added with :meth:`add_route` (``/metrics``, see
+      :mod:`kcs.observability.prometheus`).
 
     Guarantees: binds ``127.0.0.1`` unless told otherwise (pass ``0.0.0.0`` or the pod IP
     for in-cluster probes); port 0 picks a free port, readable from :attr:`port` after
@@ -65,11 +70,22 @@ class HealthServer:
         self._port = port
         self._status = status
         self._runner: web.AppRunner | None = None
+        self._routes: dict[str, RouteHandler] = {}
 
     @property
     def port(self) -> int:
         """The port served (the one chosen by the OS when 0 was asked for)."""
         return self._port
+
+    def add_route(self, path: str, handler: RouteHandler) -> None:
+        """Serve ``GET path`` with ``handler`` as well; call it before :meth:`start`.
+
+        Raises ``ValueError`` for a path already served, ``RuntimeError`` once started."""
+        if self._runner is not None:
+            raise RuntimeError("add routes before the health server starts")
+        if path in ("/healthz", "/readyz", "/leader") or path in self._routes:
+            raise ValueError(f"{path} is already served")
+        self._routes[path] = handler
 
     async def start(self) -> None:
         """Listen; returns once the port is bound."""
@@ -77,6 +93,8 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/leader", self._leader)
+        for path, handler in self._routes.items():
+            app.router.add_get(path, handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self._port)
