@@ -1,4 +1,5 @@
-"""Run the fake apiserver standalone: ``python -m kcs.testing.apiserver --port PORT``.
+"""Run the fake apiserver standalone: ``python -m kcs.testing.apiserver --port PORT``
+(or ``kcs fake-apiserver --port PORT``).
 
 It prints the URL it listens on (one line, flushed) and serves until SIGTERM or SIGINT.
 The bearer token may be given with ``--token`` or, to keep it out of process listings, in
@@ -20,8 +21,8 @@ __all__ = ["main"]
 TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m kcs.testing.apiserver",
+def _parser(prog: str = "python -m kcs.testing.apiserver") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="A fake kube-apiserver on loopback, for tests.")
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
@@ -63,9 +64,10 @@ async def _serve(args: argparse.Namespace) -> None:
         await api.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, serve until SIGTERM/SIGINT, return the exit status."""
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Parse ``argv``, serve until SIGTERM/SIGINT, return the exit status (``prog``: the
+    command's name in its help, ``kcs fake-apiserver`` for the ``kcs`` command)."""
+    args = (_parser(prog) if prog else _parser()).parse_args(argv)
     try:
         asyncio.run(_serve(args))
     except ValueError as e:
