@@ -12,6 +12,7 @@ import pytest
 from manager_helpers import (
     LEASE,
     LEASE_DURATION,
+    LEASES,
     SLACK,
     TIMINGS,
     check_never_two_leaders,
@@ -21,9 +22,20 @@ from manager_helpers import (
     work_writes,
 )
 
+from kcs.core import NotFound
 from kcs.demo import Replicas, with_replicas
+from kcs.leaderelection import ANNOTATION_SYNCED, candidate_lease_name
+from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+
+def _candidate_synced(api: FakeApiServer, identity: str) -> bool:
+    try:
+        lease = api.get(LEASES, candidate_lease_name(LEASE, identity), "default")
+    except NotFound:
+        return False
+    return (lease["metadata"].get("annotations") or {}).get(ANNOTATION_SYNCED) == "true"
 
 
 async def test_graceful_handoff_then_sigkill_never_two_leaders() -> None:
@@ -37,6 +49,9 @@ async def test_graceful_handoff_then_sigkill_never_two_leaders() -> None:
                              "r0 at work")
             # standby readiness is true before it leads (warm standby)
             assert not r1.leading
+            # The hand-off goes to a candidate that has *published* that it is synced (its
+            # candidate Lease), which can lag the replica's own "synced" line under load.
+            await wait_until(lambda: _candidate_synced(api, "r1"), 10, "r1 a synced candidate")
 
             asked = time.monotonic()
             r0.terminate()
