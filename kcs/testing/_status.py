@@ -36,6 +36,7 @@ __all__ = [
     "internal_error",
     "invalid",
     "method_not_allowed",
+    "not_acceptable",
     "not_found",
     "too_large_resource_version",
     "too_many_requests",
@@ -73,19 +74,36 @@ def conflict(resource: Resource, name: str, why: str) -> Conflict:
     )
 
 
-def invalid(resource: Resource, name: str, causes: list[tuple[str, str, str]]) -> Invalid:
-    """422 Invalid with ``details.causes``; each cause is ``(reason, field, message)``."""
-    text = ", ".join(f"{field}: {message}" for _, field, message in causes)
-    msg = f'{resource.kind} "{name}" is invalid: {text}'
+def invalid(resource: Resource | None, name: str, causes: list[tuple[str, str, str]],
+            *, kind: str | None = None, group: str | None = None) -> Invalid:
+    """422 Invalid with ``details.causes``; each cause is ``(reason, field, message)``.
+
+    The message is kube's: ``Deployment.apps "web" is invalid: <errors>``, the errors
+    joined as an aggregate error (one alone, several as ``[a, b]``, repeats dropped).
+    ``kind``/``group`` override the resource's (``PatchOptions``/``meta.k8s.io`` for an
+    options error; both empty for the kind-less ``"" is invalid`` of a rejected patch).
+    """
+    kind = resource.kind if kind is None and resource is not None else kind or ""
+    group = _group(resource) if group is None else group or None
+    qualified = f"{kind}.{group}" if group else kind
+    msg = f'{qualified} "{name}" is invalid'
+    seen: list[str] = []
+    for _, f, m in causes:
+        text = f"{f}: {m}" if f else m
+        if text not in seen:
+            seen.append(text)
+    if seen:
+        msg += ": " + (seen[0] if len(seen) == 1 else "[" + ", ".join(seen) + "]")
     return Invalid(
         status_body(
             422,
             "Invalid",
             msg,
-            name=name,
-            group=_group(resource),
-            kind=resource.kind,
-            causes=[{"reason": r, "field": f, "message": m} for r, f, m in causes],
+            name=name or None,
+            group=group,
+            kind=kind or None,
+            causes=[{"reason": r, "message": m, **({"field": f} if f else {})}
+                    for r, f, m in causes],
         )
     )
 
@@ -115,6 +133,13 @@ def method_not_allowed(verb: str, resource: Resource | None) -> MethodNotAllowed
         status_body(405, "MethodNotAllowed", f"the server does not allow this method ({verb}) on "
                     f"the requested resource ({what})")
     )
+
+
+def not_acceptable(accept: str) -> ApiError:
+    """406 NotAcceptable: none of the media types the client accepts can be served."""
+    return ApiError(status_body(406, "NotAcceptable",
+                                f"only the following media types are accepted: application/json "
+                                f"(asked for {accept})"), 406)
 
 
 def expired(message: str) -> Gone:
