@@ -15,16 +15,16 @@ __all__ = ["VERSION_INFO", "api_group", "api_group_list", "api_resource_list", "
 
 VERSION_INFO: dict[str, str] = {
     "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0-kcs-fake",
+    "minor": "36",
+    "gitVersion": "v1.36.2-kcs-fake",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
-    "buildDate": "2025-01-01T00:00:00Z",
-    "goVersion": "go1.23.0",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.25.0",
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-"""What ``/version`` answers: a kube-apiserver 1.32."""
+"""What ``/version`` answers: the kube-apiserver 1.36 whose behaviour the fake emulates."""
 
 
 def api_versions(host: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from kcs.core import ApiError
 from kcs.testing._accounting import RequestLog, RequestRecord
+from kcs.testing._decoding import FieldValidation
 from kcs.testing._discovery import (
     VERSION_INFO,
     api_group,
@@ -220,24 +221,29 @@ class ApiHandler:
         if verb == "watch":
             return await self._watch(request, client, t)
         if verb == "create":
+            fv = FieldValidation.parse(request.query.get("fieldValidation"), "CreateOptions")
             body = await self._body(request)
-            return self._object(request, s, v.create(s, t.namespace, body, client,
-                                                     dry_run=dry_run), 201)
+            return _warn(self._object(request, s, v.create(s, t.namespace, body, client,
+                                                           dry_run=dry_run,
+                                                           field_validation=fv), 201), fv)
         if verb == "update":
             assert t.name is not None
+            fv = FieldValidation.parse(request.query.get("fieldValidation"), "UpdateOptions")
             body = await self._body(request)
-            return self._object(request, s, v.update(s, t.namespace, t.name, body, client,
-                                                     subresource=t.subresource,
-                                                     dry_run=dry_run))
+            return _warn(self._object(request, s, v.update(s, t.namespace, t.name, body, client,
+                                                           subresource=t.subresource,
+                                                           dry_run=dry_run,
+                                                           field_validation=fv)), fv)
         if verb == "patch":
             assert t.name is not None
+            fv = FieldValidation.parse(request.query.get("fieldValidation"), "PatchOptions")
             data = await self._read(request)
             ctype = request.content_type
             obj, created = v.patch(s, t.namespace, t.name, ctype, data, client,
                                    subresource=t.subresource,
                                    field_manager=request.query.get("fieldManager"),
-                                   dry_run=dry_run)
-            return self._object(request, s, obj, 201 if created else 200)
+                                   dry_run=dry_run, field_validation=fv)
+            return _warn(self._object(request, s, obj, 201 if created else 200), fv)
         if verb == "delete":
             assert t.name is not None
             options = await self._options(request)
@@ -352,6 +358,14 @@ class ApiHandler:
             return orjson.loads(data)
         except orjson.JSONDecodeError as e:
             raise bad_request(f"the DeleteOptions could not be decoded as JSON: {e}") from None
+
+
+def _warn(resp: web.Response, fv: FieldValidation) -> web.Response:
+    """Add a ``Warning: 299 - "..."`` header per warning the request produced."""
+    for text in fv.warnings:
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        resp.headers.add("Warning", f'299 - "{escaped}"')
+    return resp
 
 
 def _as_served(s: ServedResource, so: StoredObject) -> bytes:

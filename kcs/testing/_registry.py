@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kcs.core import BUILTIN_RESOURCES, Resource
+from kcs.testing._crdschema import structural_problems
 
 __all__ = [
+    "EXTRA_RESOURCES",
     "Registry",
     "ServedResource",
     "crd_problems",
@@ -30,7 +32,9 @@ class ServedResource:
 
     ``selectable_fields`` are field paths (``spec.color``) usable in field selectors on top
     of the built-in ones (the CRD ``selectableFields``). ``custom`` marks custom resources
-    (no strategic merge patch, deleted objects returned from DELETE).
+    (no strategic merge patch, deleted objects returned from DELETE); ``schema`` is the
+    CRD version's ``openAPIV3Schema`` (``None`` for a resource registered without a CRD:
+    nothing is pruned, defaulted or validated against a schema).
     """
 
     resource: Resource
@@ -39,6 +43,7 @@ class ServedResource:
     custom: bool = False
     categories: tuple[str, ...] = field(default=())
     printer_columns: tuple[tuple[str, str], ...] = ()
+    schema: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def group_resource(self) -> str:
@@ -65,7 +70,76 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (rank, -major, -minor, "")
 
 
-_CATEGORY_ALL = {"pods", "services", "deployments", "replicasets", "statefulsets", "daemonsets"}
+def _r(group: str, version: str, plural: str, kind: str, namespaced: bool,
+       short: tuple[str, ...] = (), status: bool = True) -> Resource:
+    return Resource(group=group, version=version, plural=plural, kind=kind,
+                    namespaced=namespaced, singular=kind.lower(), short_names=short,
+                    subresources=frozenset({"status"}) if status else frozenset())
+
+
+EXTRA_RESOURCES: tuple[Resource, ...] = (
+    _r("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",)),
+    _r("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",)),
+    _r("", "v1", "replicationcontrollers", "ReplicationController", True, ("rc",)),
+    _r("", "v1", "limitranges", "LimitRange", True, ("limits",), status=False),
+    _r("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",)),
+    _r("", "v1", "podtemplates", "PodTemplate", True, status=False),
+    _r("apps", "v1", "controllerrevisions", "ControllerRevision", True, status=False),
+    _r("batch", "v1", "jobs", "Job", True),
+    _r("batch", "v1", "cronjobs", "CronJob", True, ("cj",)),
+    _r("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",)),
+    _r("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",)),
+    _r("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False, status=False),
+    _r("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",),
+       status=False),
+    _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",), status=False),
+    _r("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False, status=False),
+    _r("storage.k8s.io", "v1", "csinodes", "CSINode", False, status=False),
+    _r("storage.k8s.io", "v1", "csistoragecapacities", "CSIStorageCapacity", True,
+       status=False),
+    _r("storage.k8s.io", "v1", "volumeattachments", "VolumeAttachment", False),
+    _r("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True,
+       ("hpa",)),
+    _r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True, status=False),
+    _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",),
+       status=False),
+    _r("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False, status=False),
+    _r("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+       "MutatingWebhookConfiguration", False, status=False),
+    _r("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+       "ValidatingWebhookConfiguration", False, status=False),
+    _r("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+       "ValidatingAdmissionPolicy", False),
+    _r("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
+       "ValidatingAdmissionPolicyBinding", False, status=False),
+    _r("certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest",
+       False, ("csr",)),
+)
+"""Built-in kinds the fake serves beyond :data:`kcs.core.BUILTIN_RESOURCES` (which lists the
+kinds kcs's client knows without discovery): the groups controllers commonly touch and the
+kinds kubectl's imperative commands create. Every one is a plain stored object: no
+controller acts on it (no Job runs pods, no PVC binds)."""
+
+_CATEGORY_ALL = frozenset({
+    "pods", "replicationcontrollers", "services", "daemonsets.apps", "deployments.apps",
+    "replicasets.apps", "statefulsets.apps", "horizontalpodautoscalers.autoscaling",
+    "cronjobs.batch", "jobs.batch",
+})
+_CATEGORY_API_EXTENSIONS = frozenset({
+    "customresourcedefinitions.apiextensions.k8s.io",
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingadmissionpolicies.admissionregistration.k8s.io",
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+})
+
+
+def _categories(r: Resource) -> tuple[str, ...]:
+    if str(r) in _CATEGORY_ALL:
+        return ("all",)
+    if str(r) in _CATEGORY_API_EXTENSIONS:
+        return ("api-extensions",)
+    return ()
 
 
 class Registry:
@@ -73,18 +147,24 @@ class Registry:
 
     def __init__(self) -> None:
         self._by_gvr: dict[tuple[str, str, str], ServedResource] = {}
-        for r in BUILTIN_RESOURCES:
-            cats = ("all",) if r.plural in _CATEGORY_ALL and r.group in ("", "apps") else ()
-            self.add(ServedResource(r, r.version, categories=cats))
+        self.generation = 0
+        """Bumped whenever what is served changes (for documents derived from it)."""
+        for r in (*BUILTIN_RESOURCES, *EXTRA_RESOURCES):
+            self.add(ServedResource(r, r.version, categories=_categories(r)))
 
     def add(self, served: ServedResource) -> None:
         """Serve ``served.resource`` (replacing an earlier registration of the same version)."""
         r = served.resource
-        self._by_gvr[(r.group, r.version, r.plural)] = served
+        key = (r.group, r.version, r.plural)
+        if self._by_gvr.get(key) != served or (
+                self._by_gvr[key].schema != served.schema):
+            self.generation += 1
+        self._by_gvr[key] = served
 
     def remove(self, resource: Resource) -> None:
         """Stop serving ``resource`` (its stored objects are the caller's business)."""
-        self._by_gvr.pop((resource.group, resource.version, resource.plural), None)
+        if self._by_gvr.pop((resource.group, resource.version, resource.plural), None):
+            self.generation += 1
 
     def lookup(self, group: str, version: str, plural: str) -> ServedResource | None:
         """The resource served at ``/apis/group/version/plural``, or ``None``."""
@@ -164,9 +244,15 @@ def crd_resources(crd: Mapping[str, Any]) -> list[ServedResource]:
                     for c in v.get("additionalPrinterColumns") or ()
                     if isinstance(c, Mapping)
                 ),
+                schema=_version_schema(v),
             )
         )
     return out
+
+
+def _version_schema(version: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    schema = (version.get("schema") or {}).get("openAPIV3Schema")
+    return schema if isinstance(schema, Mapping) else None
 
 
 def crd_problems(crd: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -188,9 +274,15 @@ def crd_problems(crd: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     versions = spec.get("versions")
     if not isinstance(versions, list) or not versions:
         problems.append(("FieldValueRequired", "spec.versions", "Required value"))
-    elif sum(1 for v in versions if isinstance(v, Mapping) and v.get("storage")) != 1:
-        problems.append(("FieldValueInvalid", "spec.versions",
-                         "Invalid value: must have exactly one version marked as storage version"))
+    else:
+        if sum(1 for v in versions if isinstance(v, Mapping) and v.get("storage")) != 1:
+            problems.append(("FieldValueInvalid", "spec.versions", "Invalid value: "
+                             "must have exactly one version marked as storage version"))
+        for i, v in enumerate(versions):
+            if isinstance(v, Mapping):
+                at = f"spec.versions[{i}].schema.openAPIV3Schema"
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                problems.extend(e.as_cause() for e in structural_problems(schema, at))
     name = (crd.get("metadata") or {}).get("name")
     if group and plural and name != f"{plural}.{group}":
         problems.append(("FieldValueInvalid", "metadata.name",

@@ -308,12 +308,18 @@ class FakeApiServer:
         ]
 
     def update(self, resource: Resource | str, obj: Mapping[str, Any], *,
-               status: bool = False) -> dict[str, Any]:
-        """Replace an object (``status=True``: its status subresource); returns a copy."""
+               status: bool = False, unchecked: bool = False) -> dict[str, Any]:
+        """Replace an object (``status=True``: its status subresource); returns a copy.
+
+        ``unchecked=True`` stores ``obj`` as given: no decoding, defaulting or validation (the
+        resourceVersion, events and write log are as for any update). A real apiserver
+        never stores such an object; it is for testing how clients cope with objects the API
+        would refuse (a Lease with a nonsense duration, say)."""
         s = self._served(resource)
         meta = obj.get("metadata") or {}
         return _copy(self.verbs.update(s, meta.get("namespace"), str(meta.get("name")), dict(obj),
-                                       subresource="status" if status else "").raw)
+                                       subresource="status" if status else "",
+                                       unchecked=unchecked).raw)
 
     def patch(
         self,

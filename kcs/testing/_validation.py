@@ -1,47 +1,162 @@
-"""The basic checks kube-apiserver makes on every object it is sent (and no more).
+"""Validation: the checks kube-apiserver makes before it stores an object (422 Invalid).
 
-Only names, the type fields, the namespace and the shape of ``metadata`` are checked; the
-content of ``spec`` is not validated (there is no OpenAPI schema here).
+:func:`check_body` is the shape of a request body (type fields, namespace, name on the
+URL: 400s). :func:`validate_create` and :func:`validate_update` are the strategies'
+``Validate``/``ValidateUpdate``: object metadata for every kind (names per kind, label keys
+and values, annotation keys and their 256 KiB total, finalizer and owner reference
+shapes), the kind's own rules (:mod:`._podvalidation`, :mod:`._kindvalidation`) and, for
+custom resources, the CRD schema (:mod:`._crdschema`). Each returns the errors as
+:class:`~._fielderrors.FieldError`; the caller raises the 422 with all of them, worded and
+shaped as kube-apiserver's (``details.causes`` of ``FieldValueRequired``,
+``FieldValueInvalid``, ``FieldValueForbidden`` ...).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from kcs.testing._crdschema import validate as validate_schema
+from kcs.testing._fielderrors import FieldError, GoLiteral, invalid, too_long
+from kcs.testing._kindvalidation import validate_kind, validate_kind_update
+from kcs.testing._names import (
+    dns1035_label,
+    dns1123_label,
+    dns1123_subdomain,
+    label_problems,
+    qualified_name,
+)
 from kcs.testing._registry import ServedResource
-from kcs.testing._status import bad_request, invalid
+from kcs.testing._status import bad_request
+from kcs.testing._status import invalid as invalid_status
 
-__all__ = ["check_body", "name_problems"]
-
-_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+__all__ = [
+    "check_body",
+    "name_problems",
+    "validate_create",
+    "validate_update",
+]
 
 _LABEL_NAMES = frozenset({"namespaces"})
 _DNS1035_NAMES = frozenset({"services"})
+_PATH_SEGMENT_GROUPS = frozenset({"rbac.authorization.k8s.io"})
+_STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
+TOTAL_ANNOTATION_SIZE = 256 * 1024
 
 
-def name_problems(served: ServedResource, name: str) -> list[str]:
-    """Why ``name`` is not a valid name for ``served`` (empty when it is)."""
+def _path_segment(name: str) -> list[str]:
+    for bad in (".", ".."):
+        if name == bad:
+            return [f"may not be '{bad}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
+def name_problems(served: ServedResource, name: str, *, prefix: bool = False) -> list[str]:
+    """Why ``name`` is not a valid name for ``served`` (empty when it is); ``prefix`` checks
+    a ``generateName`` (a trailing ``-`` is allowed)."""
     r = served.resource
-    if r.group == "rbac.authorization.k8s.io" or served.custom:
-        # Path segment names: anything but "/", "%", "." and "..".
-        if name in (".", "..") or "/" in name or "%" in name:
-            return ['may not be "." or ".." and may not contain "/" or "%"']
-        return []
+    if prefix and name.endswith("-"):
+        name = name[:-1] + "a"
+    if r.group in _PATH_SEGMENT_GROUPS:
+        return _path_segment(name)
     gr = served.group_resource
-    if gr in _LABEL_NAMES or gr in _DNS1035_NAMES:
-        pattern = _DNS1035 if gr in _DNS1035_NAMES else _DNS_LABEL
-        if len(name) > 63 or not pattern.match(name):
-            return ["a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                    "characters or '-', and must start and end with an alphanumeric character"]
+    if gr in _DNS1035_NAMES:
+        return dns1035_label(name)
+    if gr in _LABEL_NAMES:
+        return dns1123_label(name)
+    return dns1123_subdomain(name)
+
+
+def _meta_problems(served: ServedResource, meta: dict[str, Any], warnings: list[str]
+                   ) -> list[FieldError]:
+    errors: list[FieldError] = []
+    name, generate = meta.get("name"), meta.get("generateName")
+    if generate and not name:
+        errors.extend(invalid("metadata.generateName", generate, m)
+                      for m in name_problems(served, str(generate), prefix=True))
+    if name:
+        errors.extend(invalid("metadata.name", name, m) for m in name_problems(served, name))
+    errors.extend(label_problems(meta.get("labels"), "metadata.labels"))
+    annotations = meta.get("annotations")
+    if isinstance(annotations, dict):
+        size = 0
+        for k, v in annotations.items():
+            errors.extend(invalid("metadata.annotations", k, m)
+                          for m in qualified_name(str(k).lower()))
+            size += len(str(k)) + len(str(v))
+        if size > TOTAL_ANNOTATION_SIZE:
+            errors.append(too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE))
+    for fin in meta.get("finalizers") or ():
+        errors.extend(invalid("metadata.finalizers", fin, m) for m in qualified_name(str(fin)))
+        if "/" not in str(fin) and str(fin) not in _STANDARD_FINALIZERS:
+            warnings.append(f'metadata.finalizers: "{fin}": prefer a domain-qualified finalizer '
+                            "name including a path (/) to avoid accidental conflicts with other "
+                            "finalizer writers")
+    for i, ref in enumerate(meta.get("ownerReferences") or ()):
+        errors.extend(_owner_problems(ref, f"metadata.ownerReferences[{i}]"))
+    controllers = [r for r in meta.get("ownerReferences") or ()
+                   if isinstance(r, dict) and r.get("controller")]
+    if len(controllers) > 1:
+        errors.append(invalid("metadata.ownerReferences", GoLiteral("[]v1.OwnerReference{...}"),
+                              "Only one reference can have Controller set to true. Found "
+                              f'"true" in references for {_controller_names(controllers)}'))
+    return errors
+
+
+def _owner_problems(ref: Any, path: str) -> list[FieldError]:
+    if not isinstance(ref, dict):
         return []
-    if len(name) > 253 or not _SUBDOMAIN.match(name):
-        return ["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character"]
-    return []
+    errors: list[FieldError] = []
+    path = path.split("[", maxsplit=1)[0]
+    if not ref.get("apiVersion"):
+        errors.append(invalid(f"{path}.apiVersion", ref.get("apiVersion") or "",
+                              "version must not be empty"))
+    if not ref.get("kind"):
+        errors.append(invalid(f"{path}.kind", ref.get("kind") or "", "kind must not be empty"))
+    if not ref.get("name"):
+        errors.append(invalid(f"{path}.name", ref.get("name") or "", "name must not be empty"))
+    if not ref.get("uid"):
+        errors.append(invalid(f"{path}.uid", ref.get("uid") or "", "uid must not be empty"))
+    return errors
+
+
+def _controller_names(refs: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in refs)
+
+
+def validate_create(served: ServedResource, obj: dict[str, Any],
+                    warnings: list[str] | None = None,
+                    extra: list[FieldError] | None = None) -> None:
+    """``Validate`` of a create: raises the 422 Invalid with every error found (and the
+    ``extra`` ones a strategy met); non-fatal findings are appended to ``warnings``."""
+    warns = warnings if warnings is not None else []
+    errors = _meta_problems(served, obj.get("metadata") or {}, warns)
+    if served.custom:
+        errors.extend(validate_schema(served.schema, obj))
+    else:
+        errors.extend(validate_kind(served, obj))
+    _raise(served, obj, [*errors, *(extra or ())])
+
+
+def validate_update(served: ServedResource, old: dict[str, Any], new: dict[str, Any],
+                    subresource: str = "", warnings: list[str] | None = None,
+                    extra: list[FieldError] | None = None) -> None:
+    """``ValidateUpdate``: the create rules on the new object plus what may not change;
+    raises the 422 Invalid with every error found."""
+    warns = warnings if warnings is not None else []
+    errors = _meta_problems(served, new.get("metadata") or {}, warns)
+    if served.custom:
+        errors.extend(validate_schema(served.schema, new, old))
+    else:
+        if subresource != "status":
+            errors.extend(validate_kind(served, new))
+        errors.extend(validate_kind_update(served, old, new, subresource))
+    _raise(served, new, [*errors, *(extra or ())])
+
+
+def _raise(served: ServedResource, obj: dict[str, Any], errors: list[FieldError]) -> None:
+    if errors:
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        raise invalid_status(served.resource, name, [e.as_cause() for e in errors])
 
 
 def check_body(
@@ -109,9 +224,9 @@ def _check_string_map(served: ServedResource, meta: dict[str, Any], field: str) 
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise invalid(served.resource, str(meta.get("name") or ""),
-                      [("FieldValueInvalid", f"metadata.{field}",
-                        "Invalid value: must be a map of strings to strings")])
+        raise invalid_status(served.resource, str(meta.get("name") or ""),
+                             [("FieldValueInvalid", f"metadata.{field}",
+                               "Invalid value: must be a map of strings to strings")])
 
 
 def _kind_of(value: Any) -> str:

@@ -37,6 +37,9 @@ import orjson
 
 from kcs.core import ApiError, Resource, status_body
 from kcs.testing._accounting import WriteLog, WriteRecord
+from kcs.testing._admission import Admission
+from kcs.testing._decoding import FieldValidation, decode
+from kcs.testing._defaults import apply_defaults
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._listing import ListOptions
 from kcs.testing._patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -52,7 +55,7 @@ from kcs.testing._status import (
     unsupported_media_type,
 )
 from kcs.testing._store import ResourceStore, Store, StoredObject, WatchEvent
-from kcs.testing._validation import check_body, name_problems
+from kcs.testing._validation import check_body, validate_create, validate_update
 from kcs.testing._watch import ClientInfo
 
 __all__ = ["IN_PROCESS", "PatchType", "Verbs", "decode_json_or_yaml", "now_rfc3339", "object_key"]
@@ -133,6 +136,7 @@ class Verbs:
         self._on_resources_changed = on_resources_changed or (lambda _r: None)
         self._rng = random.Random()
         self._emptying: set[str] = set()
+        self.admission = Admission(self, self._rng)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -195,6 +199,16 @@ class Verbs:
         assert ns is not None
         return self.rs(ns).get(namespace)
 
+    def get_object(self, group_resource: str, namespace: str | None,
+                   name: str) -> dict[str, Any] | None:
+        """The stored object of ``group_resource`` (for admission), or ``None``."""
+        so = self.store.resource(group_resource).get(f"{namespace}/{name}" if namespace else name)
+        return so.obj if so is not None else None
+
+    def list_objects(self, group_resource: str) -> list[dict[str, Any]]:
+        """Every stored object of ``group_resource`` (for admission)."""
+        return [so.obj for so in self.store.resource(group_resource).objects.values()]
+
     def get(self, served: ServedResource, namespace: str | None, name: str) -> StoredObject:
         """The current object; 404 NotFound when absent."""
         cur = self.rs(served).get(object_key(served, namespace, name))
@@ -213,21 +227,19 @@ class Verbs:
         *,
         dry_run: bool = False,
         verb: str = "create",
+        field_validation: FieldValidation | None = None,
     ) -> StoredObject:
         """Create an object (201 semantics); see the module doc for the rules."""
         r = served.resource
+        fv = field_validation or FieldValidation()
         obj = self._to_storage(served, check_body(served, body, namespace, None))
+        obj = decode(served, obj, fv)
         meta: dict[str, Any] = obj["metadata"]
         name = meta.get("name") or ""
         generate = meta.get("generateName") or ""
         if not name and not generate:
             raise invalid(r, "", [("FieldValueRequired", "metadata.name",
                                    "Required value: name or generateName is required")])
-        if name:
-            problems = name_problems(served, name)
-            if problems:
-                raise invalid(r, name, [("FieldValueInvalid", "metadata.name",
-                                         f'Invalid value: "{name}": {problems[0]}')])
         ns = meta.get("namespace") or ""
         if r.namespaced:
             if not ns:
@@ -244,6 +256,7 @@ class Verbs:
             problems3 = crd_problems(obj)
             if problems3:
                 raise invalid(r, name, problems3)
+        self.admission.admit_create(served, obj)
         rs = self.rs(served)
         for _ in range(8):
             if not name:
@@ -260,7 +273,7 @@ class Verbs:
         meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(k, None)
-        self._initial_status(served, obj, now)
+        self._initial_status(served, obj, now, fv)
         if dry_run:
             return StoredObject(obj, orjson.dumps(obj), 0)
         ev = self._put(served, key, obj)
@@ -269,18 +282,16 @@ class Verbs:
             self._sync_crd(None, obj)
         return ev.obj
 
-    def _initial_status(self, served: ServedResource, obj: dict[str, Any], now: str) -> None:
-        if "status" not in served.resource.subresources:
-            return
-        gr = served.group_resource
-        if gr == "pods":
-            obj["status"] = {"phase": "Pending"}
-        elif gr == "namespaces":
-            obj["status"] = {"phase": "Active"}
-        elif gr == _CRD:
+    def _initial_status(self, served: ServedResource, obj: dict[str, Any], now: str,
+                        fv: FieldValidation) -> None:
+        """The strategy's PrepareForCreate, the defaults of the stored object, Validate."""
+        errors = self.admission.prepare_create(served, obj, now)
+        if served.group_resource == _CRD:
             obj["status"] = crd_status(obj, now)
-        else:
+        elif served.custom and "status" in served.resource.subresources:
             obj.pop("status", None)
+        apply_defaults(served, obj)
+        validate_create(served, obj, fv.warnings, errors)
 
     def _namespaces(self) -> ServedResource:
         ns = self.registry.lookup("", "v1", "namespaces")
@@ -299,9 +310,15 @@ class Verbs:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
+        unchecked: bool = False,
     ) -> StoredObject:
-        """Replace an object (PUT); a stale resourceVersion is 409 Conflict."""
+        """Replace an object (PUT); a stale resourceVersion is 409 Conflict. ``unchecked``
+        (in-process only) stores ``body`` without decoding, defaulting or validating it."""
+        fv = field_validation or FieldValidation()
         obj = self._to_storage(served, check_body(served, body, namespace, name))
+        if not unchecked:
+            obj = decode(served, obj, fv)
         cur = self.get(served, namespace, name)
         rv = obj["metadata"].get("resourceVersion")
         if rv:
@@ -310,7 +327,8 @@ class Verbs:
             if int(rv) != cur.rv:
                 raise conflict(served.resource, name, "the object has been modified; please "
                                "apply your changes to the latest version and try again")
-        return self._update(served, cur, obj, client, "update", subresource, dry_run)
+        return self._update(served, cur, obj, client, "update", subresource, dry_run, fv,
+                            unchecked=unchecked)
 
     def patch(
         self,
@@ -324,9 +342,11 @@ class Verbs:
         subresource: str = "",
         field_manager: str | None = None,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> tuple[StoredObject, bool]:
         """Patch an object; returns ``(object, created)`` (only an apply patch creates)."""
         r = served.resource
+        fv = field_validation or FieldValidation()
         if patch_type not in PATCH_TYPES:
             raise unsupported_media_type(
                 f"the body of the request was in an unknown format - accepted media types "
@@ -340,7 +360,7 @@ class Verbs:
             )
         if patch_type == APPLY_PATCH:
             return self._apply(served, namespace, name, data, client, subresource,
-                               field_manager, dry_run)
+                               field_manager, dry_run, fv)
         try:
             patch = orjson.loads(data)
         except orjson.JSONDecodeError as e:
@@ -369,7 +389,8 @@ class Verbs:
         if str(obj["metadata"].get("resourceVersion") or "") != str(cur.rv):
             raise conflict(r, name, "the object has been modified; please apply your changes "
                            "to the latest version and try again")
-        return self._update(served, cur, obj, client, "patch", subresource, dry_run), False
+        obj = decode(served, obj, fv, patch=patch, patch_type=patch_type)
+        return self._update(served, cur, obj, client, "patch", subresource, dry_run, fv), False
 
     def _apply(
         self,
@@ -381,6 +402,7 @@ class Verbs:
         subresource: str,
         field_manager: str | None,
         dry_run: bool,
+        fv: FieldValidation,
     ) -> tuple[StoredObject, bool]:
         if not field_manager:
             raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
@@ -398,15 +420,17 @@ class Verbs:
             body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
             check_body(served, body, namespace, name)
             return self.create(served, namespace, body, client, dry_run=dry_run,
-                               verb="patch"), True
+                               verb="patch", field_validation=fv), True
         obj = check_body(served, body, namespace, name)
         rv = obj["metadata"].get("resourceVersion")
         if rv and str(rv) != str(cur.rv):
             raise conflict(served.resource, name, "the object has been modified; please apply "
                            "your changes to the latest version and try again")
         merged = merge_patch(self._to_request(served, orjson.loads(cur.raw)), obj)
-        merged = self._to_storage(served, merged)
-        return self._update(served, cur, merged, client, "patch", subresource, dry_run), False
+        merged = decode(served, self._to_storage(served, merged), fv, patch=body,
+                        patch_type=APPLY_PATCH)
+        return self._update(served, cur, merged, client, "patch", subresource, dry_run,
+                            fv), False
 
     def _update(
         self,
@@ -417,9 +441,15 @@ class Verbs:
         verb: str,
         subresource: str,
         dry_run: bool,
+        fv: FieldValidation | None = None,
+        *,
+        unchecked: bool = False,
     ) -> StoredObject:
         r = served.resource
-        old = cur.obj
+        # The stored object as the real server reads it back: decoded, hence defaulted
+        # (objects bulk-loaded by seed() were stored without defaults).
+        old = apply_defaults(served, orjson.loads(cur.raw))
+        warnings = fv.warnings if fv is not None else []
         has_status = "status" in r.subresources
         if subresource == "status":
             if not has_status:
@@ -451,6 +481,11 @@ class Verbs:
                                          "Forbidden: no new finalizers can be added if the "
                                          "object is being deleted, found new finalizers "
                                          f"{sorted(added)}")])
+        if not unchecked:
+            errors = [] if subresource == "status" else self.admission.prepare_update(
+                served, old, new)
+            apply_defaults(served, new)
+            validate_update(served, old, new, subresource, warnings, errors)
         if _spec_part(new, has_status) != _spec_part(old, has_status):
             meta["generation"] = int(old_meta.get("generation") or 0) + 1
         if not meta.get("finalizers"):

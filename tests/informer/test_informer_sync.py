@@ -209,7 +209,10 @@ async def test_indexes(api: FakeApiServer, client: Client) -> None:
         same("names", fn)
         with pytest.raises(ValueError, match="already has an index"):
             informer.add_index("names", lambda o: [o.name])
-        api.patch("pods", "p1", {"spec": {"nodeName": "n9"}}, namespace="ns1")
+        # A pod's node never changes (the update is forbidden): a pod on another node is a
+        # new pod under the same name.
+        api.delete("pods", "p1", "ns1")
+        api.create("pods", new_pod("p1", "ns1", node="n9", app="a1"))
         await caught_up(api, informer)
         assert [o.key for o in informer.lister.by_index("field:spec.nodeName", "n9")] == ["ns1/p1"]
 

@@ -136,7 +136,7 @@ async def test_lease_deleted_or_corrupted_while_held() -> None:
             lease = api.get("leases.coordination.k8s.io", LEASE, "default")
             lease["spec"] = {"holderIdentity": "", "leaseDurationSeconds": "nonsense"}
             lease["spec"] = {"holderIdentity": 42}
-            api.update("leases.coordination.k8s.io", lease)
+            api.update("leases.coordination.k8s.io", lease, unchecked=True)  # refused by the API
             await leader.wait_for("stopped_leading", after=corrupted)
             again = None
             with anyio.fail_after(15):

@@ -8,7 +8,7 @@ import time
 import aiohttp
 import anyio
 import pytest
-from apiserver_http import CM, Http, configmap, http, summary
+from apiserver_http import CM, Http, configmap, http, pod, summary
 
 from kcs.testing import FakeApiServer
 
@@ -208,8 +208,7 @@ async def test_write_log_records_every_successful_write(api: FakeApiServer,
     r = await client.put(f"{CMS}/w", (await client.get(f"{CMS}/w")).body | {"data": {}})
     await client.put(f"{CMS}/w", r.body | {"metadata": r.body["metadata"] | {
         "resourceVersion": "1"}})  # a conflict: not a write
-    await client.post("/api/v1/namespaces/default/pods", {
-        "metadata": {"name": "p"}, "spec": {"containers": []}})
+    await client.post("/api/v1/namespaces/default/pods", pod("p"))
     await client.patch("/api/v1/namespaces/default/pods/p/status",
                        {"status": {"phase": "Running"}})
     await client.delete(f"{CMS}/w")

@@ -115,8 +115,17 @@ async def _apply(api: FakeApiServer, c: Http, model: Model, op: Op) -> None:
         assert r.status == 201
         model.commit("ADDED", name, Obj(tier, image))
     elif kind == "update":
+        # Read, modify, write, as clients update pods: the server's defaults and admission
+        # (token volume, tolerations) are part of the spec a pod update may not change.
         name, tier, image = args
-        r = await c.put(f"{PODS}/{name}", _body(name, tier, image))
+        body = _body(name, tier, image)
+        got = await c.get(f"{PODS}/{name}")
+        if got.status == 200:
+            body = got.body
+            body["metadata"]["labels"]["tier"] = tier
+            body["spec"]["containers"][0]["image"] = f"i:{image}"
+            del body["metadata"]["resourceVersion"]
+        r = await c.put(f"{PODS}/{name}", body)
         if cur is None:
             assert r.status == 404
             return

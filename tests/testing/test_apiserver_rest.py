@@ -25,7 +25,7 @@ async def test_create_sets_server_metadata_and_bumps_the_revision(
     assert meta["resourceVersion"] == str(before + 1) == str(api.revision)
     assert meta["generation"] == 1
     assert len(meta["uid"]) == 36 and meta["creationTimestamp"].endswith("Z")
-    assert r.body["status"] == {"phase": "Pending"}
+    assert r.body["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
     got = await client.get(f"{PODS}/a")
     assert got.status == 200 and got.body == r.body
     r2 = await client.post(PODS, pod("b"))
@@ -76,7 +76,7 @@ async def test_generation_follows_spec_changes_only(client: Http) -> None:
     path = "/apis/apps/v1/namespaces/default/deployments"
     r = await client.post(path, dep)
     assert r.body["metadata"]["generation"] == 1
-    assert "status" not in r.body  # status is reset at create for kinds with /status
+    assert r.body["status"] == {}  # status is reset at create for kinds with /status
     r = await client.patch(f"{path}/d", {"metadata": {"labels": {"x": "2"}}})
     assert r.body["metadata"]["generation"] == 1
     r = await client.patch(f"{path}/d", {"spec": {"replicas": 3}})
@@ -89,18 +89,19 @@ async def test_status_subresource_separates_spec_and_status(client: Http) -> Non
     created = (await client.post(PODS, pod("s"))).body
     # The main resource ignores status...
     created["status"] = {"phase": "Running"}
-    created["spec"]["nodeName"] = "n1"
+    created["spec"]["containers"][0]["image"] = "busybox:2"
     main = await client.put(f"{PODS}/s", created)
-    assert main.body["status"] == {"phase": "Pending"} and main.body["spec"]["nodeName"] == "n1"
+    assert main.body["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    assert main.body["spec"]["containers"][0]["image"] == "busybox:2"
     # ...and /status changes only status (and not labels either).
     body = main.body
     body["status"] = {"phase": "Running"}
-    body["spec"]["nodeName"] = "n2"
+    body["spec"]["containers"][0]["image"] = "busybox:3"
     body["metadata"]["labels"] = {"sneaky": "yes"}
     status = await client.put(f"{PODS}/s/status", body)
     assert status.status == 200
     assert status.body["status"] == {"phase": "Running"}
-    assert status.body["spec"]["nodeName"] == "n1"
+    assert status.body["spec"]["containers"][0]["image"] == "busybox:2"
     assert status.body["metadata"].get("labels") in (None, {})
     # Kinds without a status subresource have no /status.
     await client.post(CMS, configmap("nostatus"))
@@ -156,36 +157,42 @@ async def test_pods_return_the_deleted_object(client: Http) -> None:
 
 
 async def test_patch_types(client: Http) -> None:
-    path = f"{PODS}/p"
-    base = pod("p")
-    base["spec"]["containers"] = [
-        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
-        {"name": "b", "image": "b:1"},
-    ]
-    await client.post(PODS, base)
-    smp = await client.patch(path, {"spec": {"containers": [
+    # A Deployment's pod template: a pod's own containers cannot be added or removed.
+    deps = "/apis/apps/v1/namespaces/default/deployments"
+    path = f"{deps}/p"
+    base = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "p"},
+            "spec": {"selector": {"matchLabels": {"app": "p"}}, "template": {
+                "metadata": {"labels": {"app": "p"}}, "spec": {"containers": [
+                    {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+                    {"name": "b", "image": "b:1"},
+                ]}}}}
+    await client.post(deps, base)
+    smp = await client.patch(path, {"spec": {"template": {"spec": {"containers": [
         {"name": "a", "env": [{"name": "Y", "value": "2"}]},
         {"name": "b", "$patch": "delete"},
         {"name": "c", "image": "c:1"},
-    ]}}, "strategic")
-    cs = smp.body["spec"]["containers"]
+    ]}}}}, "strategic")
+    cs = smp.body["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in cs] == ["a", "c"]
     assert cs[0]["image"] == "a:1"
     assert cs[0]["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
-    merge = await client.patch(path, {"spec": {"containers": [{"name": "z", "image": "z"}]}})
-    assert merge.body["spec"]["containers"] == [{"name": "z", "image": "z"}]
+    merge = await client.patch(path, {"spec": {"template": {"spec": {
+        "containers": [{"name": "z", "image": "z"}]}}}})
+    assert merge.body["spec"]["template"]["spec"]["containers"] == [{
+        "name": "z", "image": "z", "imagePullPolicy": "Always", "resources": {},
+        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}]
     jp = await client.patch(path, [
-        {"op": "add", "path": "/metadata/labels/k", "value": "v"},
-        {"op": "replace", "path": "/spec/containers/0/image", "value": "z:2"},
-        {"op": "test", "path": "/spec/containers/0/name", "value": "z"},
+        {"op": "add", "path": "/metadata/labels", "value": {"k": "v"}},
+        {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "z:2"},
+        {"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "z"},
     ], "json")
     assert jp.body["metadata"]["labels"]["k"] == "v"
-    assert jp.body["spec"]["containers"][0]["image"] == "z:2"
+    assert jp.body["spec"]["template"]["spec"]["containers"][0]["image"] == "z:2"
     failed_test = await client.patch(path, [{"op": "test", "path": "/spec/x", "value": 1}], "json")
     assert failed_test.status == 422
     stale = await client.patch(path, {"metadata": {"resourceVersion": "1"}})
     assert stale.status == 409 and stale.reason == "Conflict"
-    missing = await client.patch(f"{PODS}/nope", {"metadata": {"labels": {"a": "b"}}})
+    missing = await client.patch(f"{deps}/nope", {"metadata": {"labels": {"a": "b"}}})
     assert missing.status == 404
 
 
@@ -235,6 +242,12 @@ async def test_cluster_scoped_kinds(client: Http) -> None:
     assert (await client.get("/api/v1/namespaces/default/nodes/n1")).status == 404
 
 
+SCHEMA = {"type": "object", "properties": {
+    "spec": {"type": "object", "properties": {"color": {"type": "string"}}},
+    "status": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
+}}
+
+
 async def test_crd_serves_a_custom_resource(api: FakeApiServer, client: Http) -> None:
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -243,9 +256,11 @@ async def test_crd_serves_a_custom_resource(api: FakeApiServer, client: Http) ->
                  "names": {"plural": "gadgets", "kind": "Gadget", "singular": "gadget"},
                  "versions": [
                      {"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": SCHEMA},
                       "subresources": {"status": {}},
                       "selectableFields": [{"jsonPath": ".spec.color"}]},
-                     {"name": "v1beta1", "served": True, "storage": False},
+                     {"name": "v1beta1", "served": True, "storage": False,
+                      "schema": {"openAPIV3Schema": SCHEMA}},
                  ]},
     }
     r = await client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
@@ -296,14 +311,15 @@ async def test_discovery(client: Http) -> None:
     groups = await client.get("/apis")
     names = {g["name"] for g in groups.body["groups"]}
     assert {"apps", "coordination.k8s.io", "events.k8s.io", "rbac.authorization.k8s.io",
-            "apiextensions.k8s.io"} <= names
+            "apiextensions.k8s.io", "batch", "policy", "networking.k8s.io", "storage.k8s.io",
+            "autoscaling"} <= names
     aggregated = await client.req(
         "GET", "/apis",
         headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"},
     )
     assert aggregated.headers["Content-Type"].startswith("application/json")
     assert aggregated.body["kind"] == "APIGroupList"
-    for path in ("/openapi/v2", "/openapi/v3", "/apis/nope.io/v1", "/api/v1/widgets"):
+    for path in ("/openapi/v3/apis/nope.io/v1", "/apis/nope.io/v1", "/api/v1/widgets"):
         assert (await client.get(path)).status == 404
 
 
