@@ -28,6 +28,7 @@ from kcs.testing._discovery import (
 )
 from kcs.testing._faults import VERBS, Faults
 from kcs.testing._listing import ListOptions, parse_bool, parse_list_options
+from kcs.testing._openapi import OpenAPI, serve_openapi
 from kcs.testing._reads import Reads
 from kcs.testing._registry import Registry, ServedResource
 from kcs.testing._status import (
@@ -107,6 +108,7 @@ class ApiHandler:
         self.max_body_bytes = max_body_bytes
         self.bookmark_interval = bookmark_interval
         self.control = control
+        self.openapi = OpenAPI(registry, VERSION_INFO["gitVersion"])
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -155,6 +157,8 @@ class ApiHandler:
             return web.Response(text="ok", content_type="text/plain")
         if head == "version" and len(parts) == 1:
             return json_response(VERSION_INFO)
+        if head == "openapi":
+            return serve_openapi(self.openapi, request, parts)
         if head == "api" and len(parts) >= 2:
             return await self._api(request, client, record, "", parts[1], parts[2:])
         if head == "api" and len(parts) == 1:
