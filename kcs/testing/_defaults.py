@@ -396,6 +396,9 @@ def _pv(obj: Obj) -> None:
     spec = _d(obj, "spec")
     _set(spec, "persistentVolumeReclaimPolicy", "Retain")
     _set(spec, "volumeMode", "Filesystem")
+    host = spec.get("hostPath")
+    if isinstance(host, dict) and host.get("type") is None:
+        host["type"] = ""
     _set(_d(obj, "status"), "phase", "Pending")
 
 

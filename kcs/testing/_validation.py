@@ -70,7 +70,7 @@ def _meta_problems(served: ServedResource, meta: dict[str, Any], warnings: list[
                    ) -> list[FieldError]:
     errors: list[FieldError] = []
     name, generate = meta.get("name"), meta.get("generateName")
-    if generate and not name:
+    if generate:
         errors.extend(invalid("metadata.generateName", generate, m)
                       for m in name_problems(served, str(generate), prefix=True))
     if name:

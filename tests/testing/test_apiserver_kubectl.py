@@ -95,11 +95,11 @@ async def test_apply_get_list_patch_delete(api: FakeApiServer, kubectl: Kubectl,
                                            tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"
     manifest.write_text(MANIFEST)
-    out = await kubectl.run("apply", "--validate=false", "-f", str(manifest))
+    out = await kubectl.run("apply", "-f", str(manifest))
     assert "configmap/settings created" in out and "deployment.apps/web created" in out
     assert api.get("deployments", "web", "default")["spec"]["replicas"] == 1
     manifest.write_text(MANIFEST.replace("nginx:1", "nginx:2"))
-    out = await kubectl.run("apply", "--validate=false", "-f", str(manifest))
+    out = await kubectl.run("apply", "-f", str(manifest))
     assert "deployment.apps/web configured" in out and "configmap/settings unchanged" in out
     dep = await kubectl.json("get", "deployment", "web")
     assert [c["image"] for c in dep["spec"]["template"]["spec"]["containers"]] == [
@@ -134,9 +134,9 @@ async def test_apply_get_list_patch_delete(api: FakeApiServer, kubectl: Kubectl,
 async def test_create_from_stdin_and_errors(api: FakeApiServer, kubectl: Kubectl) -> None:
     pod = ('{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},'
            '"spec":{"containers":[{"name":"c","image":"busybox"}]}}')
-    out = await kubectl.run("create", "--validate=false", "-f", "-", stdin=pod)
+    out = await kubectl.run("create", "-f", "-", stdin=pod)
     assert "pod/p created" in out
-    again = await kubectl.run("create", "--validate=false", "-f", "-", stdin=pod, check=False)
+    again = await kubectl.run("create", "-f", "-", stdin=pod, check=False)
     assert "AlreadyExists" in again
     missing = await kubectl.run("get", "pod", "nope", check=False)
     assert "NotFound" in missing and 'pods "nope" not found' in missing
@@ -172,15 +172,15 @@ async def test_get_watch_streams_changes(api: FakeApiServer, kubectl: Kubectl) -
 
 
 async def test_kubectl_against_a_crd_it_created(api: FakeApiServer, kubectl: Kubectl) -> None:
-    await kubectl.run("apply", "--validate=false", "-f", "-", stdin=CRD)
+    await kubectl.run("apply", "-f", "-", stdin=CRD)
     await kubectl.run("wait", "--for", "condition=established",
                       "crd/widgets.example.com", "--timeout=10s")
     widget = ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, labels: {c: red}}\n"
               "spec: {color: red}\n")
     assert "widget.example.com/w1 created" in await kubectl.run(
-        "apply", "--validate=false", "-f", "-", stdin=widget)
+        "apply", "-f", "-", stdin=widget)
     assert "configured" in await kubectl.run(
-        "apply", "--validate=false", "-f", "-", stdin=widget.replace("color: red", "color: blue"))
+        "apply", "-f", "-", stdin=widget.replace("color: red", "color: blue"))
     got = await kubectl.json("get", "wd", "w1")
     assert got["spec"] == {"color": "blue"} and got["metadata"]["generation"] == 2
     await kubectl.run("patch", "widget", "w1", "--type", "merge", "-p", '{"spec":{"size":3}}')
@@ -189,3 +189,109 @@ async def test_kubectl_against_a_crd_it_created(api: FakeApiServer, kubectl: Kub
         "widget.example.com/w1"]
     await kubectl.run("delete", "crd", "widgets.example.com")
     assert api.registry.lookup("example.com", "v1", "widgets") is None
+
+
+WIDGET_CRD_AND_CR = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A gizmo.
+        properties:
+          spec:
+            type: object
+            required: [color]
+            properties:
+              color: {type: string, enum: [red, blue], description: The colour.}
+              size: {type: integer, minimum: 1, maximum: 10, default: 3}
+---
+apiVersion: example.com/v1
+kind: Gizmo
+metadata: {name: g1}
+spec: {color: red}
+"""
+
+
+async def test_apply_with_validation_of_a_crd_and_its_custom_resource(
+        api: FakeApiServer, kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "gizmos.yaml"
+    manifest.write_text(WIDGET_CRD_AND_CR)
+    # As on a real cluster: kubectl maps every document before it applies any, so the
+    # custom resource of a CRD that does not exist yet fails the first time...
+    first = await kubectl.run("apply", "-f", str(manifest), check=False)
+    assert "customresourcedefinition.apiextensions.k8s.io/gizmos.example.com created" in first
+    assert (f'resource mapping not found for name: "g1" namespace: "" from "{manifest}": no '
+            'matches for kind "Gizmo" in version "example.com/v1"') in first
+    assert "ensure CRDs are installed first" in first
+    # ...and is created by the second run, defaulted by the schema.
+    second = await kubectl.run("apply", "-f", str(manifest))
+    assert "customresourcedefinition.apiextensions.k8s.io/gizmos.example.com unchanged" in second
+    assert "gizmo.example.com/g1 created" in second
+    assert api.get("gizmos", "g1", "default")["spec"] == {"color": "red", "size": 3}
+
+
+async def test_an_apply_that_breaks_the_crd_schema_fails_as_on_a_real_cluster(
+        api: FakeApiServer, kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = tmp_path / "gizmos.yaml"
+    manifest.write_text(WIDGET_CRD_AND_CR)
+    await kubectl.run("apply", "-f", str(manifest), check=False)
+    await kubectl.run("apply", "-f", str(manifest))
+    bad = ("apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g2}\n"
+           "spec: {color: purple, size: 11}\n")
+    out = await kubectl.run("apply", "-f", "-", stdin=bad, check=False)
+    assert out == ('The Gizmo "g2" is invalid: \n'
+                   '* spec.color: Unsupported value: "purple": supported values: "red", "blue"\n'
+                   "* spec.size: Invalid value: 11: spec.size in body should be less than or "
+                   "equal to 10\n")
+    typo = ("apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g3}\n"
+            "spec: {color: red, colour: red}\n")
+    out = await kubectl.run("apply", "-f", "-", stdin=typo, check=False)
+    assert out == ('Error from server (BadRequest): error when creating "STDIN": Gizmo in '
+                   'version "v1" cannot be handled as a Gizmo: strict decoding error: unknown '
+                   'field "spec.colour"\n')
+    wrong_type = ("apiVersion: example.com/v1\nkind: Gizmo\nmetadata: {name: g1}\n"
+                  "spec: {color: blue, size: big}\n")
+    out = await kubectl.run("apply", "-f", "-", stdin=wrong_type, check=False)
+    assert out == ('The Gizmo "g1" is invalid: spec.size: Invalid value: "string": spec.size '
+                   'in body must be of type integer: "string"\n')
+    assert api.get("gizmos", "g1", "default")["spec"] == {"color": "red", "size": 3}
+    pod_typo = ('{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":'
+                '[{"name":"c","image":"busybox","imagePullPolice":"Always"}]}}')
+    out = await kubectl.run("apply", "-f", "-", stdin=pod_typo, check=False)
+    assert out == ('Error from server (BadRequest): error when creating "STDIN": Pod in version '
+                   '"v1" cannot be handled as a Pod: strict decoding error: unknown field '
+                   '"spec.containers[0].imagePullPolice"\n')
+
+
+async def test_explain_built_in_and_custom_kinds(kubectl: Kubectl, tmp_path: Path) -> None:
+    pods = await kubectl.run("explain", "pods")
+    assert pods.startswith("KIND:       Pod\nVERSION:    v1\n\nDESCRIPTION:\n    Pod is a "
+                           "collection of containers that can run on a host.")
+    assert "  spec\t<PodSpec>\n    Specification of the desired behavior of the pod." in pods
+    surge = await kubectl.run("explain", "deployment.spec.strategy.rollingUpdate.maxSurge")
+    assert surge.startswith("GROUP:      apps\nKIND:       Deployment\nVERSION:    v1\n\n"
+                            "FIELD: maxSurge <IntOrString>")
+    assert "The maximum number of pods that can be scheduled above the desired" in surge
+    limits = await kubectl.run("explain", "pod.spec.containers.resources")
+    assert "  limits\t<map[string]Quantity>" in limits
+    v2 = await kubectl.run("explain", "pods.spec.restartPolicy", "--output=plaintext-openapiv2")
+    assert "FIELD:    restartPolicy <string>" in v2 and "One of Always, OnFailure," in v2
+    manifest = tmp_path / "gizmos.yaml"
+    manifest.write_text(WIDGET_CRD_AND_CR)
+    await kubectl.run("apply", "-f", str(manifest), check=False)
+    gizmo = await kubectl.run("explain", "gizmo.spec")
+    assert gizmo.startswith("GROUP:      example.com\nKIND:       Gizmo\nVERSION:    v1\n")
+    assert "  color\t<string> -required-\n  enum: red, blue\n    The colour." in gizmo
+    missing = await kubectl.run("explain", "pods.spec.nope", check=False)
+    assert 'field "nope" does not exist' in missing
