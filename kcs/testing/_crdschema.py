@@ -87,10 +87,9 @@ def _prune(value: Any, s: Schema, path: str, unknown: list[str], *, root: bool =
         for key, v in value.items():
             sub = f"{path}.{key}" if path else key
             if embedded and key in _ROOT_FIELDS:
+                # ObjectMeta, whatever the schema says of it (controller-gen writes
+                # ``metadata: {type: object}``, which does not prune it).
                 out[key] = _prune_meta(v, sub, unknown) if key == "metadata" else v
-                if key == "metadata" and key in props:
-                    out[key] = _prune(out[key], props[key], sub, unknown) if isinstance(
-                        out[key], dict) else out[key]
                 continue
             if key in props:
                 child = props[key]

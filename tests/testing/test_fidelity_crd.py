@@ -188,3 +188,18 @@ async def test_a_crd_must_have_structural_schemas(client: Http) -> None:
 async def test_custom_resource_names_are_dns_subdomains(widgets: Http) -> None:
     r = await widgets.post(WIDGETS, widget("Not_Valid"))
     assert causes(r)[0][:2] == ("FieldValueInvalid", "metadata.name")
+
+
+async def test_a_controller_gen_schema_keeps_metadata(client: Http) -> None:
+    generated = {"type": "object", "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}
+    assert (await client.post(CRDS, crd(generated))).status == 201
+    body = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {
+        "name": "w", "labels": {"team": "a"}, "annotations": {"note": "x"}},
+        "spec": {"replicas": 2}}
+    r = await client.post(WIDGETS, body)
+    assert r.status == 201, r.body
+    assert r.body["metadata"]["labels"] == {"team": "a"}
+    assert r.body["metadata"]["annotations"] == {"note": "x"}
