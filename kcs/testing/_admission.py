@@ -384,10 +384,6 @@ def _not_ready_taint(node: Obj) -> None:
     if not isinstance(spec, dict):
         spec = {}
         node["spec"] = spec
-    conditions = (node.get("status") or {}).get("conditions") or ()
-    if any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-           for c in conditions):
-        return
     taints = [t for t in spec.get("taints") or () if isinstance(t, dict)]
     if not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints):
         spec["taints"] = [*taints, {"key": "node.kubernetes.io/not-ready",

@@ -18,6 +18,7 @@ it never changes a value that was given.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -429,6 +430,14 @@ def _node(obj: Obj) -> None:
 
 
 def _secret(obj: Obj) -> None:
+    # The v1 -> internal conversion merges stringData into data (base64), overwriting; the
+    # field is never stored nor read back.
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = dict(_dict(obj.get("data")))
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+        obj["data"] = data
     _set(obj, "type", "Opaque")
 
 

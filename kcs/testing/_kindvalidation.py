@@ -11,6 +11,8 @@ StorageClass and PriorityClass fields that are fixed once set.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -369,8 +371,19 @@ def _data_keys(obj: Obj, keys: tuple[str, ...], errors: list[FieldError]) -> int
             if k in seen:
                 errors.append(invalid(at, k, "duplicate of key present in " + keys[0]))
             seen.add(k)
-            size += len(str(v))
+            size += _data_size(field, v)
     return size
+
+
+def _data_size(field: str, value: Any) -> int:
+    """Bytes of a data value: base64 fields count their decoded bytes."""
+    text = str(value)
+    if field == "binaryData":
+        try:
+            return len(base64.b64decode(text))
+        except (binascii.Error, ValueError):
+            return len(text)
+    return len(text.encode())
 
 
 def _config_map(obj: Obj) -> list[FieldError]:
@@ -382,8 +395,14 @@ def _config_map(obj: Obj) -> list[FieldError]:
 
 def _secret(obj: Obj) -> list[FieldError]:
     errors: list[FieldError] = []
-    size = _data_keys(obj, ("data",), errors)
-    if size * 3 // 4 > MAX_DATA_SIZE:
+    _data_keys(obj, ("data",), errors)
+    size = 0
+    for v in _dict(obj.get("data")).values():
+        try:
+            size += len(base64.b64decode(str(v)))
+        except (binascii.Error, ValueError):
+            size += len(str(v))
+    if size > MAX_DATA_SIZE:
         errors.append(too_long("data", MAX_DATA_SIZE))
     data = _dict(obj.get("data"))
     stype = obj.get("type")

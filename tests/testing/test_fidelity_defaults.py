@@ -336,6 +336,11 @@ async def test_more_kinds_defaults(client: Http) -> None:
     secret = await client.post("/api/v1/namespaces/default/secrets",
                                {"metadata": {"name": "s"}, "data": {"k": "dmFsdWU="}})
     assert secret.body["type"] == "Opaque"
+    merged = await client.post("/api/v1/namespaces/default/secrets", {
+        "metadata": {"name": "t"}, "data": {"a": "b2xk", "b": "Yg=="},
+        "stringData": {"a": "new", "c": "c"}})
+    assert merged.body["data"] == {"a": "bmV3", "b": "Yg==", "c": "Yw=="}  # base64 of each
+    assert "stringData" not in merged.body
     hpa = await client.post("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", {
         "metadata": {"name": "web"}, "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
@@ -353,9 +358,13 @@ async def test_more_kinds_defaults(client: Http) -> None:
                                               "selector": {"matchLabels": {"app": "web"}}}})
     assert pdb.body["status"] == {"currentHealthy": 0, "desiredHealthy": 0,
                                   "disruptionsAllowed": 0, "expectedPods": 0}
-    node = await client.post("/api/v1/nodes", {"metadata": {"name": "n1"}})
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    node = await client.post("/api/v1/nodes", {"metadata": {"name": "n1"}, "status": ready})
+    # Tainted at creation whatever its conditions say: the node lifecycle controller (not
+    # the fake's business) removes the taint once the node is ready.
     assert node.body["spec"]["taints"] == [{"key": "node.kubernetes.io/not-ready",
                                             "effect": "NoSchedule"}]
+    assert node.body["status"]["conditions"] == ready["conditions"]
 
 
 async def test_seeded_objects_compare_as_read_back_from_storage(api: FakeApiServer,
