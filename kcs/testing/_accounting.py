@@ -37,7 +37,8 @@ class WriteRecord:
     the group-resource (``leases.coordination.k8s.io``). ``resource_version`` is the
     revision the write produced. ``user_agent`` is the client's User-Agent header (or
     ``"in-process"`` for calls made from Python); ``token`` is :func:`token_fingerprint`
-    of the bearer token, never the token.
+    of the bearer token, never the token; ``user`` is the user the request authenticated
+    as (``kcs:admin`` when authentication is off, ``None`` for in-process calls).
     """
 
     time: float
@@ -49,6 +50,7 @@ class WriteRecord:
     user_agent: str
     token: str | None
     subresource: str = ""
+    user: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (used by the control channel)."""
@@ -85,7 +87,8 @@ class RequestRecord:
     """One HTTP request: what it was, who sent it, and how it ended.
 
     ``cancelled`` is true when the client went away before the response was complete
-    (aiohttp cancelled the handler). ``status`` is the HTTP status sent, if any.
+    (aiohttp cancelled the handler). ``status`` is the HTTP status sent, if any; ``user``
+    the user the request authenticated as, once it did.
     """
 
     method: str
@@ -97,6 +100,7 @@ class RequestRecord:
     ended: float | None = None
     status: int | None = None
     cancelled: bool = False
+    user: str | None = None
     id: int = field(default_factory=lambda: next(_ids))
 
     def to_dict(self) -> dict[str, Any]:

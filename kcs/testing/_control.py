@@ -26,6 +26,9 @@ server only listens on loopback. Endpoints (``GET`` reads, ``POST`` acts):
 ``POST /_fake/seed``                        ``{"resource": "pods", "objects": [...]}``
 ``POST /_fake/touch``                       ``{"resource": "pods", "keys": [...] | null,
                                             "times": n}``
+``POST /_fake/tokens``                      ``{"namespace", "service_account"}`` ->
+                                            ``{"token"}`` (a service-account token)
+``POST /_fake/logs``                        ``{"namespace", "pod", "container", "text"}``
 ==========================================  ===================================================
 """
 
@@ -33,18 +36,43 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from kcs.core import ApiError, Resource
+from kcs.testing._accounting import RequestLog, WriteLog
+from kcs.testing._faults import Faults
 from kcs.testing._status import bad_request, method_not_allowed, not_found
+from kcs.testing._watch import WatchHub
 
-if TYPE_CHECKING:
-    from kcs.testing._server import FakeApiServer
+__all__ = ["ControlChannel", "ControlTarget"]
 
-__all__ = ["ControlChannel"]
+
+class ControlTarget(Protocol):
+    """What the control channel drives: a :class:`~kcs.testing.FakeApiServer` (a protocol,
+    so that this module does not import the server that imports it)."""
+
+    faults: Faults
+    watches: WatchHub
+    writes: WriteLog
+    requests: RequestLog
+
+    @property
+    def revision(self) -> int: ...
+    def compact(self) -> int: ...
+    async def restart(self, downtime: float = 0.0, *, compact: bool = False) -> None: ...
+    async def wait_for_watchers(self, count: int = 1,
+                                resource: Resource | str | None = None) -> None: ...
+    def register(self, resource: Resource, *, storage_version: str | None = None,
+                 selectable_fields: Any = (), printer_columns: Any = ()) -> None: ...
+    def seed(self, resource: Resource | str, objects: Any) -> int: ...
+    def touch(self, resource: Resource | str, keys: Any = None, *, times: int = 1) -> int: ...
+    def issue_token(self, namespace: str, service_account: str, *, audiences: Any = (),
+                    expiration_seconds: int = 3600) -> str: ...
+    def append_log(self, pod: str, text: str, namespace: str = "default",
+                   container: str | None = None) -> None: ...
 
 Action = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -56,7 +84,7 @@ def _resp(value: Any, status: int = 200) -> web.Response:
 class ControlChannel:
     """Serves ``/_fake/...`` for one :class:`~kcs.testing.FakeApiServer`."""
 
-    def __init__(self, api: FakeApiServer) -> None:
+    def __init__(self, api: ControlTarget) -> None:
         self.api = api
         self._tasks: set[asyncio.Task[None]] = set()
         f = api.faults
@@ -82,6 +110,8 @@ class ControlChannel:
             "resources": self._register,
             "seed": self._seed,
             "touch": self._touch,
+            "tokens": self._tokens,
+            "logs": self._logs,
         }
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -166,6 +196,16 @@ class ControlChannel:
     async def _touch(self, b: dict[str, Any]) -> Any:
         keys = b.get("keys")
         return {"revision": self.api.touch(str(b["resource"]), keys, times=int(b.get("times", 1)))}
+
+    async def _tokens(self, b: dict[str, Any]) -> Any:
+        return {"token": self.api.issue_token(str(b["namespace"]), str(b["service_account"]),
+                                              expiration_seconds=int(b.get("expiration_seconds",
+                                                                           3600)))}
+
+    async def _logs(self, b: dict[str, Any]) -> Any:
+        self.api.append_log(str(b["pod"]), str(b["text"]), str(b.get("namespace", "default")),
+                            b.get("container"))
+        return {}
 
     async def _restart(self, request: web.BaseRequest) -> web.StreamResponse:
         data = await request.read()

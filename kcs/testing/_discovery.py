@@ -7,6 +7,7 @@ legacy document with ``Content-Type: application/json`` and falls back, as kubec
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kcs.testing._registry import Registry, ServedResource
@@ -16,6 +17,10 @@ __all__ = ["VERSION_INFO", "api_group", "api_group_list", "api_resource_list", "
 VERSION_INFO: dict[str, str] = {
     "major": "1",
     "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "35",
     "gitVersion": "v1.36.2-kcs-fake",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
@@ -24,7 +29,8 @@ VERSION_INFO: dict[str, str] = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-"""What ``/version`` answers: the kube-apiserver 1.36 whose behaviour the fake emulates."""
+"""What ``/version`` answers: the kube-apiserver the fake emulates (1.36), with the fields a
+1.36 server writes; ``gitVersion`` says it is the fake."""
 
 
 def api_versions(host: str) -> dict[str, Any]:
@@ -73,7 +79,13 @@ def _entry(s: ServedResource) -> dict[str, Any]:
     return e
 
 
-def api_resource_list(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
+Extras = Callable[[ServedResource], Mapping[str, Mapping[str, Any]]]
+"""The extra subresources of a resource: name -> discovery fields (kind, group, version,
+verbs), such as ``scale`` -> ``autoscaling/v1`` Scale."""
+
+
+def api_resource_list(registry: Registry, group: str, version: str,
+                      extras: Extras | None = None) -> dict[str, Any] | None:
     """``/api/v1`` or ``/apis/GROUP/VERSION``, or ``None`` when not served."""
     served = registry.in_group_version(group, version)
     if not served:
@@ -81,14 +93,14 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
     resources: list[dict[str, Any]] = []
     for s in served:
         resources.append(_entry(s))
-        for sub in sorted(s.resource.subresources):
-            resources.append({
-                "name": f"{s.resource.plural}/{sub}",
-                "singularName": "",
-                "namespaced": s.resource.namespaced,
-                "kind": s.resource.kind,
-                "verbs": ["get", "patch", "update"],
-            })
+        more = dict(extras(s)) if extras is not None else {}
+        subs: dict[str, Mapping[str, Any]] = {
+            sub: {"kind": s.resource.kind, "verbs": ["get", "patch", "update"]}
+            for sub in s.resource.subresources if sub != "scale" or sub not in more}
+        subs.update(more)
+        for sub, fields in sorted(subs.items()):
+            resources.append({"name": f"{s.resource.plural}/{sub}", "singularName": "",
+                              "namespaced": s.resource.namespaced, **fields})
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
             "resources": resources}

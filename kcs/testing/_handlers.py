@@ -1,9 +1,13 @@
 """HTTP: from a request to a verb and back to JSON bytes.
 
-One handler serves every path. In order it: accounts for the request, holds or cuts a
-partitioned client, checks the bearer token, resolves the URL (discovery or a resource),
-applies the delay and failure faults for the verb, and calls :class:`~._verbs.Verbs`.
-Every error is answered with a ``metav1.Status`` and its HTTP code.
+One handler serves every path. In order, as kube-apiserver's filter chain: it accounts for
+the request, holds or cuts a partitioned client, authenticates the bearer token
+(:mod:`._authn`), works out what the request is about (:mod:`._requestinfo`), authorizes
+it (:mod:`._rbac`, when on), applies the delay and failure faults for the verb, and routes
+it: discovery and the other non-resource paths, the verbs of :class:`~._verbs.Verbs`, the
+subresources of :mod:`._subresources` and the reviews of :mod:`._reviews`. Every error is
+answered with a ``metav1.Status`` and its HTTP code, except a path nothing serves, which
+is kube's plain-text ``404 page not found``.
 """
 
 from __future__ import annotations
@@ -16,38 +20,47 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kcs.core import ApiError
+from kcs.core import ApiError, status_body
 from kcs.testing._accounting import RequestLog, RequestRecord
+from kcs.testing._authn import Authenticator, UserInfo
 from kcs.testing._decoding import FieldValidation
 from kcs.testing._discovery import (
     VERSION_INFO,
+    Extras,
     api_group,
     api_group_list,
     api_resource_list,
     api_versions,
 )
 from kcs.testing._faults import VERBS, Faults
-from kcs.testing._listing import ListOptions, parse_bool, parse_list_options
+from kcs.testing._listing import parse_list_options
 from kcs.testing._openapi import OpenAPI, serve_openapi
+from kcs.testing._protobuf import PROTOBUF, ProtobufError, decode_protobuf
+from kcs.testing._rbac import RbacAuthorizer, forbidden_error
 from kcs.testing._reads import Reads
 from kcs.testing._registry import Registry, ServedResource
+from kcs.testing._requestinfo import RequestInfo, parse_request_info
 from kcs.testing._status import (
+    OptionError,
     bad_request,
     entity_too_large,
+    invalid_options,
     method_not_allowed,
-    not_found,
-    unauthorized,
     unsupported_media_type,
 )
 from kcs.testing._store import StoredObject
 from kcs.testing._table import table_event_line, table_for_list, table_for_object, wants_table
-from kcs.testing._verbs import Verbs, decode_json_or_yaml
-from kcs.testing._watch import ClientInfo, Watcher, WatchHub, serve_watch
+from kcs.testing._verbs import APPLY_PATCH, Verbs, decode_json_or_yaml
+from kcs.testing._watch import BookmarkPolicy, ClientInfo, Watcher, WatchHub, serve_watch
 
-__all__ = ["ApiHandler", "Target"]
+__all__ = ["ApiHandler", "Target", "json_response", "page_not_found", "status_response"]
 
 JSON = "application/json"
 _RETURNS_DELETED = frozenset({"pods"})
+_ITEM_VERBS = frozenset({"get", "update", "patch", "delete"})
+_COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
+_OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
+                 "delete": "DeleteOptions", "deletecollection": "DeleteOptions"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,26 @@ def status_response(err: ApiError) -> web.Response:
     return resp
 
 
+def page_not_found() -> web.Response:
+    """Go's ``http.NotFound``: what kube-apiserver answers for a path nothing serves."""
+    resp = web.Response(text="404 page not found\n", status=404,
+                        content_type="text/plain", charset="utf-8")
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
+def _no_route() -> ApiError:
+    # go-restful found the group version but no route: kube's generic 404 Status.
+    return ApiError(status_body(404, "NotFound", "the server could not find the requested "
+                                "resource") | {"details": {}}, 404)
+
+
+Subresource = Callable[
+    [web.BaseRequest, RequestInfo, ServedResource, ClientInfo, UserInfo],
+    Awaitable[web.StreamResponse],
+]
+
+
 class ApiHandler:
     """The request handler of one :class:`~kcs.testing.FakeApiServer`."""
 
@@ -93,10 +126,14 @@ class ApiHandler:
         hub: WatchHub,
         faults: Faults,
         requests: RequestLog,
-        token: str | None,
+        authn: Authenticator,
+        authz: RbacAuthorizer | None,
         max_body_bytes: int,
-        bookmark_interval: Callable[[], float],
+        bookmarks: Callable[[], BookmarkPolicy],
         control: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]] | None,
+        subresource: Callable[[ServedResource, str], Subresource | None],
+        virtual: Callable[[ServedResource], Subresource | None],
+        extras: Extras | None = None,
     ) -> None:
         self.verbs = verbs
         self.reads = reads
@@ -104,22 +141,27 @@ class ApiHandler:
         self.hub = hub
         self.faults = faults
         self.requests = requests
-        self.token = token
+        self.authn = authn
+        self.authz = authz
         self.max_body_bytes = max_body_bytes
-        self.bookmark_interval = bookmark_interval
+        self.bookmarks = bookmarks
         self.control = control
+        self.subresource = subresource
+        self.virtual = virtual
+        self.extras = extras
         self.openapi = OpenAPI(registry, VERSION_INFO["gitVersion"])
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if path.startswith("/_fake/"):
             if self.control is None:
-                return status_response(not_found(None, ""))
+                return page_not_found()
             return await self.control(request)
         client = ClientInfo(request.headers.get("User-Agent", ""), _bearer(request))
+        info = parse_request_info(request.method, path, request.query)
         record = self.requests.begin(
-            RequestRecord(request.method, path, _verb_hint(request), client.user_agent,
-                          client.fingerprint)
+            RequestRecord(request.method, path, info.verb if info.resource_request
+                          else request.method.lower(), client.user_agent, client.fingerprint)
         )
         cancelled = refused = False
         try:
@@ -132,7 +174,17 @@ class ApiHandler:
                         request.transport.abort()
                     raise asyncio.CancelledError
                 await self.faults.hold(client)
-            resp = await self._serve(request, client, record)
+            user = self.authn.authenticate(client.token)
+            record.user = user.name
+            client = ClientInfo(client.user_agent, client.token, user.name)
+            if self.authz is not None:
+                decision = self.authz.authorize(user, info)
+                if not decision.allowed:
+                    raise forbidden_error(user, info, decision.reason)
+            if info.resource_request:
+                resp = await self._resource(request, client, user, info)
+            else:
+                resp = self._nonresource(request, info)
             record.status = resp.status
             return resp
         except ApiError as err:
@@ -144,14 +196,15 @@ class ApiHandler:
         finally:
             self.requests.end(record, cancelled=cancelled)
 
-    async def _serve(
-        self, request: web.BaseRequest, client: ClientInfo, record: RequestRecord
-    ) -> web.StreamResponse:
-        if self.token is not None and client.token != self.token:
-            raise unauthorized()
-        parts = [p for p in request.path.split("/") if p]
+    # --- non-resource paths: discovery, version, health ---------------------------------
+
+    def _nonresource(self, request: web.BaseRequest, info: RequestInfo) -> web.Response:
+        parts = [p for p in info.path.split("/") if p]
+        if request.method != "GET":
+            return page_not_found()
         if not parts:
-            return json_response({"paths": ["/api", "/api/v1", "/apis", "/version"]})
+            return json_response({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez",
+                                            "/readyz", "/version"]})
         head = parts[0]
         if head in ("healthz", "livez", "readyz") and len(parts) == 1:
             return web.Response(text="ok", content_type="text/plain")
@@ -159,64 +212,67 @@ class ApiHandler:
             return json_response(VERSION_INFO)
         if head == "openapi":
             return serve_openapi(self.openapi, request, parts)
-        if head == "api" and len(parts) >= 2:
-            return await self._api(request, client, record, "", parts[1], parts[2:])
-        if head == "api" and len(parts) == 1:
-            return json_response(api_versions(request.host))
+        if head == "api":
+            if len(parts) == 1:
+                return json_response(api_versions(request.host))
+            doc = api_resource_list(self.registry, "", parts[1], self.extras)
+            return json_response(doc) if doc is not None and len(parts) == 2 else page_not_found()
         if head == "apis":
             if len(parts) == 1:
                 return json_response(api_group_list(self.registry))
             if len(parts) == 2:
-                doc = api_group(self.registry, parts[1])
-                if doc is None:
-                    raise not_found(None, "")
-                return json_response(doc)
-            return await self._api(request, client, record, parts[1], parts[2], parts[3:])
-        raise not_found(None, "")
+                group_doc = api_group(self.registry, parts[1])
+                return json_response(group_doc) if group_doc is not None else page_not_found()
+            doc = api_resource_list(self.registry, parts[1], parts[2], self.extras)
+            return json_response(doc) if doc is not None else page_not_found()
+        return page_not_found()
 
-    async def _api(
-        self,
-        request: web.BaseRequest,
-        client: ClientInfo,
-        record: RequestRecord,
-        group: str,
-        version: str,
-        rest: list[str],
-    ) -> web.StreamResponse:
-        if not rest:
-            doc = api_resource_list(self.registry, group, version)
-            if doc is None:
-                raise not_found(None, "")
-            return json_response(doc)
-        target = self._resolve(group, version, rest)
-        verb = _verb(request, target)
-        record.verb = verb
-        await self.faults.before(verb)
-        return await self._dispatch(request, client, verb, target)
+    # --- resource requests --------------------------------------------------------------
 
-    def _resolve(self, group: str, version: str, rest: list[str]) -> Target:
-        lookup = self.registry.lookup
-        if rest[0] == "namespaces" and len(rest) >= 3:
-            s = lookup(group, version, rest[2])
-            if s is not None and s.resource.namespaced and len(rest) <= 5:
-                name = rest[3] if len(rest) >= 4 else None
-                return Target(s, rest[1], name, rest[4] if len(rest) == 5 else "")
-        s = lookup(group, version, rest[0])
-        if s is None:
-            raise not_found(None, "", plural=rest[0])
-        if len(rest) > 3 or (s.resource.namespaced and len(rest) > 1):
-            raise not_found(s.resource, rest[1] if len(rest) > 1 else "")
-        return Target(s, None, rest[1] if len(rest) >= 2 else None,
-                      rest[2] if len(rest) == 3 else "")
+    async def _resource(self, request: web.BaseRequest, client: ClientInfo, user: UserInfo,
+                        info: RequestInfo) -> web.StreamResponse:
+        if not self.registry.in_group_version(info.group, info.version):
+            return page_not_found()
+        s = self.registry.lookup(info.group, info.version, info.resource)
+        if s is None or len(info.parts) > 3:
+            raise _no_route()
+        r = s.resource
+        if r.namespaced and not info.namespace:
+            if info.name:
+                raise _no_route()
+            if info.verb in ("create", "deletecollection"):
+                raise method_not_allowed(info.verb, r)
+        elif not r.namespaced and info.namespace and s.group_resource != "namespaces":
+            raise _no_route()
+        review = self.virtual(s)
+        if review is not None and not info.subresource:
+            return await review(request, info, s, client, user)
+        if info.verb not in s.resource.verbs and not info.subresource:
+            raise method_not_allowed(info.verb, s.resource)
+        if info.subresource and info.subresource != "status":
+            handler = self.subresource(s, info.subresource)
+            if handler is None:
+                raise _no_route()
+            await self.faults.before(_fault_verb(info.verb))
+            return await handler(request, info, s, client, user)
+        if info.subresource and info.subresource not in s.resource.subresources:
+            raise _no_route()
+        if info.verb in _ITEM_VERBS and not info.name:
+            raise method_not_allowed(info.verb, s.resource)
+        if info.verb in _COLLECTION_VERBS and info.name and not (
+            info.verb == "watch" and not info.subresource
+        ):
+            raise method_not_allowed(info.verb, s.resource)
+        await self.faults.before(_fault_verb(info.verb))
+        ns = info.namespace if s.resource.namespaced else None
+        t = Target(s, ns or None, info.name or None, info.subresource)
+        return await self._dispatch(request, client, info.verb, t)
 
     async def _dispatch(
         self, request: web.BaseRequest, client: ClientInfo, verb: str, t: Target
     ) -> web.StreamResponse:
         v = self.verbs
         s = t.served
-        if t.subresource and t.subresource not in s.resource.subresources:
-            raise not_found(s.resource, t.name or "")
-        dry_run = _dry_run(request)
         if verb == "get":
             assert t.name is not None
             return self._object(request, s, v.get(s, t.namespace, t.name))
@@ -224,16 +280,17 @@ class ApiHandler:
             return await self._list(request, t)
         if verb == "watch":
             return await self._watch(request, client, t)
+        dry_run = _check_write_options(request, verb)
         if verb == "create":
             fv = FieldValidation.parse(request.query.get("fieldValidation"), "CreateOptions")
-            body = await self._body(request)
+            body = await self.body(request, s)
             return _warn(self._object(request, s, v.create(s, t.namespace, body, client,
                                                            dry_run=dry_run,
                                                            field_validation=fv), 201), fv)
         if verb == "update":
             assert t.name is not None
             fv = FieldValidation.parse(request.query.get("fieldValidation"), "UpdateOptions")
-            body = await self._body(request)
+            body = await self.body(request, s)
             return _warn(self._object(request, s, v.update(s, t.namespace, t.name, body, client,
                                                            subresource=t.subresource,
                                                            dry_run=dry_run,
@@ -241,7 +298,7 @@ class ApiHandler:
         if verb == "patch":
             assert t.name is not None
             fv = FieldValidation.parse(request.query.get("fieldValidation"), "PatchOptions")
-            data = await self._read(request)
+            data = await self.read(request)
             ctype = request.content_type
             obj, created = v.patch(s, t.namespace, t.name, ctype, data, client,
                                    subresource=t.subresource,
@@ -294,7 +351,13 @@ class ApiHandler:
             return json_response(table_for_list(s, items, meta, request.query))
         head = orjson.dumps({"kind": s.resource.list_kind, "apiVersion": s.resource.api_version,
                              "metadata": meta})
-        body = head[:-1] + b',"items":[' + b",".join(_as_served(s, so) for so in items) + b"]}"
+        # Items of built-in kinds carry no kind and apiVersion (kube's typed lists); custom
+        # resources' items do (they are unstructured).
+        if s.custom:
+            rendered = [_as_served(s, so) for so in items]
+        else:
+            rendered = [so.list_item() for so in items]
+        body = head[:-1] + b',"items":[' + b",".join(rendered) + b"]}"
         return json_response(body)
 
     async def _watch(self, request: web.BaseRequest, client: ClientInfo,
@@ -313,11 +376,13 @@ class ApiHandler:
             return resp
         w: Watcher = opened
         self.hub.add(w)
+        rs = self.reads.rs(t.served)
         try:
-            interval = self.bookmark_interval() if opts.allow_bookmarks else None
             return await serve_watch(
-                request, w, self.hub, revision=lambda: self.verbs.store.revision,
-                timeout_seconds=opts.timeout_seconds, bookmark_interval=interval,
+                request, w, self.hub, policy=self.bookmarks(),
+                cache_revision=lambda: rs.cache_rv,
+                global_revision=lambda: self.verbs.store.revision,
+                timeout_seconds=opts.timeout_seconds, allow_bookmarks=opts.allow_bookmarks,
             )
         finally:
             self.reads.stop_watch(w)
@@ -325,7 +390,8 @@ class ApiHandler:
 
     # --- bodies ---------------------------------------------------------------------------
 
-    async def _read(self, request: web.BaseRequest) -> bytes:
+    async def read(self, request: web.BaseRequest) -> bytes:
+        """The request body, refused with 413 above ``max_body_bytes``."""
         limit = self.max_body_bytes
         length = request.content_length
         if length is not None and length > limit:
@@ -339,15 +405,26 @@ class ApiHandler:
             if len(data) > limit:
                 raise entity_too_large(limit)
 
-    async def _body(self, request: web.BaseRequest) -> Any:
-        data = await self._read(request)
-        ctype = request.content_type
+    async def body(self, request: web.BaseRequest, s: ServedResource | None = None) -> Any:
+        """The request body as a JSON value: JSON (also when no Content-Type is given, as
+        kube defaults to it), YAML, or protobuf for the built-in kinds it knows; any
+        other media type is 415 UnsupportedMediaType, as in kube-apiserver."""
+        data = await self.read(request)
+        ctype = request.content_type if request.headers.get("Content-Type") else ""
         if ctype in ("application/yaml", "application/x-yaml"):
             return decode_json_or_yaml(data)
-        if ctype not in (JSON, "", "application/octet-stream", "text/plain"):
+        if ctype == PROTOBUF and (s is None or not s.custom):
+            try:
+                return decode_protobuf(data)
+            except ProtobufError as e:
+                raise unsupported_media_type(str(e)) from None
+        if ctype not in (JSON, ""):
+            accepted = "application/json, application/yaml"
+            if s is None or not s.custom:
+                accepted += f", {PROTOBUF}"
             raise unsupported_media_type(
-                f'the body of the request was in an unknown format ("{ctype}") - accepted '
-                "media types include: application/json, application/yaml"
+                "the body of the request was in an unknown format - accepted media types "
+                f"include: {accepted}"
             )
         try:
             return orjson.loads(data)
@@ -355,9 +432,14 @@ class ApiHandler:
             raise bad_request(f"the body of the request could not be decoded: {e}") from None
 
     async def _options(self, request: web.BaseRequest) -> Any:
-        data = await self._read(request)
+        data = await self.read(request)
         if not data.strip():
             return None
+        if request.headers.get("Content-Type") and request.content_type == PROTOBUF:
+            try:
+                return decode_protobuf(data)
+            except ProtobufError as e:
+                raise unsupported_media_type(str(e)) from None
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as e:
@@ -387,35 +469,38 @@ def _success(s: ServedResource, so: StoredObject) -> dict[str, Any]:
             "details": details}
 
 
-def _dry_run(request: web.BaseRequest) -> bool:
-    values = request.query.getall("dryRun", [])
-    for value in values:
-        if value != "All":
-            raise bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
-    return bool(values)
+def _check_write_options(request: web.BaseRequest, verb: str) -> bool:
+    """Validate the query options of a write as kube's ``Validate*Options`` do (422 Invalid
+    ``CreateOptions``/``UpdateOptions``/``PatchOptions``/``DeleteOptions``); returns
+    whether it is a dry run."""
+    q = request.query
+    errors: list[OptionError] = []
+    dry_run = q.getall("dryRun", [])
+    manager = q.get("fieldManager", "")
+    if verb == "patch":
+        apply = request.headers.get("Content-Type") and request.content_type == APPLY_PATCH
+        if apply and not manager:
+            errors.append(("FieldValueRequired", "fieldManager",
+                           "Required value: is required for apply patch"))
+        if not apply and "force" in q:
+            errors.append(("FieldValueForbidden", "force",
+                           "Forbidden: may not be specified for non-apply patch"))
+    if verb not in {"delete", "deletecollection"} and len(manager) > 128:
+        errors.append(("FieldValueTooLong", "fieldManager",
+                       "Too long: may not be more than 128 bytes"))
+    if any(v != "All" for v in dry_run):
+        shown = ", ".join(f'"{v}"' for v in dry_run)
+        errors.append(("FieldValueNotSupported", "dryRun",
+                       f'Unsupported value: []string{{{shown}}}: supported values: "All"'))
+    validation = q.get("fieldValidation", "")
+    if verb not in {"delete", "deletecollection"} and validation not in _FIELD_VALIDATION:
+        errors.append(("FieldValueNotSupported", "fieldValidation",
+                       f'Unsupported value: "{validation}": supported values: "", "Ignore", '
+                       '"Strict", "Warn"'))
+    if errors:
+        raise invalid_options(_OPTIONS_KIND[verb], errors)
+    return bool(dry_run)
 
 
-def _verb_hint(request: web.BaseRequest) -> str:
-    return "watch" if _is_watch(request) else request.method.lower()
-
-
-def _is_watch(request: web.BaseRequest) -> bool:
-    try:
-        return bool(parse_bool("watch", request.query.get("watch")))
-    except ApiError:
-        return False
-
-
-def _verb(request: web.BaseRequest, t: Target) -> str:
-    m = request.method
-    if m == "GET":
-        if _is_watch(request):
-            return "watch"
-        return "get" if t.name is not None else "list"
-    if t.name is None:
-        return {"POST": "create", "DELETE": "deletecollection"}.get(m, m.lower())
-    return {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(m, m.lower())
-
-
-assert set(VERBS) >= {"get", "list", "watch", "create", "update", "patch", "delete"}
-_ = ListOptions
+def _fault_verb(verb: str) -> str:
+    return verb if verb in VERBS else "create"

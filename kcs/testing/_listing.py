@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from kcs.core import FieldSelector, LabelSelector, SelectorError, parse_resource_version
-from kcs.testing._status import bad_request
+from kcs.testing._status import OptionError, bad_request, invalid_options
 
 __all__ = ["ListOptions", "decode_continue", "encode_continue", "parse_bool", "parse_list_options"]
 
@@ -92,48 +92,59 @@ def parse_list_options(query: Mapping[str, str], *, watch_default: bool = False)
     return opts
 
 
+def _forbidden(field_: str, detail: str) -> OptionError:
+    return ("FieldValueForbidden", field_, f"Forbidden: {detail}")
+
+
+def _not_supported(field_: str, value: str, supported: tuple[str, ...]) -> OptionError:
+    quoted = ", ".join(f'"{v}"' for v in supported)
+    return ("FieldValueNotSupported", field_,
+            f'Unsupported value: "{value}": supported values: {quoted}')
+
+
 def _validate(o: ListOptions) -> None:
+    # kube-apiserver's ValidateListOptions (apimachinery's meta internalversion validation):
+    # the same checks, in the same order, answered as 422 Invalid ListOptions with causes.
     if o.resource_version and o.rv is None:
         raise bad_request(
             f'resourceVersion: Invalid value: "{o.resource_version}": '
             "must be a decimal integer"
         )
-    if o.resource_version_match not in ("", "NotOlderThan", "Exact"):
-        raise bad_request(
-            f'resourceVersionMatch: Unsupported value: "{o.resource_version_match}": '
-            'supported values: "Exact", "NotOlderThan"'
-        )
-    if o.send_initial_events is not None:
-        if not o.watch:
-            raise bad_request(
-                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for list"
-            )
-        if o.resource_version_match != "NotOlderThan":
-            raise bad_request(
-                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
-                "resourceVersionMatch to NotOlderThan"
-            )
-        if o.send_initial_events and not o.allow_bookmarks:
-            raise bad_request(
-                "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
-                "allowWatchBookmarks to true"
-            )
-    elif o.resource_version_match:
-        if o.watch:
-            raise bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
-                "unless sendInitialEvents is provided"
-            )
-        if not o.resource_version:
-            raise bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-                "resourceVersion is provided"
-            )
-    if o.resource_version_match == "Exact" and o.resource_version == "0":
-        raise bad_request(
-            'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for '
-            'resourceVersion "0"'
-        )
+    errors: list[OptionError] = []
+    match = o.resource_version_match
+    if o.watch:
+        if o.send_initial_events is not None and match != "NotOlderThan":
+            errors.append(_forbidden("resourceVersionMatch", "sendInitialEvents requires "
+                                     "setting resourceVersionMatch to NotOlderThan"))
+        if match:
+            if o.send_initial_events is None:
+                errors.append(_forbidden("resourceVersionMatch", "resourceVersionMatch is "
+                                         "forbidden for watch unless sendInitialEvents is "
+                                         "provided"))
+            if match != "NotOlderThan":
+                errors.append(_not_supported("resourceVersionMatch", match, ("NotOlderThan",)))
+            if o.continue_token:
+                errors.append(_forbidden("resourceVersionMatch", "resourceVersionMatch is "
+                                         "forbidden when continue is provided"))
+    else:
+        if match:
+            if not o.resource_version:
+                errors.append(_forbidden("resourceVersionMatch", "resourceVersionMatch is "
+                                         "forbidden unless resourceVersion is provided"))
+            if o.continue_token:
+                errors.append(_forbidden("resourceVersionMatch", "resourceVersionMatch is "
+                                         "forbidden when continue is provided"))
+            if match not in ("Exact", "NotOlderThan"):
+                errors.append(_not_supported("resourceVersionMatch", match,
+                                             ("Exact", "NotOlderThan", "")))
+            if match == "Exact" and o.resource_version == "0":
+                errors.append(_forbidden("resourceVersionMatch", 'resourceVersionMatch "exact" '
+                                         'is forbidden for resourceVersion "0"'))
+        if o.send_initial_events is not None:
+            errors.append(_forbidden("sendInitialEvents", "sendInitialEvents is forbidden for "
+                                     "list"))
+    if errors:
+        raise invalid_options("ListOptions", errors)
     if o.continue_token and o.resource_version and o.resource_version != "0":
         raise bad_request("specifying resource version is not allowed when using continue")
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import os
 import signal
+import ssl
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -41,7 +44,10 @@ class ApiServerProcess:
         *,
         port: int = 0,
         token: str | None = None,
-        bookmark_interval: float | None = None,
+        bookmark_frequency: float | None = None,
+        fast_bookmarks: float | None = None,
+        tls: bool = False,
+        authorization: str | None = None,
         history_size: int | None = None,
         too_large_wait: float | None = None,
         python: str | None = None,
@@ -50,8 +56,17 @@ class ApiServerProcess:
     ) -> None:
         self._args = [python or sys.executable, "-m", "kcs.testing.apiserver",
                       "--port", str(port)]
-        if bookmark_interval is not None:
-            self._args += ["--bookmark-interval", str(bookmark_interval)]
+        if bookmark_frequency is not None:
+            self._args += ["--bookmark-frequency", str(bookmark_frequency)]
+        if fast_bookmarks is not None:
+            self._args += ["--fast-bookmarks", str(fast_bookmarks)]
+        if authorization is not None:
+            self._args += ["--authorization", authorization]
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        if tls:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="kcs-fake-tls-")
+            self._args += ["--tls", "--tls-dir", self._tls_dir.name]
+        self.ca_pem: bytes | None = None
         if history_size is not None:
             self._args += ["--history-size", str(history_size)]
         if too_large_wait is not None:
@@ -94,11 +109,18 @@ class ApiServerProcess:
             await self.stop()
             raise
         self.url = line.decode().strip()
-        if not self.url.startswith("http://"):
+        scheme = "https://" if self._tls_dir is not None else "http://"
+        if not self.url.startswith(scheme):
             await self.stop()
             raise RuntimeError(f"the fake apiserver did not start (said {self.url!r})")
+        connector = None
+        if self._tls_dir is not None:
+            self.ca_pem = await anyio.Path(self._tls_dir.name, "ca.crt").read_bytes()
+            ctx = ssl.create_default_context(cadata=self.ca_pem.decode())
+            connector = aiohttp.TCPConnector(ssl=ctx)
         self._session = aiohttp.ClientSession(
-            headers={"User-Agent": "kcs-fake-control"}, timeout=aiohttp.ClientTimeout(total=60)
+            headers={"User-Agent": "kcs-fake-control"}, timeout=aiohttp.ClientTimeout(total=60),
+            connector=connector,
         )
 
     async def stop(self, grace: float = 5.0) -> int | None:
@@ -136,13 +158,19 @@ class ApiServerProcess:
         """The port the child listens on."""
         return int(self.url.rsplit(":", 1)[1])
 
-    def kubeconfig(self, *, namespace: str = "default") -> dict[str, Any]:
-        """A kubeconfig (as a dict) pointing at the child, with its token if it has one."""
-        user: dict[str, Any] = {"token": self._token} if self._token else {}
+    def kubeconfig(self, *, namespace: str = "default",
+                   token: str | None = None) -> dict[str, Any]:
+        """A kubeconfig (as a dict) pointing at the child, trusting its CA (HTTPS), with
+        ``token`` (default: its admin token, if it has one)."""
+        token = token or self._token
+        user: dict[str, Any] = {"token": token} if token else {}
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.ca_pem is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kcs-fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kcs-fake", "cluster": cluster}],
             "users": [{"name": "kcs-fake", "user": user}],
             "contexts": [{"name": "kcs-fake", "context": {
                 "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
@@ -230,6 +258,19 @@ class ApiServerProcess:
             if loop.time() > deadline:
                 raise TimeoutError("the fake apiserver did not come back")
             await asyncio.sleep(0.02)
+
+    async def issue_token(self, namespace: str, service_account: str, *,
+                          expiration_seconds: int = 3600) -> str:
+        """A service-account token (see :meth:`kcs.testing.FakeApiServer.issue_token`)."""
+        body = {"namespace": namespace, "service_account": service_account,
+                "expiration_seconds": expiration_seconds}
+        return str((await self._call("POST", "tokens", body))["token"])
+
+    async def append_log(self, pod: str, text: str, namespace: str = "default",
+                         container: str | None = None) -> None:
+        """Append to a pod's log (see :meth:`kcs.testing.FakeApiServer.append_log`)."""
+        await self._call("POST", "logs", {"pod": pod, "text": text, "namespace": namespace,
+                                          "container": container})
 
     async def delay(self, seconds: float, *, verbs: Iterable[str] | None = None,
                     jitter: float = 0.0, seed: int | None = None) -> None:

@@ -13,7 +13,8 @@ __all__ = ["fake_apiserver"]
 
 @pytest.fixture
 async def fake_apiserver() -> AsyncIterator[FakeApiServer]:
-    """A running :class:`~kcs.testing.FakeApiServer` with fast bookmarks (0.2 s), stopped
-    after the test. Use it from ``@pytest.mark.anyio`` tests (asyncio backend)."""
-    async with FakeApiServer(bookmark_interval=0.2, too_large_wait=0.5) as api:
+    """A running :class:`~kcs.testing.FakeApiServer` with kube-apiserver's bookmarks (no
+    fast bookmarks), stopped after the test. Use it from ``@pytest.mark.anyio`` tests
+    (asyncio backend)."""
+    async with FakeApiServer(too_large_wait=0.5) as api:
         yield api

@@ -11,7 +11,22 @@ Lists:
 * a ``continue`` token: the next page of the same snapshot; 410 Expired once compacted.
 
 A resourceVersion the store has not reached yet waits up to ``too_large_wait`` and is then a
-504 Timeout "Too large resource version", as in kube-apiserver.
+504 Timeout "Too large resource version", as in kube-apiserver. A consistent list (no
+resourceVersion) also brings the resource's watch-cache revision up to the global one, as
+kube-apiserver's consistent reads from the watch cache do (through an etcd progress
+notification): the next faithful bookmark of its watches carries it.
+
+Watches, as kube-apiserver's watch cache (the cacher) serves them:
+
+* no ``sendInitialEvents``: ``resourceVersion`` unset or ``"0"`` starts with a synthetic
+  ``ADDED`` for every object, then the changes (no initial-events-end bookmark); ``N``
+  delivers the events after N, an ``ERROR`` 410 Expired event when N is older than the
+  history, and nothing until the server passes N when N is in the future;
+* ``sendInitialEvents=true``: the objects as ``ADDED`` once the watch cache has reached
+  the requested revision (the global one when ``resourceVersion`` is unset), then, with
+  ``allowWatchBookmarks``, the bookmark annotated ``k8s.io/initial-events-end``;
+* ``sendInitialEvents=false``: the changes after ``resourceVersion`` (after the current
+  revision when unset, after the watch cache's when ``"0"``).
 """
 
 from __future__ import annotations
@@ -20,7 +35,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kcs.core import FieldSelector
+from kcs.core import FieldSelector, ServerTimeout
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._listing import ListOptions, decode_continue, encode_continue
 from kcs.testing._registry import ServedResource
@@ -84,6 +99,7 @@ class Reads:
                 )
         elif rv is None:
             at = self.store.revision
+            rs.freshen(at)  # a consistent read waits until the watch cache is fresh
         elif rv == 0:
             at, limit = self.store.revision, 0  # served from the "watch cache": no paging
         else:
@@ -98,6 +114,8 @@ class Reads:
                 at = rv
             else:
                 at = self.store.revision
+                if rv > rs.cache_rv:
+                    rs.freshen(at)
         return self._page(served, rs, at, namespace, after, limit, opts)
 
     def _page(
@@ -140,8 +158,9 @@ class Reads:
         name: str | None = None,
         transform: Callable[[str, StoredObject], bytes] | None = None,
     ) -> Watcher | bytes:
-        """Open a watch: a registered :class:`Watcher` with its initial lines queued, or
-        (when the resourceVersion is too old) the ERROR line to send instead.
+        """Open a watch: a registered :class:`Watcher` with its initial lines queued, or the
+        ERROR line to send instead (a resourceVersion too old, or too new for a streaming
+        list). See the module doc for the semantics.
 
         The watcher is registered with the resource store in the same step as the initial
         state is read, so no event is missed or repeated.
@@ -150,26 +169,44 @@ class Reads:
         fsel = opts.field
         if name is not None:
             fsel = FieldSelector.parse(",".join(filter(None, [str(fsel), f"metadata.name={name}"])))
-        rv = opts.rv
-        if rv is not None and rv > self.store.revision:
-            await self.wait_for_revision(rv)
         rs = self.rs(served)
+        rv = opts.rv
+        sie = opts.send_initial_events
         w = Watcher(served, served.resource.api_version, namespace, opts.label, fsel,
                     field_reader(served), client, transform)
-        if opts.send_initial_events:
+        if sie:
+            required = self.store.revision if rv is None else rv
+            if required > self.store.revision:
+                try:
+                    await self.wait_for_revision(required)
+                except ServerTimeout as e:
+                    return error_line(e.status)
+            if required > rs.cache_rv:
+                rs.freshen(self.store.revision)
             for so in rs.view(self.store.revision, namespace):
                 w.offer_initial(so)
-            w.push(bookmark_line(served.resource.kind, served.resource.api_version,
-                                 self.store.revision, initial_end=True))
-        elif rv == 0:
+            w.position = rs.cache_rv
+            if opts.allow_bookmarks:
+                w.push(bookmark_line(served.resource.kind, served.resource.api_version,
+                                     rs.cache_rv, initial_end=True))
+        elif rv is None and sie is False:
+            w.position = w.after = self.store.revision
+        elif rv == 0 and sie is False:
+            w.position = rs.cache_rv
+        elif not rv:
             for so in rs.view(self.store.revision, namespace):
                 w.offer_initial(so)
-        elif rv is not None:
-            if rv < rs.history_start:
-                status = expired(f"too old resource version: {rv} ({rs.history_start + 1})")
-                return error_line(status.status)
+            w.position = rs.cache_rv
+        else:
+            oldest = rs.oldest_watchable()
+            if rv < oldest:
+                return error_line(expired(f"too old resource version: {rv} ({oldest})").status)
+            w.position = rv
+            if rv > self.store.revision:
+                w.after = rv
             for ev in rs.events_after(rv):
                 w.offer(ev)
+                w.position = max(w.position, ev.rv)
         rs.listeners.add(w.offer)
         return w
 

@@ -44,6 +44,9 @@ class ServedResource:
     categories: tuple[str, ...] = field(default=())
     printer_columns: tuple[tuple[str, str], ...] = ()
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
+    scale: tuple[str, str, str] | None = None
+    """A CRD's ``subresources.scale``: spec replicas, status replicas and label selector
+    paths (``spec.replicas``, ``status.replicas``, ``status.selector``)."""
 
     @property
     def group_resource(self) -> str:
@@ -225,8 +228,9 @@ def crd_resources(crd: Mapping[str, Any]) -> list[ServedResource]:
             namespaced=namespaced,
             singular=str(names.get("singular") or str(names.get("kind") or "").lower()),
             short_names=tuple(str(s) for s in names.get("shortNames") or ()),
-            subresources=frozenset({"status"}) if "status" in subs else frozenset(),
+            subresources=frozenset(k for k in ("status", "scale") if k in subs),
         )
+        sc = subs.get("scale") if isinstance(subs.get("scale"), Mapping) else None
         fields = tuple(
             _json_path_to_field(str(f.get("jsonPath", "")))
             for f in v.get("selectableFields") or ()
@@ -245,6 +249,12 @@ def crd_resources(crd: Mapping[str, Any]) -> list[ServedResource]:
                     if isinstance(c, Mapping)
                 ),
                 schema=_version_schema(v),
+                scale=None if sc is None else (
+                    _json_path_to_field(str(sc.get("specReplicasPath") or ".spec.replicas")),
+                    _json_path_to_field(str(sc.get("statusReplicasPath") or
+                                            ".status.replicas")),
+                    _json_path_to_field(str(sc.get("labelSelectorPath") or "")),
+                ),
             )
         )
     return out

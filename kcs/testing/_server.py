@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import ipaddress
 import json
 import os
@@ -10,26 +11,33 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 
-from kcs.core import FieldSelector, LabelSelector, Resource
+from kcs.core import FieldSelector, LabelSelector, NotFound, Resource
 from kcs.testing._accounting import RequestLog, WriteLog
+from kcs.testing._authn import Authenticator, TokenIssuer, UserInfo
 from kcs.testing._bulk import seed, touch
 from kcs.testing._control import ControlChannel
 from kcs.testing._faults import Faults
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._handlers import ApiHandler
 from kcs.testing._listing import ListOptions
+from kcs.testing._rbac import BOOTSTRAP, RbacAuthorizer
 from kcs.testing._reads import Reads
 from kcs.testing._registry import Registry, ServedResource
+from kcs.testing._reviews import Reviews
 from kcs.testing._store import Store
+from kcs.testing._subresources import PodLogs, Subresources
+from kcs.testing._tls import ServingCertificate, generate, server_context
 from kcs.testing._verbs import IN_PROCESS, MERGE_PATCH, Verbs, object_key
-from kcs.testing._watch import WatchHub
+from kcs.testing._watch import BookmarkPolicy, WatchHub
 
-__all__ = ["DEFAULT_NAMESPACES", "FakeApiServer"]
+__all__ = ["DEFAULT_NAMESPACES", "Authorization", "FakeApiServer"]
+
+Authorization = Literal["AlwaysAllow", "RBAC"]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 """The namespaces that exist when a server starts, as in a new cluster."""
@@ -55,13 +63,14 @@ def _loopback(host: str) -> str:
 
 
 class FakeApiServer:
-    """A fake kube-apiserver speaking the real wire protocol over HTTP on loopback.
+    """A fake kube-apiserver speaking the real wire protocol on loopback.
 
     Use it as ``async with FakeApiServer() as api:`` and point any client at ``api.url``
     (or at ``api.kubeconfig()``). It serves the built-in kinds of
     :data:`kcs.core.BUILTIN_RESOURCES` and custom resources (from a CRD object or
     :meth:`register`) with kube-apiserver's semantics for resourceVersions, lists, watches,
-    patches, finalizers and errors; see ``docs/testing.md`` for what is and is not emulated.
+    bookmarks, patches, finalizers, subresources and errors; see ``docs/testing.md`` for what
+    is emulated, approximated and not.
 
     Guarantees:
 
@@ -70,8 +79,19 @@ class FakeApiServer:
     * Everything runs in the event loop that called :meth:`start`; the in-process methods
       (:meth:`create`, :meth:`seed`, :meth:`touch`, ...) are synchronous and atomic with
       respect to HTTP requests, and their events reach open watches like any other write.
-    * ``token``: when set, every request except the ``/_fake/`` control channel must carry
-      ``Authorization: Bearer <token>`` or gets 401. The token is never logged or recorded.
+    * ``tls=True`` serves HTTPS with a certificate from a CA made for this server alone
+      (:attr:`ca_pem`); :meth:`kubeconfig` trusts it. Plain HTTP otherwise.
+    * Authentication (see :mod:`kcs.testing._authn`): ``token`` is the admin token (user
+      ``kcs:admin``, group ``system:masters``); ``tokens`` maps static tokens to users;
+      :meth:`issue_token` and ``serviceaccounts/NAME/token`` issue service-account tokens.
+      With ``token`` or ``tokens`` set, a request without a valid token is 401 (unless
+      ``anonymous``). Tokens are never logged or recorded; records carry a fingerprint.
+    * Authorization is off (``"AlwaysAllow"``) unless ``authorization="RBAC"``: then the
+      (Cluster)Role(Binding)s in the store decide, and refusals are kube's 403.
+    * Bookmarks are kube-apiserver's (``bookmark_frequency``, default 60 s, carrying the
+      resource's own watch-cache revision, plus one 2 s before the watch's deadline);
+      ``fast_bookmarks=S`` asks by name for the test convenience of a bookmark every S
+      seconds carrying the global revision.
     * Observability: :attr:`writes` (every successful write), :attr:`requests` (in-flight and
       abandoned requests), :attr:`watches` (open watches), :attr:`faults` (fault injection and
       ``faults.counts``).
@@ -83,17 +103,29 @@ class FakeApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = None,
-        bookmark_interval: float = 60.0,
+        tokens: Mapping[str, UserInfo | str] | None = None,
+        anonymous: bool = False,
+        authorization: Authorization = "AlwaysAllow",
+        tls: bool = False,
+        bookmark_frequency: float = 60.0,
+        fast_bookmarks: float | None = None,
+        min_request_timeout: float = 1800.0,
         history_size: int = 10_000,
         max_body_bytes: int = 3 * 1024 * 1024,
         control: bool = True,
         too_large_wait: float = 3.0,
         namespaces: Iterable[str] = DEFAULT_NAMESPACES,
     ) -> None:
+        if authorization not in ("AlwaysAllow", "RBAC"):
+            raise ValueError(f"authorization must be 'AlwaysAllow' or 'RBAC', not "
+                             f"{authorization!r}")
+        if bookmark_frequency <= 0 or (fast_bookmarks is not None and fast_bookmarks <= 0):
+            raise ValueError("bookmark_frequency and fast_bookmarks must be positive")
         self.host = _loopback(host)
         self.port = port
         self._token = token
-        self.bookmark_interval = bookmark_interval
+        self.bookmarks = BookmarkPolicy(bookmark_frequency, fast_bookmarks,
+                                        min_request_timeout)
         self.store = Store(history_size)
         self.registry = Registry()
         self.writes = WriteLog()
@@ -103,13 +135,61 @@ class FakeApiServer:
         self.verbs = Verbs(self.store, self.registry, self.writes,
                            on_resources_changed=self._resources_removed)
         self.reads = Reads(self.store, too_large_wait=too_large_wait)
+        self.tokens = TokenIssuer(self._service_account_uid)
+        self.authn = Authenticator(self.tokens, admin_token=token, tokens=tokens,
+                                   anonymous=anonymous)
+        self.authorization: Authorization = authorization
+        self.authz = RbacAuthorizer(self._rbac_objects) if authorization == "RBAC" else None
+        self.logs = PodLogs()
+        self.certificate: ServingCertificate | None = generate(self.host) if tls else None
+        self._handler: ApiHandler | None = None
+        self.subresources = Subresources(self.verbs, self.tokens, self.logs, self._get_handler)
+        self.reviews = Reviews(self.authn, self.authz, self._get_handler)
+        self.reviews.register(self.registry)
         self._control = ControlChannel(self) if control else None
         self._max_body = max_body_bytes
         self._runner: web.ServerRunner | None = None
         ns = self._served("namespaces")
         for name in namespaces:
             self.verbs.create(ns, None, {"metadata": {"name": name}})
+        if self.authz is not None:
+            for obj in BOOTSTRAP:
+                self.create(f"{obj['kind'].lower()}s.rbac.authorization.k8s.io", obj)
         self.writes.clear()
+
+    @property
+    def bookmark_frequency(self) -> float:
+        """Seconds between faithful bookmarks (kube-apiserver: 60); settable."""
+        return self.bookmarks.frequency
+
+    @bookmark_frequency.setter
+    def bookmark_frequency(self, seconds: float) -> None:
+        self.bookmarks = BookmarkPolicy(seconds, self.bookmarks.fast,
+                                        self.bookmarks.min_request_timeout)
+
+    @property
+    def fast_bookmarks(self) -> float | None:
+        """Seconds between fast bookmarks (global revision), or ``None``; settable."""
+        return self.bookmarks.fast
+
+    @fast_bookmarks.setter
+    def fast_bookmarks(self, seconds: float | None) -> None:
+        self.bookmarks = BookmarkPolicy(self.bookmarks.frequency, seconds,
+                                        self.bookmarks.min_request_timeout)
+
+    def _get_handler(self) -> ApiHandler:
+        assert self._handler is not None
+        return self._handler
+
+    def _service_account_uid(self, namespace: str, name: str) -> str | None:
+        cur = self.verbs.rs(self._served("serviceaccounts")).get(f"{namespace}/{name}")
+        return None if cur is None else str((cur.obj.get("metadata") or {}).get("uid"))
+
+    def _rbac_objects(self, group_resource: str, namespace: str | None) -> list[Any]:
+        rs = self.store.resource(group_resource)
+        if namespace is None:
+            return [so.obj for so in rs.objects.values()]
+        return [so.obj for so in rs.view(self.store.revision, namespace)]
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -136,15 +216,22 @@ class FakeApiServer:
             hub=self.watches,
             faults=self.faults,
             requests=self.requests,
-            token=self._token,
+            authn=self.authn,
+            authz=self.authz,
             max_body_bytes=self._max_body,
-            bookmark_interval=lambda: self.bookmark_interval,
+            bookmarks=lambda: self.bookmarks,
             control=self._control.handle if self._control else None,
+            subresource=self.subresources.lookup,
+            virtual=self.reviews.lookup,
+            extras=self.subresources.names,
         )
+        self._handler = handler
         server = web.Server(handler, handler_cancellation=True, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        ssl_context = server_context(self.certificate) if self.certificate else None
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True,
+                           ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -190,17 +277,39 @@ class FakeApiServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls=True``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.certificate else "http"
+        return f"{scheme}://{host}:{self.port}"
 
-    def kubeconfig(self, *, namespace: str = "default") -> dict[str, Any]:
-        """A kubeconfig (as a dict) pointing at this server, with its token if it has one."""
-        user: dict[str, Any] = {"token": self._token} if self._token else {}
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The PEM certificate of the CA that signed the serving certificate (HTTPS only)."""
+        return self.certificate.ca_pem if self.certificate else None
+
+    def write_ca(self, path: str | os.PathLike[str]) -> Path:
+        """Write :attr:`ca_pem` to ``path`` (HTTPS only); returns the path."""
+        if self.certificate is None:
+            raise RuntimeError("the fake apiserver serves plain HTTP: start it with tls=True")
+        p = Path(path)
+        p.write_bytes(self.certificate.ca_pem)
+        return p
+
+    def kubeconfig(self, *, namespace: str = "default",
+                   token: str | None = None) -> dict[str, Any]:
+        """A kubeconfig (as a dict) for this server: its URL, the CA (HTTPS), and ``token``
+        (default: the admin token, if any). Over plain HTTP kubectl sends no token, so a
+        server with a token only works with kubectl over HTTPS."""
+        token = token or self._token
+        user: dict[str, Any] = {"token": token} if token else {}
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.certificate is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(
+                self.certificate.ca_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kcs-fake", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kcs-fake", "cluster": cluster}],
             "users": [{"name": "kcs-fake", "user": user}],
             "contexts": [{"name": "kcs-fake", "context": {
                 "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
@@ -208,13 +317,62 @@ class FakeApiServer:
             "preferences": {},
         }
 
-    def write_kubeconfig(self, path: str | os.PathLike[str], *, namespace: str = "default") -> Path:
+    def write_kubeconfig(self, path: str | os.PathLike[str], *, namespace: str = "default",
+                         token: str | None = None) -> Path:
         """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig readers accept;
-        mode 0600 since it may hold the token). Returns the path."""
+        mode 0600 since it may hold a token). Returns the path."""
         p = Path(path)
-        p.write_text(json.dumps(self.kubeconfig(namespace=namespace), indent=2))
+        p.write_text(json.dumps(self.kubeconfig(namespace=namespace, token=token), indent=2))
         p.chmod(0o600)
         return p
+
+    # --- identities -------------------------------------------------------------------------
+
+    def issue_token(self, namespace: str, service_account: str, *,
+                    audiences: Iterable[str] = (), expiration_seconds: int = 3600) -> str:
+        """A bound service-account token for ``namespace/service_account``, as a
+        TokenRequest would return (the ServiceAccount must exist: 404 otherwise). Requests
+        carrying it are that service account, as long as the ServiceAccount exists."""
+        uid = self._service_account_uid(namespace, service_account)
+        if uid is None:
+            raise NotFound({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                            "status": "Failure", "reason": "NotFound", "code": 404,
+                            "message": f'serviceaccounts "{service_account}" not found'})
+        aud = tuple(audiences) or ("https://kubernetes.default.svc.cluster.local",)
+        return self.tokens.issue(namespace, service_account, uid, audiences=aud,
+                                 expiration_seconds=expiration_seconds).token
+
+    def in_cluster(self, directory: str | os.PathLike[str], namespace: str,
+                   service_account: str) -> dict[str, str]:
+        """Lay out a pod's service-account directory for ``namespace/service_account`` in
+        ``directory`` (``token``, ``ca.crt``, ``namespace``, as kubelet mounts them at
+        ``/var/run/secrets/kubernetes.io/serviceaccount``) and return the environment a
+        pod gets (``KUBERNETES_SERVICE_HOST``, ``KUBERNETES_SERVICE_PORT``), so that an
+        in-cluster configuration can be tested. Needs ``tls=True`` (in-cluster clients use
+        HTTPS) and an existing ServiceAccount."""
+        if self.certificate is None:
+            raise RuntimeError("in-cluster configuration needs HTTPS: start with tls=True")
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        token = self.issue_token(namespace, service_account)
+        (d / "token").write_text(token)
+        (d / "token").chmod(0o600)
+        (d / "ca.crt").write_bytes(self.certificate.ca_pem)
+        (d / "namespace").write_text(namespace)
+        return {"KUBERNETES_SERVICE_HOST": self.host, "KUBERNETES_SERVICE_PORT": str(self.port),
+                "KUBERNETES_SERVICE_PORT_HTTPS": str(self.port)}
+
+    def append_log(self, pod: str, text: str, namespace: str = "default",
+                   container: str | None = None) -> None:
+        """Append ``text`` to the log of a pod's container (the only one if not given), as
+        ``pods/log`` (``kubectl logs``) then serves it."""
+        if container is None:
+            obj = self.get("pods", pod, namespace)
+            names = [c.get("name") for c in (obj.get("spec") or {}).get("containers") or ()]
+            if len(names) != 1:
+                raise ValueError(f"pod {pod} has {len(names)} containers: name one")
+            container = str(names[0])
+        self.logs.append(namespace, pod, container, text)
 
     # --- resources and state --------------------------------------------------------------
 

@@ -35,6 +35,7 @@ __all__ = [
     "forbidden",
     "internal_error",
     "invalid",
+    "invalid_options",
     "method_not_allowed",
     "not_acceptable",
     "not_found",
@@ -106,6 +107,23 @@ def invalid(resource: Resource | None, name: str, causes: list[tuple[str, str, s
                     for r, f, m in causes],
         )
     )
+
+
+OptionError = tuple[str, str, str]
+"""One ``field.Error`` of an options check: ``(reason, field, body)``, where ``body`` is
+what kube's ``ErrorBody()`` prints (``Forbidden: ...``, ``Unsupported value: ...``)."""
+
+
+def invalid_options(kind: str, errors: list[OptionError]) -> Invalid:
+    """422 Invalid for request options, as ``errors.NewInvalid`` words it for
+    ``ListOptions.meta.k8s.io`` (and the other ``meta.k8s.io`` option kinds): one error
+    is printed as is, several as ``[a, b]``; each is also a ``details.causes`` entry."""
+    texts = [f"{f}: {body}" for _, f, body in errors]
+    joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    body = status_body(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: {joined}',
+                       group="meta.k8s.io", kind=kind,
+                       causes=[{"reason": r, "message": b, "field": f} for r, f, b in errors])
+    return Invalid(body)
 
 
 def bad_request(message: str) -> BadRequest:

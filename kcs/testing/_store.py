@@ -14,6 +14,9 @@ Guarantees:
   either).
 * Each resource keeps every event with a revision greater than its ``history_start``; older
   ones are gone (the history is bounded, and :meth:`Store.compact` drops it all).
+* Each resource has its own watch-cache revision (``ResourceStore.cache_rv``): the revision
+  of its latest event, or later when a consistent read brought it up to date. Faithful
+  watch bookmarks carry it; a write to another resource never moves it.
 * :meth:`ResourceStore.view` answers "the objects as of revision R" for any R at or after
   ``history_start``, in key order, without copying the current state.
 """
@@ -46,17 +49,35 @@ def stamp(obj: dict[str, Any], rv: int) -> dict[str, Any]:
 
 @dataclass(slots=True, eq=False)
 class StoredObject:
-    """One object as stored: the dict (never mutated), its JSON bytes and its revision."""
+    """One object as stored: the dict (never mutated), its JSON bytes and its revision.
+
+    The bytes start with ``kind`` and ``apiVersion`` (as kube-apiserver writes them);
+    ``head`` is the length of that prefix, so that :meth:`list_item` (the object as an item
+    of a list, which kube-apiserver writes without them for built-in kinds) is a slice.
+    """
 
     obj: dict[str, Any]
     raw: bytes
     rv: int
+    head: int = 0
 
     @classmethod
     def build(cls, obj: dict[str, Any], rv: int) -> StoredObject:
         """Stamp ``rv`` into a copy of ``obj`` and serialize it once."""
         stamped = stamp(obj, rv)
-        return cls(stamped, orjson.dumps(stamped), rv)
+        kind, api_version = stamped.get("kind"), stamped.get("apiVersion")
+        if kind is None or api_version is None:
+            return cls(stamped, orjson.dumps(stamped), rv)
+        rest = {k: v for k, v in stamped.items() if k not in ("kind", "apiVersion")}
+        prefix = orjson.dumps({"kind": kind, "apiVersion": api_version})[:-1] + b","
+        ordered = {"kind": kind, "apiVersion": api_version, **rest}
+        return cls(ordered, prefix + orjson.dumps(rest)[1:], rv, len(prefix))
+
+    def list_item(self) -> bytes:
+        """The JSON bytes without ``kind`` and ``apiVersion`` (a built-in list's item)."""
+        if not self.head:
+            return self.raw
+        return b"{" + self.raw[self.head:]
 
     def as_version(self, api_version: str) -> bytes:
         """The JSON bytes as served at ``api_version`` (conversion strategy "None")."""
@@ -113,14 +134,29 @@ class ResourceStore:
     order is kube-apiserver's list order.
     """
 
-    def __init__(self, group_resource: str, capacity: int) -> None:
+    def __init__(self, group_resource: str, capacity: int, revision: int = 0) -> None:
         self.group_resource = group_resource
         self.objects: SortedDict = SortedDict()
         self.history: deque[WatchEvent] = deque()
         self.capacity = capacity
         self.history_start = 0
         self.last_rv = 0
+        self.cache_rv = revision
+        self.dropped = False
         self.listeners: set[Listener] = set()
+
+    def oldest_watchable(self) -> int:
+        """The oldest resourceVersion a watch may start from (older ones are 410), by the
+        watch cache's rule: the revision its history starts after, or, once events fell
+        out of the bounded history, the one just before the oldest event kept."""
+        if self.dropped and self.history:
+            return self.history[0].rv - 1
+        return self.history_start
+
+    def freshen(self, revision: int) -> None:
+        """Bring the watch-cache revision up to ``revision`` (the global one), as an etcd
+        progress notification does when a consistent read finds the cache behind."""
+        self.cache_rv = max(self.cache_rv, revision)
 
     def get(self, key: str) -> StoredObject | None:
         """The current object at ``key``, or ``None``."""
@@ -143,8 +179,10 @@ class ResourceStore:
         else:
             if len(self.history) >= self.capacity:
                 self.history_start = self.history.popleft().rv
+                self.dropped = True
             self.history.append(ev)
         self.last_rv = ev.rv
+        self.cache_rv = ev.rv
         for listener in list(self.listeners):
             listener(ev)
 
@@ -153,6 +191,7 @@ class ResourceStore:
         while self.history and self.history[0].rv <= revision:
             self.history.popleft()
         self.history_start = max(self.history_start, revision)
+        self.dropped = False
 
     def _range(self, namespace: str | None, after: str | None) -> tuple[str | None, str | None]:
         lo: str | None = None
@@ -224,11 +263,14 @@ class Store:
 
     ``revision`` is the revision of the latest write across all resources (kube's
     "current resourceVersion"). It starts at ``start_revision`` so that freshly started
-    servers do not hand out tiny, easily confused numbers.
+    servers do not hand out tiny, easily confused numbers, and every resource's history
+    starts there: as in a kube-apiserver whose watch caches were filled when it started, a
+    resourceVersion older than that is too old to watch from (410).
     """
 
     def __init__(self, history_size: int = 10_000, start_revision: int = 100) -> None:
         self.revision = start_revision
+        self.start_revision = start_revision
         self.history_size = history_size
         self._resources: dict[str, ResourceStore] = {}
         self._advanced: asyncio.Event | None = None
@@ -251,9 +293,10 @@ class Store:
         """The store of ``group_resource`` (created empty on first use)."""
         rs = self._resources.get(group_resource)
         if rs is None:
-            rs = ResourceStore(group_resource, self.history_size)
-            # Nothing of this resource happened before now: the history is complete from here.
-            rs.history_start = 0
+            rs = ResourceStore(group_resource, self.history_size, self.revision)
+            # Nothing of this resource happened since the server started: the history is
+            # complete from there (its watch cache was filled by a list at that revision).
+            rs.history_start = self.start_revision
             self._resources[group_resource] = rs
         return rs
 

@@ -176,6 +176,7 @@ class Verbs:
                 user_agent=client.user_agent,
                 token=client.fingerprint,
                 subresource=subresource,
+                user=client.user,
             )
         )
 

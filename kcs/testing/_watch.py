@@ -7,12 +7,21 @@ write, so a fast writer is never slowed by a slow reader and a slow reader gets 
 batches. Selectors are applied as kube-apiserver's watch cache applies them: an object that
 starts to match on a modification is ``ADDED``, one that stops matching is ``DELETED``
 (with its previous content and the new resourceVersion).
+
+Bookmarks follow :class:`BookmarkPolicy`. Faithful (the default) is kube-apiserver's cacher:
+a bookmark carries the resource's own watch-cache revision, is due every ``frequency``
+seconds (kube: one minute) and about 2 s before the watch's deadline (none at all when the
+deadline is less than 2 s away), and is sent only when that revision is newer than where
+the watch started; a due bookmark that is not sent waits for the next period. Fast
+bookmarks (a test convenience kube-apiserver lacks) carry the global revision every
+``fast`` seconds, whether or not anything happened to the resource.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,17 +36,51 @@ from kcs.testing._fields import FieldReader
 from kcs.testing._registry import ServedResource
 from kcs.testing._store import StoredObject, WatchEvent
 
-__all__ = ["ClientInfo", "WatchHub", "Watcher", "bookmark_line", "error_line", "serve_watch"]
+__all__ = [
+    "BookmarkPolicy",
+    "ClientInfo",
+    "WatchHub",
+    "Watcher",
+    "bookmark_line",
+    "error_line",
+    "serve_watch",
+]
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+PRE_TIMEOUT_BOOKMARK = 2.0
+"""Seconds before a watch's deadline at which kube-apiserver sends its last bookmark."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookmarkPolicy:
+    """When watch bookmarks are sent, and what they carry (see the module doc).
+
+    ``frequency``: seconds between faithful bookmarks (kube-apiserver: 60).
+    ``fast``: when set, seconds between fast bookmarks carrying the global revision
+    instead (not what kube-apiserver does; for tests that ask for it by name).
+    ``min_request_timeout``: a watch without ``timeoutSeconds`` ends after a random time
+    between this and twice this (kube-apiserver's ``--min-request-timeout``, 1800 s).
+    """
+
+    frequency: float = 60.0
+    fast: float | None = None
+    min_request_timeout: float = 1800.0
+
+    def watch_timeout(self, timeout_seconds: int | None) -> float:
+        """The seconds a watch lasts: ``timeoutSeconds``, or kube's randomized default."""
+        if timeout_seconds:
+            return float(timeout_seconds)
+        return self.min_request_timeout * (1.0 + random.random())
 
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """Who sent a request: the User-Agent and the bearer token (kept in memory only)."""
+    """Who sent a request: the User-Agent, the bearer token (kept in memory only) and the
+    user it authenticated as."""
 
     user_agent: str
     token: str | None = None
+    user: str | None = None
 
     @property
     def fingerprint(self) -> str | None:
@@ -88,6 +131,12 @@ class Watcher:
         self.abort_reason: str | None = None
         self.done = False
         self.sent = 0
+        self.position = 0
+        """Faithful bookmarks are sent only with a revision newer than this (where the
+        watch started, or the newest event of its initial replay)."""
+        self.after = 0
+        """Events with a revision up to this are not for this watch (a watch from a
+        resourceVersion the server has not reached yet)."""
 
     def passes(self, obj: dict[str, Any]) -> bool:
         """Whether ``obj`` matches this watch's label and field selectors."""
@@ -101,6 +150,8 @@ class Watcher:
     def offer(self, ev: WatchEvent) -> None:
         """Queue the line ``ev`` means to this watcher, if any."""
         if self.namespace and ev.namespace != self.namespace:
+            return
+        if ev.rv <= self.after:
             return
         if self._unfiltered:
             self.push(ev.line(ev.type, self._convert))
@@ -217,13 +268,16 @@ async def serve_watch(
     w: Watcher,
     hub: WatchHub,
     *,
-    revision: Callable[[], int],
-    timeout_seconds: float | None,
-    bookmark_interval: float | None,
+    policy: BookmarkPolicy,
+    cache_revision: Callable[[], int],
+    global_revision: Callable[[], int],
+    timeout_seconds: int | None,
+    allow_bookmarks: bool,
 ) -> web.StreamResponse:
-    """Stream ``w``'s events until timeout, abort or client disconnect.
+    """Stream ``w``'s events until its deadline, an abort or the client's disconnect.
 
-    ``bookmark_interval`` is ``None`` unless the client asked for bookmarks. The watcher
+    Bookmarks follow ``policy`` when the client asked for them (``allow_bookmarks``):
+    faithful ones carry ``cache_revision()``, fast ones ``global_revision()``. The watcher
     must already be registered with its resource store and with ``hub``.
     """
     resp = web.StreamResponse(status=200)
@@ -232,8 +286,19 @@ async def serve_watch(
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_seconds if timeout_seconds else None
-    next_bookmark = loop.time() + bookmark_interval if bookmark_interval else None
+    start = loop.time()
+    deadline = start + policy.watch_timeout(timeout_seconds)
+    fast = policy.fast
+
+    def schedule(now: float) -> float | None:
+        if not allow_bookmarks:
+            return None
+        if fast:
+            return now + fast
+        due = min(now + policy.frequency, deadline - PRE_TIMEOUT_BOOKMARK)
+        return due if due >= now else None
+
+    next_bookmark = schedule(start)
     kind, av = w.served.resource.kind, w.api_version
     while True:
         if w.abort_reason is not None:
@@ -255,16 +320,18 @@ async def serve_watch(
                 return resp
             continue
         now = loop.time()
-        if w.done or (deadline is not None and now >= deadline):
+        if w.done or now >= deadline:
             break
         if next_bookmark is not None and deliverable and now >= next_bookmark:
-            await resp.write(bookmark_line(kind, av, revision()))
-            next_bookmark = now + (bookmark_interval or 0.0)
+            rv = global_revision() if fast else cache_revision()
+            if fast or rv > w.position:
+                await resp.write(bookmark_line(kind, av, rv))
+            next_bookmark = schedule(now)
             continue
         timers = [t for t in (deadline, next_bookmark if deliverable else None) if t is not None]
         w.wake.clear()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(min(timers) if timers else None):
+            async with asyncio.timeout_at(min(timers)):
                 await w.wake.wait()
     await resp.write_eof()
     return resp

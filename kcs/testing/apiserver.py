@@ -27,8 +27,19 @@ def _parser(prog: str = "python -m kcs.testing.apiserver") -> argparse.ArgumentP
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
-    p.add_argument("--bookmark-interval", type=float, default=60.0,
-                   help="seconds between watch bookmarks (default 60)")
+    p.add_argument("--bookmark-frequency", type=float, default=60.0,
+                   help="seconds between faithful watch bookmarks (default 60, as kube)")
+    p.add_argument("--fast-bookmarks", type=float, default=None, metavar="SECONDS",
+                   help="instead, a bookmark every SECONDS carrying the global revision "
+                        "(a test convenience kube-apiserver lacks)")
+    p.add_argument("--min-request-timeout", type=float, default=1800.0,
+                   help="a watch without timeoutSeconds ends after 1-2x this (default 1800)")
+    p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
+    p.add_argument("--tls-dir", default=None,
+                   help="with --tls, write the CA certificate there as ca.crt")
+    p.add_argument("--authorization", choices=["AlwaysAllow", "RBAC"], default="AlwaysAllow")
+    p.add_argument("--anonymous", action="store_true",
+                   help="requests without a token are system:anonymous, not 401")
     p.add_argument("--history-size", type=int, default=10_000,
                    help="events kept per resource for watch resumption (default 10000)")
     p.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
@@ -44,7 +55,12 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         token=args.token or os.environ.get(TOKEN_ENV) or None,
-        bookmark_interval=args.bookmark_interval,
+        bookmark_frequency=args.bookmark_frequency,
+        fast_bookmarks=args.fast_bookmarks,
+        min_request_timeout=args.min_request_timeout,
+        tls=args.tls,
+        authorization=args.authorization,
+        anonymous=args.anonymous,
         history_size=args.history_size,
         max_body_bytes=args.max_body_bytes,
         too_large_wait=args.too_large_wait,
@@ -58,6 +74,8 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         if args.kubeconfig:
             api.write_kubeconfig(args.kubeconfig)
+        if args.tls and args.tls_dir:
+            api.write_ca(os.path.join(args.tls_dir, "ca.crt"))
         print(api.url, flush=True)
         await stop.wait()
     finally:

@@ -13,7 +13,7 @@ from kcs.testing import FakeApiServer
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer(bookmark_interval=0.2) as server:
+    async with FakeApiServer() as server:
         yield server
 
 

@@ -18,7 +18,7 @@ def _mutation_detector(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer(bookmark_interval=0.1) as server:
+    async with FakeApiServer() as server:
         yield server
 
 

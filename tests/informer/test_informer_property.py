@@ -101,7 +101,7 @@ async def test_cache_and_handlers_converge_to_the_server(
     ops: list[tuple[str, int]], initial_list: Any, page_size: int
 ) -> None:
     errors: list[str] = []
-    async with FakeApiServer(bookmark_interval=0.05) as api:
+    async with FakeApiServer() as api:
         api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(0, NAMES, 2)])
         async with Client.from_url(api.url, qps=None) as client:
             informer = Informer(client, PODS, initial_list=initial_list, page_size=page_size,

@@ -38,7 +38,7 @@ def _rv(record: Any) -> int:
 
 
 async def _server() -> FakeApiServer:
-    api = FakeApiServer(bookmark_interval=0.5)
+    api = FakeApiServer()
     await api.start()
     api.create("configmaps", {"metadata": {"name": "work", "namespace": "default"}, "data": {}})
     return api

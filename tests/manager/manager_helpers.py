@@ -29,7 +29,7 @@ SLACK = 0.5  # scheduling slack on a shared 2-core machine
 async def churning_apiserver() -> AsyncIterator[FakeApiServer]:
     """A fake apiserver with OBJECTS ConfigMaps whose ``data.value`` a driver changes every
     20 ms, so that whoever leads keeps writing (the work seen in the write log)."""
-    api = FakeApiServer(bookmark_interval=0.5)
+    api = FakeApiServer()
     await api.start()
     try:
         for i in range(OBJECTS):

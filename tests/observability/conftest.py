@@ -21,7 +21,7 @@ def otel() -> Iterator[Otel]:
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer(bookmark_interval=0.2, token="s3cr3t-token-value") as server:
+    async with FakeApiServer(token="s3cr3t-token-value") as server:
         yield server
 
 

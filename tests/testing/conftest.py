@@ -12,7 +12,7 @@ from kcs.testing import FakeApiServer
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeApiServer]:
-    async with FakeApiServer(bookmark_interval=0.2, too_large_wait=0.3) as server:
+    async with FakeApiServer(too_large_wait=0.3) as server:
         yield server
 
 

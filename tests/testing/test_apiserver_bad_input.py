@@ -56,13 +56,16 @@ CASES: list[tuple[str, str, Any, str, int, str]] = [
     ("GET", f"{CMS}?labelSelector=a%20in%20(b", None, "application/json", 400, "BadRequest"),
     ("GET", f"{CMS}?fieldSelector=data.x%3Dy", None, "application/json", 400, "BadRequest"),
     ("GET", f"{CMS}?limit=-1", None, "application/json", 400, "BadRequest"),
+    # option validation is kube's Validate*Options: 422 Invalid with causes
     ("GET", f"{CMS}?resourceVersion=1&resourceVersionMatch=Sometimes", None,
-     "application/json", 400, "BadRequest"),
+     "application/json", 422, "Invalid"),
     ("GET", f"{CMS}?resourceVersion=0&resourceVersionMatch=Exact", None, "application/json",
-     400, "BadRequest"),
-    ("GET", f"{CMS}?resourceVersionMatch=Exact", None, "application/json", 400, "BadRequest"),
-    ("GET", f"{CMS}?sendInitialEvents=true", None, "application/json", 400, "BadRequest"),
-    ("DELETE", f"{CMS}/existing?dryRun=Some", None, "application/json", 400, "BadRequest"),
+     422, "Invalid"),
+    ("GET", f"{CMS}?resourceVersionMatch=Exact", None, "application/json", 422, "Invalid"),
+    ("GET", f"{CMS}?sendInitialEvents=true", None, "application/json", 422, "Invalid"),
+    ("DELETE", f"{CMS}/existing?dryRun=Some", None, "application/json", 422, "Invalid"),
+    ("POST", CMS, _cm(), "text/plain", 415, "UnsupportedMediaType"),
+    ("POST", CMS, _cm(), "application/octet-stream", 415, "UnsupportedMediaType"),
 ]
 
 

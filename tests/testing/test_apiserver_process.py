@@ -20,7 +20,7 @@ CMS = CM.format(ns="default")
 
 
 async def test_process_serves_and_is_controlled_over_the_channel(tmp_path: Path) -> None:
-    async with ApiServerProcess(bookmark_interval=0.2, token="proc-token") as proc:
+    async with ApiServerProcess(token="proc-token") as proc:
         assert proc.url.startswith("http://127.0.0.1:") and proc.pid
         cmdline = await anyio.Path(f"/proc/{proc.pid}/cmdline").read_bytes()
         assert b"proc-token" not in cmdline  # the token travels in the environment
@@ -113,4 +113,4 @@ def test_constructor_refuses_non_loopback_addresses() -> None:
 async def test_pytest_fixture(fake_apiserver: FakeApiServer) -> None:
     async with http(fake_apiserver.url) as c:
         assert (await c.get("/api/v1/namespaces/default")).status == 200
-    assert fake_apiserver.running and fake_apiserver.bookmark_interval < 1
+    assert fake_apiserver.running and fake_apiserver.fast_bookmarks is None  # faithful

@@ -200,7 +200,8 @@ async def test_apply_patch_creates_then_merges(client: Http) -> None:
     path = f"{CMS}/applied"
     body = configmap("applied", data={"a": "1"})
     no_manager = await client.patch(path, body, "apply")
-    assert no_manager.status == 400
+    assert no_manager.status == 422  # kube's ValidatePatchOptions
+    assert no_manager.body["details"]["causes"][0]["field"] == "fieldManager"
     created = await client.patch(path, body, "apply", fieldManager="test")
     assert created.status == 201 and created.body["data"] == {"a": "1"}
     yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  b: '2'\n"

@@ -28,15 +28,28 @@ async def test_resume_delivers_exactly_the_events_after_the_rv(api: FakeApiServe
     assert events[2]["object"]["data"] == {"x": "1"}  # last state, with the deletion's rv
 
 
-async def test_watch_without_rv_starts_now_and_rv0_replays_state(api: FakeApiServer,
-                                                                 client: Http) -> None:
+async def test_watch_without_rv_or_rv0_starts_with_the_current_state(api: FakeApiServer,
+                                                                     client: Http) -> None:
+    # kube-apiserver: "Get State and Start at Most Recent" / "... at Any": synthetic ADDED
+    # events for every object, then the changes, and no initial-events-end bookmark.
     await client.post(CMS, configmap("old"))
-    async with client.watch(CMS) as now, client.watch(CMS, resourceVersion="0") as zero:
+    async with client.watch(CMS, allowWatchBookmarks="true") as now, \
+            client.watch(CMS, resourceVersion="0") as zero:
         with anyio.fail_after(5):
             await api.wait_for_watchers(2)
         await client.post(CMS, configmap("new"))
-        assert summary(await now.take(1)) == [("ADDED", "new")]
+        assert summary(await now.take(2)) == [("ADDED", "old"), ("ADDED", "new")]
         assert summary(await zero.take(2)) == [("ADDED", "old"), ("ADDED", "new")]
+
+
+async def test_send_initial_events_false_starts_now(api: FakeApiServer, client: Http) -> None:
+    await client.post(CMS, configmap("old"))
+    async with client.watch(CMS, sendInitialEvents="false",
+                            resourceVersionMatch="NotOlderThan") as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        await client.post(CMS, configmap("new"))
+        assert summary(await w.take(1)) == [("ADDED", "new")]
 
 
 async def test_streaming_list_ends_initial_events_with_a_bookmark(api: FakeApiServer,
@@ -58,9 +71,74 @@ async def test_streaming_list_ends_initial_events_with_a_bookmark(api: FakeApiSe
         assert nxt is not None and summary([nxt]) == [("ADDED", "later")]
 
 
-async def test_periodic_bookmarks_carry_only_the_revision(api: FakeApiServer,
-                                                          client: Http) -> None:
-    async with client.watch(CMS, allowWatchBookmarks="true") as w:
+async def test_faithful_bookmarks_carry_the_resource_revision_once_it_moved(
+        api: FakeApiServer, client: Http) -> None:
+    # kube's cacher: a bookmark is due every minute (shortened here to 0.2 s by the named
+    # option, to keep the test short) but sent only when the resource's own watch-cache
+    # revision is newer than where the watch started; writes to other resources do not
+    # move it.
+    api.bookmark_frequency = 0.2
+    start = await client.post(CMS, configmap("a"))
+    async with client.watch(CMS, resourceVersion=start.rv, allowWatchBookmarks="true",
+                            timeoutSeconds="3") as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        api.create("pods", {"metadata": {"name": "p", "namespace": "default"},
+                            "spec": {"containers": [{"name": "c", "image": "i"}]}})
+        assert api.revision > int(start.rv)
+        changed = await client.patch(f"{CMS}/a", {"data": {"k": "v"}})
+        api.create("pods", {"metadata": {"name": "q", "namespace": "default"},
+                            "spec": {"containers": [{"name": "c", "image": "i"}]}})
+        events = await w.rest()
+    assert summary(events[:1]) == [("MODIFIED", "a")]
+    bookmarks = events[1:]
+    assert bookmarks and all(e["type"] == "BOOKMARK" for e in bookmarks)
+    for e in bookmarks:  # the configmaps revision, never the global one
+        assert e["object"] == {"kind": "ConfigMap", "apiVersion": "v1",
+                               "metadata": {"resourceVersion": changed.rv}}
+    assert int(changed.rv) < api.revision
+
+
+async def test_a_quiet_watch_gets_no_bookmark_at_all(api: FakeApiServer, client: Http) -> None:
+    api.bookmark_frequency = 0.1
+    async with client.watch(CMS, allowWatchBookmarks="true", timeoutSeconds="1") as w:
+        assert await w.rest() == []  # nothing moved: no bookmark, however often one is due
+
+
+async def test_the_pre_timeout_bookmark_comes_2s_before_the_deadline(api: FakeApiServer,
+                                                                     client: Http) -> None:
+    # With the default minute between bookmarks, the only one is 2 s before timeoutSeconds
+    # (and only because the configmaps revision moved after the watch started).
+    start = api.create("configmaps", configmap("p"))["metadata"]["resourceVersion"]
+    async with client.watch(CMS, resourceVersion=start, allowWatchBookmarks="true",
+                            timeoutSeconds="3") as w:
+        began = anyio.current_time()
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        moved = api.patch("configmaps", "p", {"data": {"x": "1"}}, namespace="default")
+        first = await w.next()
+        assert summary([first] if first else []) == [("MODIFIED", "p")]
+        bookmark = await w.next()
+        at = anyio.current_time() - began
+        assert bookmark is not None and bookmark["type"] == "BOOKMARK"
+        assert bookmark["object"]["metadata"]["resourceVersion"] == \
+            moved["metadata"]["resourceVersion"]
+        assert 0.7 < at < 2.0  # due at 3 - 2 = 1 s
+        assert await w.rest() == []
+    async with client.watch(CMS, resourceVersion=start, allowWatchBookmarks="true",
+                            timeoutSeconds="1") as short:
+        # the replayed event moves the watch's position to the newest revision: and with a
+        # deadline less than 2 s away there is no bookmark at all
+        assert [e["type"] for e in await short.rest()] == ["MODIFIED"]
+
+
+async def test_fast_bookmarks_carry_the_global_revision_when_asked_for_by_name(
+        api: FakeApiServer, client: Http) -> None:
+    api.fast_bookmarks = 0.2  # a convenience kube-apiserver lacks
+    api.create("pods", {"metadata": {"name": "p", "namespace": "default"},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    async with client.watch(CMS, resourceVersion=str(api.revision),
+                            allowWatchBookmarks="true") as w:
         ev = await w.next()
         assert ev is not None and ev["type"] == "BOOKMARK"
         assert ev["object"] == {"kind": "ConfigMap", "apiVersion": "v1",
@@ -91,8 +169,13 @@ async def test_selector_transitions_become_added_and_deleted(api: FakeApiServer,
     assert gone["metadata"]["resourceVersion"] == left.rv  # ...at the new revision
 
 
-async def test_field_selector_on_a_single_object(api: FakeApiServer, client: Http) -> None:
-    async with client.watch(f"{CMS}/only") as w:
+async def test_watch_of_a_single_object(api: FakeApiServer, client: Http) -> None:
+    # kube: GET .../NAME?watch=1 is a plain GET; one object is watched through the legacy
+    # /watch/ path (or a metadata.name field selector).
+    api.create("configmaps", configmap("there"))
+    plain = await client.get(f"{CMS}/there", watch="1")
+    assert plain.status == 200 and plain.body["kind"] == "ConfigMap"
+    async with client.watch("/api/v1/watch/namespaces/default/configmaps/only") as w:
         with anyio.fail_after(5):
             await api.wait_for_watchers(1)
         await client.post(CMS, configmap("other"))
@@ -128,8 +211,8 @@ async def test_history_is_bounded() -> None:
 
 async def test_events_written_in_process_reach_watchers(api: FakeApiServer,
                                                         client: Http) -> None:
-    api.seed("configmaps", [configmap(f"t{i}") for i in range(3)])
-    async with client.watch(CMS) as w:
+    seeded = api.seed("configmaps", [configmap(f"t{i}") for i in range(3)])
+    async with client.watch(CMS, resourceVersion=str(seeded)) as w:
         with anyio.fail_after(5):
             await api.wait_for_watchers(1, "configmaps")
         rev = api.touch("configmaps", None, times=2)
@@ -139,10 +222,17 @@ async def test_events_written_in_process_reach_watchers(api: FakeApiServer,
 
 
 async def test_invalid_watch_options(client: Http) -> None:
-    cases = [
+    invalid = [
         {"resourceVersionMatch": "NotOlderThan"},  # no sendInitialEvents
-        {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"},  # no bookmarks
         {"sendInitialEvents": "true", "allowWatchBookmarks": "true"},  # no match
+    ]
+    for params in invalid:  # kube's ValidateListOptions: 422 Invalid ListOptions, with causes
+        r = await client.get(CMS, watch="1", **params)
+        assert r.status == 422 and r.reason == "Invalid", (params, r)
+        assert r.body["details"]["kind"] == "ListOptions"
+        assert r.body["details"]["group"] == "meta.k8s.io"
+        assert r.body["details"]["causes"][0]["field"] == "resourceVersionMatch"
+    cases = [
         {"labelSelector": "a in (b"},
         {"fieldSelector": "spec.x=y"},
         {"resourceVersion": "abc"},

@@ -79,7 +79,7 @@ async def apply_op(api: FakeApiServer, mirror: Mirror, op: str, i: int) -> None:
 async def test_state_from_events_converges_to_the_server(
     ops: list[tuple[str, int]], initial_list: Any, page_size: int
 ) -> None:
-    async with FakeApiServer(bookmark_interval=0.1) as api:
+    async with FakeApiServer() as api:
         api.seed("pods", [new_pod(f"p{i}", f"ns{i % 2}") for i in range(0, NAMES, 2)])
         async with Client.from_url(api.url, retry=NO_RETRY, qps=None) as client:
             w = Watcher(client, builtin("pods"), initial_list=initial_list,

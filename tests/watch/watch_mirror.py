@@ -79,6 +79,13 @@ class Mirror:
             while not predicate():
                 await self._changed.wait()
 
+    async def wait_until_within(self, predicate: Callable[[], bool], within: float) -> bool:
+        """Whether ``predicate`` came true within ``within`` seconds (no exception)."""
+        with anyio.move_on_after(within):
+            await self.wait_until(predicate, within + 1)
+            return True
+        return False
+
     async def wait_caught_up(self, api: FakeApiServer, resource: str = "pods",
                              within: float = 10.0) -> None:
         """Until the mirror has reached the server's revision and holds its state."""
