@@ -1,9 +1,10 @@
 """Server-side printing: ``meta.k8s.io/v1`` Tables, as kubectl asks for them.
 
-kubectl ``get`` sends ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io, ...``. The fake
-answers every kind with kube-apiserver's default table (the one it uses for custom resources
-without printer columns): ``Name`` and ``Created At``, plus a CRD's
-``additionalPrinterColumns`` when they are simple ``.a.b`` JSON paths. Each row carries the
+kubectl ``get`` sends ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io, ...``. The
+common built-in kinds get kube-apiserver's own columns (:mod:`._printers`: pods ``NAME READY
+STATUS RESTARTS AGE``, ...); other kinds get kube's default table (the one it uses for custom
+resources): ``Name`` and ``Created At``, plus a CRD's ``additionalPrinterColumns`` when they
+are simple ``.a.b`` JSON paths. Each row carries the
 object as ``PartialObjectMetadata`` (``includeObject=Metadata``, the default), the whole
 object (``Object``) or nothing (``None``).
 """
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 
 from kcs.core import get_path
+from kcs.testing._printers import PRINTERS
 from kcs.testing._registry import ServedResource
 from kcs.testing._store import StoredObject
 
@@ -36,10 +38,15 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in first and "g=meta.k8s.io" in first
 
 
-def _row(so: StoredObject, include: str, extra: list[str]) -> dict[str, Any]:
+def _row(served: ServedResource, so: StoredObject, include: str,
+         extra: list[str]) -> dict[str, Any]:
     meta = so.obj.get("metadata") or {}
-    cells: list[Any] = [meta.get("name", ""), meta.get("creationTimestamp", "")]
-    cells += [get_path(so.obj, p) or "" for p in extra]
+    printer = None if served.custom else PRINTERS.get(served.group_resource)
+    if printer is not None:
+        cells: list[Any] = printer[1](so.obj)
+    else:
+        cells = [meta.get("name", ""), meta.get("creationTimestamp", "")]
+        cells += [get_path(so.obj, p) or "" for p in extra]
     row: dict[str, Any] = {"cells": cells}
     if include == "Object":
         row["object"] = so.obj
@@ -50,6 +57,10 @@ def _row(so: StoredObject, include: str, extra: list[str]) -> dict[str, Any]:
 
 
 def _columns(served: ServedResource) -> tuple[list[dict[str, Any]], list[str]]:
+    printer = None if served.custom else PRINTERS.get(served.group_resource)
+    if printer is not None:
+        return [{"name": n, "type": t, "format": "name" if n == "Name" else "",
+                 "description": "", "priority": pri} for n, t, pri in printer[0]], []
     cols = list(_COLUMNS)
     paths: list[str] = []
     for c in served.printer_columns:
@@ -65,7 +76,7 @@ def table_for_list(served: ServedResource, items: list[StoredObject],
     include = query.get("includeObject", "Metadata")
     cols, paths = _columns(served)
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-            "columnDefinitions": cols, "rows": [_row(so, include, paths) for so in items]}
+            "columnDefinitions": cols, "rows": [_row(served, so, include, paths) for so in items]}
 
 
 def table_for_object(served: ServedResource, so: StoredObject,

@@ -1,0 +1,283 @@
+"""Per-kind table columns, as kube-apiserver's printers define them (``kubectl get``).
+
+For the common built-in kinds the columns and cells are kube's: pods ``NAME READY STATUS
+RESTARTS AGE`` (+ ``IP NODE NOMINATED NODE READINESS GATES`` at priority 1, shown by
+``-o wide``), deployments ``NAME READY UP-TO-DATE AVAILABLE AGE``, and so on. Ages are
+written as kube's ``HumanDuration`` writes them (``45s``, ``3m12s``, ``5h``, ``12d``).
+Kinds without a printer here get kube's default (``Name``, ``Created At``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["PRINTERS", "Column", "human_duration"]
+
+Column = tuple[str, str, int]
+"""``(name, type, priority)``."""
+Cells = Callable[[dict[str, Any]], list[Any]]
+
+
+def human_duration(seconds: float) -> str:
+    """kube's ``duration.HumanDuration``."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        rest = (hours // 24) % 365
+        return f"{hours // 24 // 365}y{rest}d" if rest else f"{hours // 24 // 365}y"
+    return f"{hours // 24 // 365}y"
+
+
+def _age(obj: dict[str, Any], field: str = "creationTimestamp") -> str:
+    ts = (obj.get("metadata") or {}).get(field) if field == "creationTimestamp" else field
+    if not ts:
+        return "<unknown>"
+    try:
+        at = datetime.strptime(str(ts), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return "<unknown>"
+    return human_duration((datetime.now(UTC) - at).total_seconds())
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("spec") or {}
+
+
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("status") or {}
+
+
+def _pod(obj: dict[str, Any]) -> list[Any]:
+    spec, status = _spec(obj), _status(obj)
+    containers = spec.get("containers") or []
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for c in statuses if c.get("ready"))
+    restarts = sum(int(c.get("restartCount") or 0) for c in statuses)
+    reason = status.get("reason") or status.get("phase") or ""
+    for c in statuses:
+        state = c.get("state") or {}
+        waiting = (state.get("waiting") or {}).get("reason")
+        terminated = (state.get("terminated") or {}).get("reason")
+        if waiting or terminated:
+            reason = waiting or terminated
+    if (obj.get("metadata") or {}).get("deletionTimestamp"):
+        reason = "Terminating"
+    gates = spec.get("readinessGates") or []
+    return [_name(obj), f"{ready}/{len(containers)}", reason, restarts, _age(obj),
+            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>",
+            f"0/{len(gates)}" if gates else "<none>"]
+
+
+def _containers(obj: dict[str, Any]) -> tuple[str, str]:
+    cs = ((_spec(obj).get("template") or {}).get("spec") or {}).get("containers") or []
+    return (",".join(str(c.get("name", "")) for c in cs),
+            ",".join(str(c.get("image", "")) for c in cs))
+
+
+def _selector(obj: dict[str, Any]) -> str:
+    from kcs.testing._subresources import format_selector
+
+    return format_selector(_spec(obj).get("selector")) or "<none>"
+
+
+def _desired(obj: dict[str, Any]) -> int:
+    r = _spec(obj).get("replicas")
+    return 1 if r is None else int(r)
+
+
+def _deployment(obj: dict[str, Any]) -> list[Any]:
+    st = _status(obj)
+    names, images = _containers(obj)
+    return [_name(obj), f"{int(st.get('readyReplicas') or 0)}/{_desired(obj)}",
+            int(st.get("updatedReplicas") or 0), int(st.get("availableReplicas") or 0),
+            _age(obj), names, images, _selector(obj)]
+
+
+def _replicaset(obj: dict[str, Any]) -> list[Any]:
+    st = _status(obj)
+    names, images = _containers(obj)
+    return [_name(obj), _desired(obj), int(st.get("replicas") or 0),
+            int(st.get("readyReplicas") or 0), _age(obj), names, images, _selector(obj)]
+
+
+def _statefulset(obj: dict[str, Any]) -> list[Any]:
+    names, images = _containers(obj)
+    return [_name(obj), f"{int(_status(obj).get('readyReplicas') or 0)}/{_desired(obj)}",
+            _age(obj), names, images]
+
+
+def _daemonset(obj: dict[str, Any]) -> list[Any]:
+    st = _status(obj)
+    sel = ((_spec(obj).get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
+    names, images = _containers(obj)
+    return [_name(obj), int(st.get("desiredNumberScheduled") or 0),
+            int(st.get("currentNumberScheduled") or 0), int(st.get("numberReady") or 0),
+            int(st.get("updatedNumberScheduled") or 0), int(st.get("numberAvailable") or 0),
+            ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>", _age(obj),
+            names, images, _selector(obj)]
+
+
+def _service(obj: dict[str, Any]) -> list[Any]:
+    spec = _spec(obj)
+    ports = ",".join(
+        f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/"
+        f"{p.get('protocol') or 'TCP'}" for p in spec.get("ports") or ()) or "<none>"
+    ext = ",".join(spec.get("externalIPs") or ()) or (
+        "<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
+    sel = spec.get("selector") or {}
+    return [_name(obj), spec.get("type") or "ClusterIP", spec.get("clusterIP") or "<none>",
+            ext, ports, _age(obj),
+            ",".join(f"{k}={v}" for k, v in sorted(sel.items())) or "<none>"]
+
+
+def _data_count(obj: dict[str, Any]) -> int:
+    return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+
+
+def _node(obj: dict[str, Any]) -> list[Any]:
+    conds = {c.get("type"): c.get("status") for c in _status(obj).get("conditions") or ()}
+    state = "Ready" if conds.get("Ready") == "True" else (
+        "NotReady" if "Ready" in conds else "Unknown")
+    if _spec(obj).get("unschedulable"):
+        state += ",SchedulingDisabled"
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels
+                   if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    version = (_status(obj).get("nodeInfo") or {}).get("kubeletVersion") or ""
+    return [_name(obj), state, ",".join(roles) or "<none>", _age(obj), version]
+
+
+def _event(obj: dict[str, Any]) -> list[Any]:
+    inv = obj.get("involvedObject") or obj.get("regarding") or {}
+    last = obj.get("lastTimestamp") or obj.get("eventTime") or \
+        (obj.get("metadata") or {}).get("creationTimestamp")
+    what = f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}"
+    return [_age(obj, str(last)) if last else "<unknown>", obj.get("type", ""),
+            obj.get("reason", ""), what, obj.get("message") or obj.get("note") or ""]
+
+
+def _binding(obj: dict[str, Any]) -> list[Any]:
+    ref = obj.get("roleRef") or {}
+    subjects = obj.get("subjects") or []
+
+    def of(kind: str) -> str:
+        return ",".join(
+            (f"{s.get('namespace')}/{s.get('name')}" if kind == "ServiceAccount"
+             else str(s.get("name"))) for s in subjects if s.get("kind") == kind)
+
+    return [_name(obj), f"{ref.get('kind')}/{ref.get('name')}", _age(obj), of("User"),
+            of("Group"), of("ServiceAccount")]
+
+
+def _job(obj: dict[str, Any]) -> list[Any]:
+    spec, st = _spec(obj), _status(obj)
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or ()}
+    state = ("Complete" if conds.get("Complete") == "True" else
+             "Failed" if conds.get("Failed") == "True" else
+             "Suspended" if spec.get("suspend") else "Running")
+    completions = spec.get("completions")
+    done = f"{int(st.get('succeeded') or 0)}/{completions if completions is not None else 1}"
+    names, images = _containers(obj)
+    return [_name(obj), state, done, "", _age(obj), names, images, _selector(obj)]
+
+
+def _cronjob(obj: dict[str, Any]) -> list[Any]:
+    spec, st = _spec(obj), _status(obj)
+    last = st.get("lastScheduleTime")
+    return [_name(obj), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            str(bool(spec.get("suspend"))), len(st.get("active") or ()),
+            _age(obj, str(last)) if last else "<none>", _age(obj)]
+
+
+def _pdb(obj: dict[str, Any]) -> list[Any]:
+    spec = _spec(obj)
+    return [_name(obj), spec.get("minAvailable", "N/A") if "minAvailable" in spec else "N/A",
+            spec.get("maxUnavailable") if "maxUnavailable" in spec else "N/A",
+            int(_status(obj).get("disruptionsAllowed") or 0), _age(obj)]
+
+
+def _simple(*extra: Callable[[dict[str, Any]], Any]) -> Cells:
+    return lambda obj: [_name(obj), *(f(obj) for f in extra), _age(obj)]
+
+
+_S, _I = "string", "integer"
+PRINTERS: dict[str, tuple[list[Column], Cells]] = {
+    "pods": ([("Name", _S, 0), ("Ready", _S, 0), ("Status", _S, 0), ("Restarts", _S, 0),
+              ("Age", _S, 0), ("IP", _S, 1), ("Node", _S, 1), ("Nominated Node", _S, 1),
+              ("Readiness Gates", _S, 1)], _pod),
+    "deployments.apps": ([("Name", _S, 0), ("Ready", _S, 0), ("Up-to-date", _I, 0),
+                          ("Available", _I, 0), ("Age", _S, 0), ("Containers", _S, 1),
+                          ("Images", _S, 1), ("Selector", _S, 1)], _deployment),
+    "replicasets.apps": ([("Name", _S, 0), ("Desired", _I, 0), ("Current", _I, 0),
+                          ("Ready", _I, 0), ("Age", _S, 0), ("Containers", _S, 1),
+                          ("Images", _S, 1), ("Selector", _S, 1)], _replicaset),
+    "statefulsets.apps": ([("Name", _S, 0), ("Ready", _S, 0), ("Age", _S, 0),
+                           ("Containers", _S, 1), ("Images", _S, 1)], _statefulset),
+    "daemonsets.apps": ([("Name", _S, 0), ("Desired", _I, 0), ("Current", _I, 0),
+                         ("Ready", _I, 0), ("Up-to-date", _I, 0), ("Available", _I, 0),
+                         ("Node Selector", _S, 0), ("Age", _S, 0), ("Containers", _S, 1),
+                         ("Images", _S, 1), ("Selector", _S, 1)], _daemonset),
+    "services": ([("Name", _S, 0), ("Type", _S, 0), ("Cluster-IP", _S, 0),
+                  ("External-IP", _S, 0), ("Port(s)", _S, 0), ("Age", _S, 0),
+                  ("Selector", _S, 1)], _service),
+    "configmaps": ([("Name", _S, 0), ("Data", _I, 0), ("Age", _S, 0)], _simple(_data_count)),
+    "secrets": ([("Name", _S, 0), ("Type", _S, 0), ("Data", _I, 0), ("Age", _S, 0)],
+                _simple(lambda o: o.get("type", ""), _data_count)),
+    "serviceaccounts": ([("Name", _S, 0), ("Secrets", _I, 0), ("Age", _S, 0)],
+                        _simple(lambda o: len(o.get("secrets") or ()))),
+    "namespaces": ([("Name", _S, 0), ("Status", _S, 0), ("Age", _S, 0)],
+                   _simple(lambda o: _status(o).get("phase", ""))),
+    "nodes": ([("Name", _S, 0), ("Status", _S, 0), ("Roles", _S, 0), ("Age", _S, 0),
+               ("Version", _S, 0)], _node),
+    "events": ([("Last Seen", _S, 0), ("Type", _S, 0), ("Reason", _S, 0), ("Object", _S, 0),
+                ("Message", _S, 0)], _event),
+    "leases.coordination.k8s.io": ([("Name", _S, 0), ("Holder", _S, 0), ("Age", _S, 0)],
+                                   _simple(lambda o: _spec(o).get("holderIdentity", ""))),
+    "endpoints": ([("Name", _S, 0), ("Endpoints", _S, 0), ("Age", _S, 0)],
+                  _simple(lambda o: "<none>")),
+    "rolebindings.rbac.authorization.k8s.io": (
+        [("Name", _S, 0), ("Role", _S, 0), ("Age", _S, 0), ("Users", _S, 1),
+         ("Groups", _S, 1), ("ServiceAccounts", _S, 1)], _binding),
+    "clusterrolebindings.rbac.authorization.k8s.io": (
+        [("Name", _S, 0), ("Role", _S, 0), ("Age", _S, 0), ("Users", _S, 1),
+         ("Groups", _S, 1), ("ServiceAccounts", _S, 1)], _binding),
+    "jobs.batch": ([("Name", _S, 0), ("Status", _S, 0), ("Completions", _S, 0),
+                    ("Duration", _S, 0), ("Age", _S, 0), ("Containers", _S, 1),
+                    ("Images", _S, 1), ("Selector", _S, 1)], _job),
+    "cronjobs.batch": ([("Name", _S, 0), ("Schedule", _S, 0), ("Timezone", _S, 0),
+                        ("Suspend", _S, 0), ("Active", _I, 0), ("Last Schedule", _S, 0),
+                        ("Age", _S, 0)], _cronjob),
+    "poddisruptionbudgets.policy": ([("Name", _S, 0), ("Min Available", _S, 0),
+                                     ("Max Unavailable", _S, 0),
+                                     ("Allowed Disruptions", _I, 0), ("Age", _S, 0)], _pdb),
+}
+"""group-resource -> (columns, cells of one object)."""
