@@ -138,8 +138,9 @@ class TokenIssuer:
         return IssuedToken(f"{head}.{body}.{sig}", exp)
 
     def verify(self, token: str) -> UserInfo | None:
-        """The service-account user of ``token``, or ``None`` when it is not one of ours,
-        has expired, or its ServiceAccount is gone (or was recreated: another uid)."""
+        """The service-account user of ``token``, or ``None`` when it is not one of ours;
+        401 Unauthorized when it is ours but has expired or its ServiceAccount is gone (or
+        was recreated: another uid)."""
         parts = token.split(".")
         if len(parts) != 3:
             return None
@@ -153,11 +154,9 @@ class TokenIssuer:
             namespace, sa = str(k8s["namespace"]), k8s["serviceaccount"]
             name, uid, exp = str(sa["name"]), str(sa["uid"]), int(claims["exp"])
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-            return None
-        if exp < time.time():
-            return None
-        if self._lookup(namespace, name) != uid:
-            return None
+            raise unauthorized() from None
+        if exp < time.time() or self._lookup(namespace, name) != uid:
+            raise unauthorized()
         return service_account_user(namespace, name, uid)
 
 

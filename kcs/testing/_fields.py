@@ -50,8 +50,11 @@ _BY_GROUP_RESOURCE: dict[str, dict[str, Getter]] = {
         "spec.hostNetwork": _bool("spec.hostNetwork"),
         "status.phase": _path("status.phase"),
         "status.podIP": _path("status.podIP"),
+        "status.podIPs": _path("status.podIP"),
         "status.nominatedNodeName": _path("status.nominatedNodeName"),
     },
+    "services": {"spec.clusterIP": _path("spec.clusterIP"), "spec.type": _path("spec.type")},
+    "replicationcontrollers": {"status.replicas": _path("status.replicas")},
     "events": {
         **{f"involvedObject.{f}": _path(f"involvedObject.{f}") for f in _INVOLVED},
         "reason": _path("reason"),
@@ -68,12 +71,17 @@ _BY_GROUP_RESOURCE: dict[str, dict[str, Getter]] = {
     "secrets": {"type": _path("type")},
     "nodes": {"spec.unschedulable": _bool("spec.unschedulable")},
     "namespaces": {"status.phase": _path("status.phase")},
-    "replicasets.apps": {"status.replicas": _path("status.replicas")},
 }
+
+# kube's field-label conversion functions (pkg/apis/core/v1/conversion.go) that do not
+# accept metadata.namespace: these kinds' selectable fields are exactly the listed ones.
+_ONLY_NAME = frozenset({"nodes", "namespaces"})
 
 
 def _getters(served: ServedResource) -> dict[str, Getter]:
     out = dict(_COMMON)
+    if served.group_resource in _ONLY_NAME:
+        out.pop("metadata.namespace")
     out.update(_BY_GROUP_RESOURCE.get(served.group_resource, {}))
     for f in served.selectable_fields:
         out[f] = _path(f)

@@ -112,7 +112,7 @@ async def test_apply_get_list_patch_delete(api: FakeApiServer, kubectl: Kubectl,
                                  "-o", "name")
     assert by_field.split() == ["configmap/settings"]
     table = await kubectl.run("get", "cm")
-    assert table.split()[:3] == ["NAME", "CREATED", "AT"] and "settings" in table
+    assert table.split()[:3] == ["NAME", "DATA", "AGE"] and "settings" in table  # kube's
 
     await kubectl.run("patch", "deployment", "web", "-p",
                       '{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"n:3"}]}}}}')
@@ -157,7 +157,7 @@ async def test_get_watch_streams_changes(api: FakeApiServer, kubectl: Kubectl) -
     try:
         with anyio.fail_after(20):
             header = await proc.stdout.readline()
-            assert header.split() == [b"EVENT", b"NAME", b"CREATED", b"AT"]
+            assert header.split() == [b"EVENT", b"NAME", b"DATA", b"AGE"]
             first = await proc.stdout.readline()
             assert first.split()[:2] == [b"ADDED", b"before"]
             await api.wait_for_watchers(1, "configmaps")
