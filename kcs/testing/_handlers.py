@@ -492,11 +492,6 @@ def _check_write_options(request: web.BaseRequest, verb: str) -> bool:
         shown = ", ".join(f'"{v}"' for v in dry_run)
         errors.append(("FieldValueNotSupported", "dryRun",
                        f'Unsupported value: []string{{{shown}}}: supported values: "All"'))
-    validation = q.get("fieldValidation", "")
-    if verb not in {"delete", "deletecollection"} and validation not in _FIELD_VALIDATION:
-        errors.append(("FieldValueNotSupported", "fieldValidation",
-                       f'Unsupported value: "{validation}": supported values: "", "Ignore", '
-                       '"Strict", "Warn"'))
     if errors:
         raise invalid_options(_OPTIONS_KIND[verb], errors)
     return bool(dry_run)

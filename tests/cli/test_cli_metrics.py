@@ -52,7 +52,7 @@ def _args(app: Path, kubeconfig: Path, *extra: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 async def test_metrics_on_the_health_port_show_every_layer(app: Path, tmp_path: Path) -> None:
-    async with FakeApiServer(token=TOKEN, bookmark_interval=0.5) as api:
+    async with FakeApiServer(token=TOKEN) as api:
         for i in range(3):
             api.create("configmaps", {"metadata": {"name": f"c{i}", "namespace": "default"},
                                       "data": {"value": str(i)}})

@@ -51,7 +51,7 @@ def app(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> FakeApiServer:
-    server = FakeApiServer(bookmark_interval=0.5)
+    server = FakeApiServer()
     await server.start()
     yield server  # type: ignore[misc]
     await server.stop()

@@ -30,7 +30,7 @@ def certs(tmp_path: Path) -> Certs:
 
 @pytest.fixture
 async def https_api(certs: Certs) -> AsyncIterator[tuple[FakeApiServer, TlsProxy]]:
-    async with FakeApiServer(token=TOKEN, bookmark_interval=0.5) as api, \
+    async with FakeApiServer(token=TOKEN) as api, \
             tls_proxy(api.url, certs) as proxy:
         yield api, proxy
 

@@ -251,7 +251,7 @@ async def test_the_manifests_rbac_covers_every_request_the_manager_makes(
     allowed_ns = rules(rendered, "Role")
     allowed_cluster = rules(rendered, "ClusterRole")
     (tmp_path / "controller.py").write_text(EMITTING)
-    api = FakeApiServer(bookmark_interval=0.5)
+    api = FakeApiServer()
     seen = _recording(api)
     await api.start()
     try:
