@@ -355,7 +355,10 @@ class Subresources:
         conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                       "lastTransitionTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
         status["conditions"] = conds
-        self.verbs.update(s, info.namespace, info.name, new, client, subresource="binding")
+        # kube's binding REST sets spec.nodeName itself, outside pod-update validation
+        # (which forbids changing it through an update)
+        self.verbs.update(s, info.namespace, info.name, new, client, subresource="binding",
+                          unchecked=True)
         cur2 = self.verbs.get(s, info.namespace, info.name)
         with_status = orjson.loads(cur2.raw)
         with_status["status"] = status
