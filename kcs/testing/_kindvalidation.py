@@ -28,7 +28,7 @@ from kcs.testing._fielderrors import (
     required,
     too_long,
 )
-from kcs.testing._names import dns1123_subdomain, label_problems
+from kcs.testing._names import dns1123_label, dns1123_subdomain, label_problems
 from kcs.testing._podvalidation import (
     port_name_problems,
     validate_pod_spec,
@@ -324,7 +324,9 @@ def _service(obj: Obj) -> list[FieldError]:
         if len(ports) > 1 and not name:
             errors.append(required(f"{at}.name"))
         elif name:
-            errors.extend(invalid(f"{at}.name", name, m) for m in port_name_problems(str(name)))
+            # A Service port's name is a DNS-1123 label (kube's ValidateService), not an
+            # IANA service name like a container port's: "80-8080" is fine here.
+            errors.extend(invalid(f"{at}.name", name, m) for m in dns1123_label(str(name)))
             if name in names:
                 errors.append(duplicate(f"{at}.name", name))
             names.add(str(name))

@@ -149,8 +149,8 @@ async def test_kubectl_imperative_commands_send_protobuf(api: FakeApiServer,
         ("rolebinding", "rb", "--role=r", "--serviceaccount=default:sa"),
         ("clusterrole", "cr", "--verb=get", "--resource=nodes"),
         ("clusterrolebinding", "crb", "--clusterrole=cr", "--user=alice"),
-        # not `create service clusterip svc --tcp=80:8080`: the fake's Service validation
-        # refuses the port name "80-8080" that kube accepts (a DNS-1123 label)
+        # its port is named "80-8080": a DNS-1123 label, valid for a Service port
+        ("service", "clusterip", "svc", "--tcp=80:8080"),
     ]
     for args in commands:
         # what kubectl would have sent as JSON, against what the server stored from protobuf

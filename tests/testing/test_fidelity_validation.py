@@ -123,6 +123,19 @@ async def test_pod_spec_rules(client: Http) -> None:
             ) in got
 
 
+async def test_port_names_follow_their_kind(client: Http) -> None:
+    """A Service port's name is a DNS-1123 label ("80-8080" is what `kubectl create
+    service --tcp=80:8080` sends); a container port's is an IANA service name."""
+    svc = {"metadata": {"name": "svc"}, "spec": {"ports": [
+        {"name": "80-8080", "port": 80, "targetPort": 8080}]}}
+    assert (await client.post("/api/v1/namespaces/default/services", svc)).status == 201
+    body = pod("p")
+    body["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "name": "80-8080"}]
+    assert ("FieldValueInvalid", "spec.containers[0].ports[0].name",
+            'Invalid value: "80-8080": must contain at least one letter (a-z)'
+            ) in causes(await client.post(PODS, body))
+
+
 async def test_configmap_and_secret_sizes(api: FakeApiServer, client: Http) -> None:
     two_mib = configmap("big", data={"blob": "x" * (2 * 1024 * 1024)})
     r = await client.post(CMS, two_mib)
