@@ -1,151 +1,177 @@
-"""watch.*: MODIFIED events per second, over HTTP from the fake apiserver in another process.
+"""watch.*: events per second and client CPU per event, each client in its own process.
 
-Before the clock starts, each round writes M modifications into the server's history
-(``touch``); every client then watches from the resourceVersion just before them:
+One static watch server per workload (:mod:`benchmarks._watchserver`, a process of its
+own, every response built before it listens) serves the pods' initial state and a stream
+of events, one write per event. In each round every client runs once, in a fresh
+process, against the same server (kcs first, then each baseline); the figures are the
+medians over the rounds. A client syncs before its clock starts; the clock covers the
+events only (:mod:`benchmarks._watchclients` has the protocol).
 
-* ``kcs``: an :class:`~kcs.informer.Informer` on pods (indexes: namespace, the label
-  ``app``, ``spec.nodeName``; one no-op handler), timed until the handler has seen the
-  last event. It syncs once before the rounds; each round resumes its watch.
-* ``raw``: aiohttp streaming + orjson into a dict keyed namespace/name (the ceiling).
-* ``k8s_asyncio``: kubernetes-asyncio ``watch.Watch().stream(list_pod_for_all_namespaces)``
-  with its models into a dict; fewer events (it runs at about 1k/s).
+Clients: ``kcs`` (an informer: namespace, ``release`` label and ``spec.nodeName`` indexes,
+one no-op handler), ``lightkube``, ``lean``, ``orjson_stripped``, ``k8s_asyncio``,
+``kopf``, ``raw`` and ``transport`` (aiohttp splitting lines: the ceiling of the
+transport, not a client). Workloads: ``realistic`` (the ``watch.*`` names) and ``bump``
+(``watch.bump.*``); see :mod:`benchmarks._workload`.
+
+Every client counts the same number of events, except where ``SLOW_EVENTS`` says
+otherwise (k8s_asyncio and kopf in ``--quick``): ``watch.events.<client>`` reports it.
+Each client's cache is checked against the number of objects the stream leaves.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import aiohttp
-import anyio
-import orjson
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from benchmarks._harness import Metrics, median
-from benchmarks._pods import PODS, SERVER_ARGS, seed_pods, sizes, tiny
-from kcs.client import Client
-from kcs.core import Object
-from kcs.informer import FunctionHandler, Informer
-from kcs.testing import ApiServerProcess
+from benchmarks._pods import tiny
 
-K8S_EVENTS = 2_000
-
-
-class _Kcs:
-    """The informer, kept synced between rounds; each round resumes its watch."""
-
-    def __init__(self, client: Client) -> None:
-        self.informer = Informer(
-            client, PODS, label_index=["app"], field_indexes=["spec.nodeName"],
-            history_size=1_000,
-        )
-        self.target = ""
-        self.done = anyio.Event()
-        self.informer.add_handler(FunctionHandler(on_update=self._on_update))
-
-    def _on_update(self, old: Object, new: Object) -> None:
-        if new.metadata.resource_version == self.target:
-            self.done.set()
-
-    async def sync(self) -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.informer.run)
-            await self.informer.wait_synced(600)
-            tg.cancel_scope.cancel()
-
-    async def round(self, events: int, last_rv: str) -> float:
-        self.target, self.done = last_rv, anyio.Event()
-        t0 = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.informer.run)
-            await self.done.wait()
-            elapsed = time.perf_counter() - t0
-            tg.cancel_scope.cancel()
-        return events / elapsed
+ROOT = Path(__file__).resolve().parents[1]
+CLIENTS = ("kcs", "lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
+           "transport")
+SLOW = ("k8s_asyncio", "kopf")
+BASELINES = ("lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
+             "transport")
+QUICK_BUMP = ("kcs", "lightkube", "lean", "transport")
+CPU_REPORTED = ("kcs", "lightkube", "lean", "orjson_stripped", "raw", "transport",
+                "k8s_asyncio", "kopf")
 
 
-async def _raw(session: aiohttp.ClientSession, url: str, from_rv: int, events: int) -> float:
-    cache: dict[str, Any] = {}
-    seen = 0
-    loads = orjson.loads
-    t0 = time.perf_counter()
-    params = {"watch": "true", "resourceVersion": str(from_rv),
-              "allowWatchBookmarks": "true"}
-    async with session.get(f"{url}/api/v1/pods", params=params) as resp:
-        resp.raise_for_status()
-        rest = b""
-        async for chunk in resp.content.iter_any():
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop()
-            for line in lines:
-                event = loads(line)
-                if event["type"] != "MODIFIED":
-                    continue
-                meta = event["object"]["metadata"]
-                cache[f"{meta['namespace']}/{meta['name']}"] = event["object"]
-                seen += 1
-            if seen >= events:
-                break
-    return seen / (time.perf_counter() - t0)
+@dataclass(frozen=True)
+class WatchSizes:
+    """The watch benchmark's sizes."""
+
+    pods: int
+    events: int
+    slow_events: int
+    rounds: int
+    bump_clients: tuple[str, ...]
 
 
-async def _k8s_asyncio(url: str, from_rv: int, events: int) -> float:
-    from kubernetes_asyncio import client as k8s
-    from kubernetes_asyncio import watch as k8s_watch
-
-    config = k8s.Configuration(host=url)
-    cache: dict[str, Any] = {}
-    async with k8s.ApiClient(config) as api_client:
-        v1 = k8s.CoreV1Api(api_client)
-        w = k8s_watch.Watch()
-        t0 = time.perf_counter()
-        seen = 0
-        async with w.stream(v1.list_pod_for_all_namespaces, resource_version=str(from_rv),
-                            timeout_seconds=600) as stream:
-            async for event in stream:
-                if event["type"] != "MODIFIED":
-                    continue
-                pod = event["object"]
-                cache[f"{pod.metadata.namespace}/{pod.metadata.name}"] = pod
-                seen += 1
-                if seen >= events:
-                    break
-        rate = seen / (time.perf_counter() - t0)
-        w.stop()
-    return rate
+def watch_sizes(quick: bool) -> WatchSizes:
+    """``--quick``: 5,000 pods, 10,000 events (1,000 for k8s_asyncio and kopf), 3 rounds,
+    the bump stream for kcs, lightkube, lean and transport only; full: 10,000 pods,
+    50,000 events for every client, 7 rounds, every client on both streams."""
+    if tiny():
+        return WatchSizes(200, 600, 100, 1, QUICK_BUMP)
+    if quick:
+        return WatchSizes(5_000, 10_000, 1_000, 3, QUICK_BUMP)
+    return WatchSizes(10_000, 50_000, 50_000, 7, CLIENTS)
 
 
-async def _main(quick: bool) -> Metrics:
-    n, rounds = sizes(quick)
-    events = n  # one MODIFIED event per cached pod per round
-    k8s_events = min(events, 100 if tiny() else K8S_EVENTS)
-    results: dict[str, list[float]] = {"kcs": [], "raw": [], "k8s_asyncio": []}
-    server_args = [*SERVER_ARGS, "--history-size", str(events + 1_000)]
-    async with ApiServerProcess(extra_args=server_args) as api:
-        await seed_pods(api, n)
-        async with Client.from_url(api.url, qps=0) as client, aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=600)
-        ) as session:
-            kcs = _Kcs(client)
-            await kcs.sync()
-            for _ in range(rounds):
-                before = int(kcs.informer.resource_version)
-                last = await api.touch(PODS)  # every pod once: N MODIFIED events
-                assert last - before == events, (before, last, events)
-                results["kcs"].append(await kcs.round(events, str(last)))
-                results["raw"].append(await _raw(session, api.url, before, events))
-                results["k8s_asyncio"].append(await _k8s_asyncio(api.url, before, k8s_events))
-    kcs_rate, raw_rate, k8s_rate = (median(results[k]) for k in ("kcs", "raw", "k8s_asyncio"))
-    return {
-        "watch.events_per_s.kcs": kcs_rate,
-        "watch.events_per_s.k8s_asyncio": k8s_rate,
-        "watch.events_per_s.raw": raw_rate,
-        "watch.ratio_vs_k8s_asyncio": kcs_rate / k8s_rate,
-        "watch.ratio_vs_raw": kcs_rate / raw_rate,
-        "watch.events": float(events),
-        "watch.events_k8s_asyncio": float(k8s_events),
-    }
+class Server:
+    """A static watch server process for one workload."""
+
+    def __init__(self, workload: str, pods: int, events: int) -> None:
+        self.workload = workload
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._watchserver", "--workload", workload,
+             "--pods", str(pods), "--events", str(events)],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {workload} watch server did not start")
+        ready = json.loads(line)
+        self.url: str = ready["url"]
+
+    def expect(self, events: int, prefilled: bool) -> int:
+        """Objects a client's cache must hold after ``events`` events."""
+        from benchmarks._watchclients import info
+
+        got = info(self.url, f"/_bench/expect?events={events}")
+        return int(got["objects"] if prefilled else got["touched"])
+
+    def close(self) -> None:
+        stdin: IO[str] | None = self.process.stdin
+        if stdin is not None:
+            stdin.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _run(args: list[str], env: dict[str, str] | None, timeout: float,
+         marker: str = "") -> dict[str, float]:
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err,
+                              text=True, timeout=timeout, check=False)
+        lines = [ln[len(marker):] for ln in proc.stdout.splitlines() if ln.startswith(marker)]
+        if not lines or (proc.returncode != 0 and not marker):
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(args[1:4])} failed ({proc.returncode}):\n"
+                               f"{err.read()[-3000:]}\n{proc.stdout[-1000:]}")
+    result: dict[str, float] = json.loads(lines[-1])
+    return result
+
+
+def run_client(name: str, url: str, events: int) -> dict[str, float]:
+    """Run client ``name`` in a process of its own; its result (see _watchclients)."""
+    if name == "kopf":
+        env = {**os.environ, "KCS_BENCH_URL": url, "KCS_BENCH_EVENTS": str(events)}
+        args = [sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces",
+                "--quiet", str(ROOT / "benchmarks" / "_kopf_operator.py")]
+        return _run(args, env, timeout=1800, marker="KCS_BENCH_RESULT ")
+    args = [sys.executable, "-m", "benchmarks._watchclients", name, url, str(events)]
+    return _run(args, None, timeout=1800)
+
+
+def _metrics(prefix: str, results: dict[str, list[dict[str, float]]]) -> Metrics:
+    out: Metrics = {}
+    rate = {c: median([r["events"] / r["seconds"] for r in rs]) for c, rs in results.items()}
+    cpu = {c: median([r["cpu_s"] / r["events"] * 1e6 for r in rs])
+           for c, rs in results.items()}
+    for c in results:
+        out[f"{prefix}events_per_s.{c}"] = rate[c]
+        if c in CPU_REPORTED:
+            out[f"{prefix}cpu_us_per_event.{c}"] = cpu[c]
+        out[f"{prefix}events.{c}"] = results[c][0]["events"]
+    for b in BASELINES:
+        if b in results:
+            out[f"{prefix}ratio_vs_{b}"] = rate["kcs"] / rate[b]
+            out[f"{prefix}cpu_ratio_vs_{b}"] = cpu[b] / cpu["kcs"]
+    servers = [r["server_cpu_s"] / r["events"] * 1e6 for rs in results.values() for r in rs]
+    out[f"{prefix}server_cpu_us_per_event"] = median(servers)
+    return out
 
 
 def run(quick: bool) -> Metrics:
     """Measure watch throughput; returns the ``watch.*`` metrics (see the module doc)."""
-    return anyio.run(_main, quick)
+    s = watch_sizes(quick)
+    plan = {"realistic": CLIENTS, "bump": s.bump_clients}
+    results: dict[str, dict[str, list[dict[str, float]]]] = {
+        w: {c: [] for c in clients} for w, clients in plan.items()}
+    servers: dict[str, Server] = {}
+    try:
+        for workload in plan:
+            servers[workload] = Server(workload, s.pods, s.events)
+        for _ in range(s.rounds):
+            for workload, clients in plan.items():
+                server = servers[workload]
+                for c in clients:
+                    events = s.slow_events if c in SLOW else s.events
+                    r = run_client(c, server.url, events)
+                    expected = server.expect(events, bool(r["prefilled"]))
+                    if r["objects"] >= 0 and c != "transport" and r["objects"] != expected:
+                        raise RuntimeError(f"{c} ({workload}) cached {r['objects']:.0f} "
+                                           f"objects; the stream leaves {expected}")
+                    results[workload][c].append(r)
+    finally:
+        for server in servers.values():
+            server.close()
+    out: Metrics = {}
+    out.update(_metrics("watch.", results["realistic"]))
+    out.update(_metrics("watch.bump.", results["bump"]))
+    out["watch.pods"] = float(s.pods)
+    out["watch.rounds"] = float(s.rounds)
+    out["watch.events"] = float(s.events)
+    out["watch.events_k8s_asyncio"] = out["watch.events.k8s_asyncio"]
+    return out
