@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks import _kcs
 from benchmarks._harness import Metrics, alternate
 from benchmarks._pods import pod_bytes, sizes
-from kcs.cache import Lister, Store
-from kcs.core import codec_for
 
 QUERIES = 20  # distinct namespaces / shard values per timing
 
@@ -43,13 +42,7 @@ def run(quick: bool) -> Metrics:
     """Measure indexed list latency against a scan; returns the ``index.*`` metrics."""
     n, rounds = sizes(quick)
     raw = pod_bytes(n)
-    store = Store(field_indexes=["spec.nodeName"])
-    codec = codec_for("Pod")
-    relist = store.relist()
-    for data in raw:
-        relist.add(codec.decode_object(data))
-    relist.commit(str(n))
-    lister = Lister(store)
+    lister = _kcs.lister(_kcs.filled_store(raw, str(n)))
     plain: dict[str, dict[str, Any]] = {}
     for data in raw:
         obj = json.loads(data)
