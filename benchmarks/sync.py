@@ -7,6 +7,11 @@ The fake apiserver runs in another process with the N typical pods seeded.
 * ``snapshot``: warmed from a local snapshot written by an earlier informer, then resumed
   by watch from the snapshot's resourceVersion (timed until synced and caught up with the
   server's current resourceVersion).
+* ``list_lightkube``: the peer in the same run: lightkube's ``AsyncClient.list(Pod)``
+  (pages of 500) into a dict keyed namespace/name, in a process of its own.
+
+``ratio_watch_list_vs_list`` is watch_list / list seconds (below 1: streaming is faster);
+``ratio_snapshot_vs_list`` is list / snapshot seconds (above 1: the snapshot is faster).
 """
 
 from __future__ import annotations
@@ -17,15 +22,18 @@ import time
 
 import anyio
 
-from benchmarks._harness import Metrics, median
-from benchmarks._pods import PODS, seed_pods, sizes
+from benchmarks import _kcs
+from benchmarks._harness import Metrics, in_child, median
+from benchmarks._pods import seed_pods, sizes
 from kcs.client import Client
-from kcs.informer import Informer
 from kcs.testing import ApiServerProcess
 
+PAGE = 500
 
-async def _sync(client: Client, current: str, **options: object) -> float:
-    informer = Informer(client, PODS, field_indexes=["spec.nodeName"], **options)  # type: ignore[arg-type]
+
+async def _sync(client: Client, current: str, initial_list: str = "list",
+                snapshot: str | None = None) -> float:
+    informer = _kcs.sync_informer(client, initial_list, snapshot)
     t0 = time.perf_counter()
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)
@@ -37,17 +45,41 @@ async def _sync(client: Client, current: str, **options: object) -> float:
 
 
 async def _write_snapshot(client: Client, path: str) -> None:
-    informer = Informer(client, PODS, field_indexes=["spec.nodeName"])
+    informer = _kcs.sync_informer(client)
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)
         await informer.wait_synced(600)
-        await informer.save_snapshot(path)
+        await _kcs.save_snapshot(informer, path)
         tg.cancel_scope.cancel()
+
+
+async def _lightkube(url: str, n: int) -> float:
+    from lightkube import ALL_NS, AsyncClient
+    from lightkube.resources.core_v1 import Pod
+
+    from benchmarks._watchclients import lightkube_config
+
+    client = AsyncClient(config=lightkube_config(url), trust_env=False)
+    cache = {}
+    t0 = time.perf_counter()
+    async for pod in client.list(Pod, namespace=ALL_NS, chunk_size=PAGE):
+        cache[f"{pod.metadata.namespace}/{pod.metadata.name}"] = pod
+    elapsed = time.perf_counter() - t0
+    await client.close()
+    if len(cache) != n:
+        raise RuntimeError(f"lightkube listed {len(cache)} of {n} pods")
+    return elapsed
+
+
+def lightkube_sync(url: str, n: str) -> Metrics:
+    """In a process of its own: seconds for lightkube to list the ``n`` pods at ``url``."""
+    return {"seconds": anyio.run(_lightkube, url, int(n))}
 
 
 async def _main(quick: bool) -> Metrics:
     n, rounds = sizes(quick)
-    results: dict[str, list[float]] = {"list": [], "watch_list": [], "snapshot": []}
+    results: dict[str, list[float]] = {"list": [], "watch_list": [], "snapshot": [],
+                                       "list_lightkube": []}
     with tempfile.TemporaryDirectory(prefix="kcs-bench-") as tmp:
         path = os.path.join(tmp, "pods.snapshot")
         async with ApiServerProcess() as api, Client.from_url(api.url, qps=0) as client:
@@ -55,14 +87,19 @@ async def _main(quick: bool) -> Metrics:
             await _write_snapshot(client, path)
             current = str(int((await api.state())["revision"]))
             for _ in range(rounds):
-                results["list"].append(await _sync(client, current, initial_list="list"))
-                results["watch_list"].append(
-                    await _sync(client, current, initial_list="stream"))
+                results["list"].append(await _sync(client, current, "list"))
+                results["watch_list"].append(await _sync(client, current, "stream"))
                 results["snapshot"].append(await _sync(client, current, snapshot=path))
+                peer = await anyio.to_thread.run_sync(
+                    in_child, "benchmarks.sync", "lightkube_sync", api.url, str(n))
+                results["list_lightkube"].append(peer["seconds"])
     out = {f"sync.seconds.{k}": median(v) for k, v in results.items()}
     out["sync.ratio_snapshot_vs_list"] = out["sync.seconds.list"] / out["sync.seconds.snapshot"]
     out["sync.ratio_watch_list_vs_list"] = (
-        out["sync.seconds.list"] / out["sync.seconds.watch_list"]
+        out["sync.seconds.watch_list"] / out["sync.seconds.list"]
+    )
+    out["sync.ratio_list_vs_lightkube"] = (
+        out["sync.seconds.list_lightkube"] / out["sync.seconds.list"]
     )
     out["sync.objects"] = float(n)
     return out
