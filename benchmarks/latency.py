@@ -10,6 +10,14 @@ steady 1,000 writes/s (batches of 10 every 10 ms through the control channel's
 * ``consistent_read_ms``: :meth:`Informer.consistent_get` (current resourceVersion,
   wait, answer from the cache) while the writes go on (p50, p99), alternating with
   ``live_get_ms``: a plain GET of the same object.
+* ``consistent_quiet_ms``: a consistent get of a ConfigMap (a collection that receives no
+  writes) while the pods are written at the same rate: ``CONSISTENT_READERS`` readers,
+  each reading again as soon as it has its answer, with the default timeout and
+  fallback; beside them, plain GETs of the same ConfigMaps (``live_quiet_ms``) for
+  ``consistent_quiet_vs_live_p50`` / ``_p99``. The server's current resourceVersion moves
+  with the pods' writes, and the quiet cache reaches it only through a bookmark, so until
+  the fake apiserver sends bookmarks as kube-apiserver does, and the informer stops
+  waiting for them, this shows the cost of that wait.
 """
 
 from __future__ import annotations
@@ -18,15 +26,20 @@ import time
 
 import anyio
 
+from benchmarks import _kcs
 from benchmarks._harness import Metrics
 from benchmarks._pods import PODS, percentile, seed_pods, sizes, tiny
 from kcs.client import Client
-from kcs.core import Object
-from kcs.informer import FunctionHandler, Informer
+from kcs.core import Object, builtin
+from kcs.informer import Informer
 from kcs.testing import ApiServerProcess
 
 RATE = 1_000  # writes per second
 BATCH = 10  # writes per tick
+CONFIGMAPS = builtin("configmaps")
+QUIET_OBJECTS = 100
+CONSISTENT_READERS = 10
+CONSISTENT_TIMEOUT = 5.0  # the default of consistent_get
 
 
 async def _writer(api: ApiServerProcess, keys: list[str], seconds: float,
@@ -60,12 +73,15 @@ async def _main(quick: bool) -> Metrics:
     seen: dict[int, float] = {}
 
     def on_update(old: Object, new: Object) -> None:
-        seen[int(new.metadata.resource_version)] = time.perf_counter()
+        seen[int(_kcs.resource_version_of(new))] = time.perf_counter()
 
     async with ApiServerProcess() as api, Client.from_url(api.url, qps=0) as client:
         await seed_pods(api, n)
-        informer = Informer(client, PODS, label_index=["app"], field_indexes=["spec.nodeName"])
-        informer.add_handler(FunctionHandler(on_update=on_update))
+        await api.seed(CONFIGMAPS, [
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": f"quiet-{i}", "namespace": "default"},
+             "data": {"value": str(i)}} for i in range(QUIET_OBJECTS)])
+        informer = _kcs.latency_informer(client, PODS, on_update)
         async with anyio.create_task_group() as tg:
             tg.start_soon(informer.run)
             await informer.wait_synced(600)
@@ -98,6 +114,10 @@ async def _main(quick: bool) -> Metrics:
                 readers.start_soon(reader)
                 await _writer(api, keys, seconds, writes)
                 done.set()
+            # 3. consistent reads of a quiet collection while the pods are written
+            quiet_seconds = (0.5 if tiny() else CONSISTENT_TIMEOUT) + 1.5
+            quiet, quiet_live = await _quiet_reads(
+                client, api, keys, quiet_seconds, 0.5 if tiny() else CONSISTENT_TIMEOUT)
             tg.cancel_scope.cancel()
     return {
         "latency.watch_ms.p50": percentile(watch, 0.50),
@@ -110,7 +130,55 @@ async def _main(quick: bool) -> Metrics:
         "latency.live_get_ms.p99": percentile(live, 0.99),
         "latency.consistent_vs_live_p50": percentile(consistent, 0.5) / percentile(live, 0.5),
         "latency.write_rate_per_s": len(sent) * BATCH / seconds,
+        "latency.consistent_quiet_ms.p50": percentile(quiet, 0.50),
+        "latency.consistent_quiet_ms.p99": percentile(quiet, 0.99),
+        "latency.consistent_quiet_samples": float(len(quiet)),
+        "latency.live_quiet_ms.p50": percentile(quiet_live, 0.50),
+        "latency.live_quiet_ms.p99": percentile(quiet_live, 0.99),
+        "latency.consistent_quiet_vs_live_p50": (
+            percentile(quiet, 0.50) / percentile(quiet_live, 0.50)),
+        "latency.consistent_quiet_vs_live_p99": (
+            percentile(quiet, 0.99) / percentile(quiet_live, 0.99)),
     }
+
+
+async def _quiet_reads(client: Client, api: ApiServerProcess, pod_keys: list[str],
+                       seconds: float, read_timeout: float) -> tuple[list[float], list[float]]:
+    """Consistent gets (and live GETs) of ConfigMaps while the pods are written."""
+    informer: Informer = _kcs.latency_informer(client, CONFIGMAPS)
+    consistent: list[float] = []
+    live: list[float] = []
+    done = anyio.Event()
+
+    async def consistent_reader(k: int) -> None:
+        i = 0
+        while not done.is_set():
+            name = f"quiet-{(k + i * CONSISTENT_READERS) % QUIET_OBJECTS}"
+            t0 = time.perf_counter()
+            obj = await informer.consistent_get(name, "default", timeout=read_timeout)
+            consistent.append((time.perf_counter() - t0) * 1000)
+            assert obj is not None
+            i += 1
+
+    async def live_reader() -> None:
+        i = 0
+        while not done.is_set():
+            t0 = time.perf_counter()
+            await client.get(CONFIGMAPS, f"quiet-{i % QUIET_OBJECTS}", "default")
+            live.append((time.perf_counter() - t0) * 1000)
+            i += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(informer.run)
+        await informer.wait_synced(60)
+        async with anyio.create_task_group() as readers:
+            for k in range(CONSISTENT_READERS):
+                readers.start_soon(consistent_reader, k)
+            readers.start_soon(live_reader)
+            await _writer(api, pod_keys, seconds, [])
+            done.set()
+        tg.cancel_scope.cancel()
+    return consistent, live
 
 
 def run(quick: bool) -> Metrics:
