@@ -1,1 +1,1 @@
-"""kcs benchmarks (see BENCHMARKS.md in the team's shared notes): ``python -m benchmarks``."""
+"""kcs benchmarks: ``python -m benchmarks`` (the protocol is in ``docs/benchmarks.md``)."""

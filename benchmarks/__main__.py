@@ -1,6 +1,6 @@
 """``python -m benchmarks [--quick] [--only NAME[,NAME...]] [--json FILE]``.
 
-Runs the benchmarks of BENCHMARKS.md (each module's ``run(quick) -> dict[str, float]``),
+Runs the benchmarks of ``docs/benchmarks.md`` (each module's ``run(quick) -> dict[str, float]``),
 prints a table and optionally writes one flat JSON object, metric name -> number.
 ``--tiny`` (hidden, for the smoke test) shrinks every size: its figures mean nothing.
 """

@@ -21,7 +21,7 @@ class Sizes:
 
     @property
     def n(self) -> int:
-        """Objects in a cache (BENCHMARKS.md: 20,000 quick, 100,000 full)."""
+        """Objects in a cache: 20,000 quick, 100,000 full."""
         return 20_000 if self.quick else 100_000
 
     @property

@@ -23,7 +23,7 @@ SERVER_ARGS: list[str] = []
 
 
 def sizes(quick: bool) -> tuple[int, int]:
-    """``(n, rounds)`` for this run: BENCHMARKS.md's sizes unless overridden (smoke test)."""
+    """``(n, rounds)`` for this run: the run's sizes unless overridden (smoke test)."""
     s = Sizes(quick)
     n = int(os.environ.get("KCS_BENCH_N", s.n))
     rounds = int(os.environ.get("KCS_BENCH_ROUNDS", s.rounds))

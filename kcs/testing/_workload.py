@@ -1,4 +1,4 @@
-"""Deterministic "typical pod" objects, as BENCHMARKS.md describes them.
+"""Deterministic "typical pod" objects, as docs/benchmarks.md describes them.
 
 About 5-7 KB of JSON each: 4-8 labels, 2-4 annotations, an ownerReference, three
 managedFields entries; two containers with env, ports, resources, probes and volumeMounts;

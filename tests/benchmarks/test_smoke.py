@@ -1,5 +1,7 @@
 """Smoke test of the benchmark suite: each module runs at a tiny size and returns the
-metric names of BENCHMARKS.md. Not timed: the figures at this size mean nothing."""
+metric names of docs/benchmarks.md; the watch benchmark runs every baseline (lightkube,
+lean, orjson_stripped, kubernetes-asyncio, kopf, raw, transport), each in its own process.
+Not timed: the figures at this size mean nothing."""
 
 from __future__ import annotations
 
@@ -13,20 +15,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+WATCH_CLIENTS = ["kcs", "lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
+                 "transport"]
 EXPECTED = {
-    "watch": ["watch.events_per_s.kcs", "watch.events_per_s.k8s_asyncio",
-              "watch.events_per_s.raw", "watch.ratio_vs_k8s_asyncio", "watch.ratio_vs_raw"],
+    "watch": [*(f"watch.events_per_s.{c}" for c in WATCH_CLIENTS),
+              *(f"watch.cpu_us_per_event.{c}" for c in WATCH_CLIENTS),
+              *(f"watch.ratio_vs_{c}" for c in WATCH_CLIENTS if c != "kcs"),
+              "watch.server_cpu_us_per_event",
+              *(f"watch.bump.events_per_s.{c}" for c in ("kcs", "lightkube", "lean")),
+              "watch.bump.cpu_us_per_event.kcs", "watch.bump.ratio_vs_lightkube",
+              "watch.bump.ratio_vs_lean"],
     "memory": ["memory.bytes_per_object.kcs", "memory.bytes_per_object.dict",
                "memory.ratio_vs_dict", "memory.gc_full_ms.kcs", "memory.gc_full_ms.dict",
-               "memory.gc_ratio_vs_dict"],
+               "memory.gc_ratio_vs_dict", "memory.bytes_per_object.dict_stripped",
+               "memory.ratio_vs_dict_stripped", "memory.churn_growth",
+               "memory.bytes_per_object.kcs_after_update"],
     "index": ["index.list_by_namespace_us.kcs", "index.list_by_namespace_us.scan",
               "index.list_by_label_us.kcs", "index.list_by_label_us.scan",
               "index.ratio_vs_scan"],
     "sync": ["sync.seconds.list", "sync.seconds.watch_list", "sync.seconds.snapshot",
-             "sync.ratio_snapshot_vs_list"],
+             "sync.ratio_snapshot_vs_list", "sync.ratio_watch_list_vs_list",
+             "sync.seconds.list_lightkube"],
     "latency": ["latency.watch_ms.p50", "latency.watch_ms.p99",
                 "latency.consistent_read_ms.p50", "latency.consistent_read_ms.p99",
-                "latency.live_get_ms.p50"],
+                "latency.live_get_ms.p50", "latency.consistent_quiet_ms.p50",
+                "latency.consistent_quiet_ms.p99", "latency.consistent_quiet_vs_live_p50",
+                "latency.consistent_quiet_vs_live_p99"],
 }
 
 
