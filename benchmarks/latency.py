@@ -15,9 +15,9 @@ steady 1,000 writes/s (batches of 10 every 10 ms through the control channel's
   each reading again as soon as it has its answer, with the default timeout and
   fallback; beside them, plain GETs of the same ConfigMaps (``live_quiet_ms``) for
   ``consistent_quiet_vs_live_p50`` / ``_p99``. The server's current resourceVersion moves
-  with the pods' writes, and the quiet cache reaches it only through a bookmark, so until
-  the fake apiserver sends bookmarks as kube-apiserver does, and the informer stops
-  waiting for them, this shows the cost of that wait.
+  with the pods' writes; the fake apiserver's bookmarks carry the resource's own revision
+  (as kube-apiserver's watch cache does), so nothing brings the quiet cache up to it, and
+  until consistent reads stop waiting for that, this shows the cost of the wait.
 """
 
 from __future__ import annotations
