@@ -168,7 +168,7 @@ async def _run(args: argparse.Namespace) -> int:
     work, election = await _connect(args)
     async with work, election:
         settings = _settings(args, work)
-        manager = build_manager(work, election, settings, factories)
+        manager = await build_manager(work, election, settings, factories)
         where = (f"lease {settings.lease_namespace}/{settings.lease_name}"
                  if settings.lease_name else "no leader election")
         _log.info("starting as %s against %s: %s, watching %s", settings.identity, work.server,
