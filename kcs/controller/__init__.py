@@ -8,9 +8,11 @@ one per controller). The :class:`Context` a reconcile gets reads from the shared
 caches (``ctx.cache``, a :class:`kcs.core.Reader`) and writes through ``ctx.client``; the
 next reconcile of a key waits (bounded) until the caches have seen that key's own writes.
 Helpers: finalizers (:func:`apply_finalizer`), status writes that retry conflicts
-(:func:`mutate_status`), and an aggregating, rate-limited :class:`EventRecorder`.
+(:func:`mutate_status`), status conditions (:func:`set_condition`), and an aggregating,
+rate-limited :class:`EventRecorder`.
 """
 
+from kcs.controller._conditions import ConditionStatus, find_condition, set_condition
 from kcs.controller._context import Context
 from kcs.controller._controller import Controller
 from kcs.controller._events import EventRecorder, EventStats, EventType
@@ -40,6 +42,7 @@ __all__ = [
     "AnnotationsChanged",
     "Builder",
     "CacheSyncTimeout",
+    "ConditionStatus",
     "Context",
     "Controller",
     "ControllerMetrics",
@@ -63,9 +66,11 @@ __all__ = [
     "any_of",
     "apply_finalizer",
     "ensure_finalizer",
+    "find_condition",
     "mutate_status",
     "owner_keys",
     "predicate",
     "remove_finalizer",
     "retry_on_conflict",
+    "set_condition",
 ]
