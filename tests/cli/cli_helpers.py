@@ -130,7 +130,7 @@ async def _pump(stream: anyio.abc.ByteReceiveStream | None, sink: Callable[[str]
 async def kcs_process(args: Sequence[str], *, env: dict[str, str] | None = None,
                       cwd: Path | None = None) -> AsyncIterator[Running]:
     """``python -m kcs ARGS`` running while the body runs; killed and reaped afterwards."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = await anyio.open_process([*KCS, *args], env=full_env, cwd=cwd)
     running = Running(process)
     async with anyio.create_task_group() as tg:
