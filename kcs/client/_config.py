@@ -25,17 +25,29 @@ from kcs.client._clienterrors import ConfigError
 
 __all__ = [
     "SERVICE_ACCOUNT_DIR",
+    "SERVICE_ACCOUNT_DIR_ENV",
     "ClientConfig",
     "default_kubeconfig_path",
     "in_cluster_available",
     "load_in_cluster_config",
     "load_kubeconfig",
+    "service_account_dir",
 ]
 
 _log = logging.getLogger("kcs.client")
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 """Where a pod finds its service-account token, CA bundle and namespace."""
+
+SERVICE_ACCOUNT_DIR_ENV = "KCS_SERVICE_ACCOUNT_DIR"
+"""The environment variable naming another directory with that layout (``token``,
+``ca.crt``, ``namespace``): for a projected token volume mounted elsewhere, or a test."""
+
+
+def service_account_dir(environ: Mapping[str, str] | None = None) -> str:
+    """``$KCS_SERVICE_ACCOUNT_DIR`` if set, else :data:`SERVICE_ACCOUNT_DIR`."""
+    env = os.environ if environ is None else environ
+    return env.get(SERVICE_ACCOUNT_DIR_ENV) or SERVICE_ACCOUNT_DIR
 
 
 @dataclass(slots=True)
@@ -182,7 +194,7 @@ def in_cluster_available(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return bool(env.get("KUBERNETES_SERVICE_HOST")) and bool(
         env.get("KUBERNETES_SERVICE_PORT")
-    ) and os.path.isfile(os.path.join(SERVICE_ACCOUNT_DIR, "token"))
+    ) and os.path.isfile(os.path.join(service_account_dir(env), "token"))
 
 
 def load_in_cluster_config(
@@ -193,16 +205,18 @@ def load_in_cluster_config(
     environ: Mapping[str, str] | None = None,
 ) -> ClientConfig:
     """The configuration of a pod: ``https://$KUBERNETES_SERVICE_HOST:$..._PORT``, the
-    service account's CA bundle, token and namespace.
+    service account's CA bundle, token and namespace (in :func:`service_account_dir`
+    unless the paths are given).
 
     The token file is re-read every minute (the kubelet rotates projected tokens) and
     after a 401. Raises :class:`ConfigError` outside a pod.
     """
     from kubernetes_asyncio.config import incluster_config
 
-    token_path = token_file or os.path.join(SERVICE_ACCOUNT_DIR, "token")
-    ca_path = ca_file or os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt")
-    ns_path = namespace_file or os.path.join(SERVICE_ACCOUNT_DIR, "namespace")
+    directory = service_account_dir(environ)
+    token_path = token_file or os.path.join(directory, "token")
+    ca_path = ca_file or os.path.join(directory, "ca.crt")
+    ns_path = namespace_file or os.path.join(directory, "namespace")
     cfg = _configuration()
     try:
         incluster_config.load_incluster_config(  # type: ignore[no-untyped-call]

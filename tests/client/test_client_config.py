@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from client_wire import TlsFiles, WireServer, json_response
 
-from kcs.client import ApiConnectionError, Client, ConfigError, Credentials
+from kcs.client import ApiConnectionError, Client, ConfigError, Credentials, in_cluster_available
 from kcs.core import Object, Unauthorized, builtin, status_body
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -352,3 +352,23 @@ async def test_in_cluster_with_token_rotation(
 async def test_in_cluster_outside_a_pod_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         await Client.in_cluster(environ={}, token_file=str(tmp_path / "none"))
+
+
+async def test_in_cluster_from_the_directory_kcs_service_account_dir_names(
+    tls_wire: WireServer, tls_files: TlsFiles, tmp_path: Path
+) -> None:
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    (sa / "token").write_text("projected-token")
+    (sa / "ca.crt").write_bytes(tls_files.cert.read_bytes())
+    (sa / "namespace").write_text("elsewhere")
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(tls_wire.port)}
+    assert not in_cluster_available(env)  # the default directory has no token here
+    env["KCS_SERVICE_ACCOUNT_DIR"] = str(sa)
+    assert in_cluster_available(env)
+    require_token(tls_wire, "projected-token")
+    client = await Client.in_cluster(environ=env)
+    async with client:
+        assert client.namespace == "elsewhere"
+        await client.get(PODS, "p")
+    assert auths(tls_wire) == ["Bearer projected-token"]
