@@ -79,8 +79,6 @@ class Session:
     outputs: list[tuple[str, str]] = field(default_factory=list)
 
     def text(self, command: str) -> str:
-        # TEMPORARY(examples): until the fake apiserver serves OpenAPI (fidelity-schemas)
-        command = command.replace("kubectl apply -", "kubectl apply --validate=false -")
         for old, new in self.replacements.items():
             command = re.sub(rf"(?<![\w/]){re.escape(old)}(?![\w])", new, command)
         return command
@@ -98,7 +96,7 @@ class Session:
         pending = list(checks)
         for command in commands:
             if pending and pending[0][0] in command:
-                text, check = pending.pop(0)
+                _, check = pending.pop(0)
                 await _until(check, f"before `{command}`", self)
             await self.run(command)
         assert not pending, f"no command contains {pending[0][0]!r}"
@@ -152,7 +150,9 @@ async def _ready(port: int) -> bool:
 async def _until(check: Check, what: str, session: Session, within: float = 45.0) -> None:
     try:
         with anyio.fail_after(within):
-            while not await check():
+            while True:
+                if await check():
+                    return
                 await anyio.sleep(0.1)
     except TimeoutError:
         raise AssertionError(f"{what}: the check did not pass within {within}s\n"
