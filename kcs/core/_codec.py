@@ -275,8 +275,22 @@ class _EventEnvelope(msgspec.Struct):
 
 
 class _ListEnvelope(msgspec.Struct):
+    apiVersion: str = ""
+    kind: str = ""
     metadata: ListMeta = ListMeta()
     items: list[msgspec.Raw] | None = None
+
+
+def _item_kind(list_kind: str) -> str:
+    """``DeploymentList`` -> ``Deployment`` (``""`` for anything else)."""
+    return list_kind[:-4] if list_kind.endswith("List") else ""
+
+
+def _typed(obj: Object, api_version: str, kind: str) -> Object:
+    """``obj`` with the list's apiVersion and kind where it has none of its own."""
+    if (obj.api_version and obj.kind) or not (api_version and kind):
+        return obj
+    return Object(obj.api_version or api_version, obj.kind or kind, obj.metadata, obj.body)
 
 
 _event_decoder: Final = msgspec.json.Decoder(_EventEnvelope)
@@ -315,6 +329,8 @@ class Codec:
         lst = msgspec.defstruct(
             "_List",
             [
+                ("apiVersion", str, ""),
+                ("kind", str, ""),
                 ("metadata", ListMeta, msgspec.field(default_factory=ListMeta)),
                 ("items", list[top] | None, None),  # type: ignore[valid-type]
             ],
@@ -324,14 +340,14 @@ class Codec:
         self._list: msgspec.json.Decoder[Any] = msgspec.json.Decoder(lst)
         self._prefixes = tuple((n, f'"{n}":'.encode()) for n in top_level_fields)
 
-    def _from_top(self, top: Any) -> Object:
+    def _from_top(self, top: Any, api_version: str = "", kind: str = "") -> Object:
         parts = [
             prefix + bytes(raw)
             for name, prefix in self._prefixes
             if (raw := getattr(top, name)) is not msgspec.UNSET
         ]
         body = b"{" + b",".join(parts) + b"}" if parts else b"{}"
-        return Object(top.apiVersion, top.kind, top.metadata, body)
+        return Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
 
     def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
         """Decode one object's JSON.
@@ -361,14 +377,24 @@ class Codec:
         return ev.type, self._from_top(ev.object)
 
     def decode_list(self, data: bytes | memoryview) -> tuple[ListMeta, list[Object]]:
-        """Decode a List response into its :class:`ListMeta` and its items."""
+        """Decode a List response into its :class:`ListMeta` and its items.
+
+        kube-apiserver leaves ``apiVersion`` and ``kind`` out of the items of a list of
+        built-in objects (they are the list's: ``apps/v1``, ``DeploymentList``); items
+        without them get the list's apiVersion and the kind it lists, so every object
+        decoded says what it is, as one read with a GET or from a watch does.
+        """
         try:
             lst = self._list.decode(data)
         except msgspec.ValidationError:
             env = _list_decoder.decode(data)
-            return env.metadata, [self.decode_object(raw) for raw in env.items or ()]
-        from_top = self._from_top
-        return lst.metadata, [from_top(t) for t in lst.items or ()]
+            api_version, kind = env.apiVersion, _item_kind(env.kind)
+            return env.metadata, [_typed(self.decode_object(raw), api_version, kind)
+                                  for raw in env.items or ()]
+        from_top, api_version, kind = self._from_top, lst.apiVersion, _item_kind(lst.kind)
+        if not (api_version and kind):
+            api_version = kind = ""
+        return lst.metadata, [from_top(t, api_version, kind) for t in lst.items or ()]
 
 
 _codecs: dict[tuple[tuple[str, ...], bool], Codec] = {}

@@ -181,3 +181,23 @@ def test_any_object_round_trips(extra: dict[str, Any], labels: dict[str, str], k
     decoded = codec_for(kind).decode_object(orjson.dumps(obj))
     assert isinstance(decoded, Object)
     assert decoded.to_dict() == obj
+
+
+@pytest.mark.parametrize("kind", ["Deployment", None])
+def test_list_items_without_type_meta_get_the_lists(kind: str | None) -> None:
+    """kube-apiserver's JSON lists of built-in kinds leave apiVersion and kind out of
+    their items (they are on the list): the objects decoded must still say what they
+    are, or an Event about one names no kind and an ownerReference to one is invalid."""
+    bare = {"metadata": {"name": "web", "namespace": "default", "uid": "u"}, "spec": {}}
+    typed = {"apiVersion": "apps/v1beta9", "kind": "Odd", "metadata": {"name": "o"}}
+    body = orjson.dumps({"apiVersion": "apps/v1", "kind": "DeploymentList",
+                         "metadata": {"resourceVersion": "5"}, "items": [bare, typed]})
+    _, items = decode_list(body, kind=kind)
+    assert [(o.api_version, o.kind) for o in items] == [("apps/v1", "Deployment"),
+                                                        ("apps/v1beta9", "Odd")]
+    assert items[0].to_dict() == {"apiVersion": "apps/v1", "kind": "Deployment", **bare}
+    # the generic path too (an item with a field the kind's codec does not know)
+    odd = {**bare, "extra": 1}
+    _, items = decode_list(orjson.dumps({"apiVersion": "apps/v1", "kind": "DeploymentList",
+                                         "items": [odd]}), kind="Pod")
+    assert (items[0].api_version, items[0].kind) == ("apps/v1", "Deployment")
