@@ -95,7 +95,7 @@ def selector(site: Object) -> dict[str, str]:
 
 def owner_reference(site: Object) -> dict[str, Any]:
     """The controller ownerReference every object made for ``site`` carries."""
-    return {"apiVersion": site.api_version, "kind": site.kind, "name": site.name,
+    return {"apiVersion": SITES.api_version, "kind": SITES.kind, "name": site.name,
             "uid": site.uid, "controller": True}
 
 
