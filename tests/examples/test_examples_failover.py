@@ -90,7 +90,7 @@ def _violation(api: FakeApiServer, name: str, namespace: str = "default") -> str
 
 @pytest.mark.timeout(120)
 async def test_image_policy_survives_the_loss_of_its_leader(tmp_path: Path) -> None:
-    async with FakeApiServer(bookmark_interval=0.5) as api:
+    async with FakeApiServer() as api:
         api.create("namespaces", {"metadata": {"name": "team-a"}})
         api.create(DEPLOYMENTS, _deployment("web", "registry.k8s.io/pause:3.9"))
         api.create(DEPLOYMENTS, _deployment("legacy", "nginx:1.25", "team-a"))
@@ -126,7 +126,7 @@ def _directory(api: FakeApiServer, namespace: str) -> dict[str, str]:
 @pytest.mark.timeout(120)
 async def test_static_site_survives_the_loss_of_its_leader(tmp_path: Path) -> None:
     crd = one(STATIC_SITE.rendered(), "CustomResourceDefinition")
-    async with FakeApiServer(bookmark_interval=0.5) as api:
+    async with FakeApiServer() as api:
         api.create("customresourcedefinitions.apiextensions.k8s.io", crd)
         api.create(SITES, yaml.safe_load((STATIC_SITE.directory / "site.yaml").read_text()))
         async with two_replicas(STATIC_SITE, api, tmp_path) as (procs, ports, first):

@@ -57,7 +57,7 @@ async def test_the_image_policy_readme_runs_as_written(tmp_path: Path) -> None:
     legacy = next(o for c, o in outputs.items() if "get deployments" in c)
     assert "legacy" in legacy
     events = next(o for c, o in outputs.items() if "get events" in c)
-    assert "legacy." in events  # the Event about legacy, selected by its reason
+    assert "DisallowedRegistry" in events and "deployment/legacy" in events
     who = next(o for c, o in outputs.items() if "/leader" in c)
     assert json.loads(who)["identity"] == "a"
 
