@@ -15,6 +15,7 @@ See README.md next to this file for running it against the fake apiserver, build
 image and deploying it.
 """
 
+# --8<-- [start:imports]
 from __future__ import annotations
 
 import os
@@ -35,11 +36,13 @@ from kcs.core import ObjectKey, builtin
 DEPLOYMENTS = builtin("deployments.apps")
 LABEL = "image-policy.kcs.dev/violation"
 ALLOWED_ENV = "IMAGE_POLICY_ALLOWED_REGISTRIES"
+# --8<-- [end:imports]
 
 
 # -- the policy: pure functions, tested without a cluster -------------------------------
 
 
+# --8<-- [start:rules]
 def registry_path(image: str) -> str:
     """``registry/repository`` of an image reference, with Docker Hub's defaults filled in.
 
@@ -87,11 +90,13 @@ def registries_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
         raise SystemExit(f"image-policy: set {ALLOWED_ENV} to the allowed registries, "
                          f"for example {ALLOWED_ENV}='registry.k8s.io ghcr.io/acme'")
     return found
+# --8<-- [end:rules]
 
 
 # -- the controller ---------------------------------------------------------------------
 
 
+# --8<-- [start:controller]
 class ImagePolicy(Controller):
     """Labels Deployments that use images from registries not in ``registries``."""
 
@@ -121,6 +126,7 @@ class ImagePolicy(Controller):
         await ctx.client.patch(
             DEPLOYMENTS, key.name, {"metadata": {"labels": {LABEL: want}}}, key.namespace
         )
+        # --8<-- [start:events]
         if bad:
             ctx.log.info("%s: images from registries that are not allowed: %s", key,
                          ", ".join(bad))
@@ -129,10 +135,14 @@ class ImagePolicy(Controller):
         else:
             ctx.events.normal(deployment, "ImagesAllowed",
                               "every image is from an allowed registry")
+        # --8<-- [end:events]
         return None
+# --8<-- [end:controller]
 
 
+# --8<-- [start:factory]
 def controllers() -> list[Controller]:
     """What ``kcs run image_policy:controllers`` runs: the policy, with its registries from the
     environment."""
     return [ImagePolicy(registries_from_env())]
+# --8<-- [end:factory]

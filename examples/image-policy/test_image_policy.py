@@ -1,6 +1,7 @@
 """Tests of the image policy: its rules as plain functions, then the controller under a
 Manager against kcs's fake apiserver (a real apiserver's HTTP API on 127.0.0.1)."""
 
+# --8<-- [start:imports]
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -23,11 +24,13 @@ from kcs.manager import Manager
 from kcs.testing import FakeApiServer
 
 REGISTRIES = ["registry.k8s.io", "ghcr.io/acme"]
+# --8<-- [end:imports]
 
 
 # -- the rules ------------------------------------------------------------------------------
 
 
+# --8<-- [start:rules]
 @pytest.mark.parametrize(
     ("image", "path"),
     [
@@ -62,11 +65,13 @@ def test_registries_come_from_the_environment_and_none_is_an_error() -> None:
         registries_from_env({})
     with pytest.raises(ValueError, match="non-empty"):
         ImagePolicy([])
+# --8<-- [end:rules]
 
 
 # -- the controller against the fake apiserver -----------------------------------------------
 
 
+# --8<-- [start:helpers]
 def pod_spec(containers: Sequence[str], init: Sequence[str] = ()) -> dict[str, Any]:
     return {"selector": {"matchLabels": {"app": "x"}}, "template": {
         "metadata": {"labels": {"app": "x"}},
@@ -97,8 +102,10 @@ async def eventually(condition: Callable[[], bool], within: float = 10.0) -> Non
             if condition():
                 return
             await anyio.sleep(0.02)
+# --8<-- [end:helpers]
 
 
+# --8<-- [start:controller]
 @pytest.mark.anyio
 async def test_labels_a_deployment_until_its_images_are_fixed(
     fake_apiserver: FakeApiServer,
@@ -133,3 +140,4 @@ async def test_labels_a_deployment_until_its_images_are_fixed(
     assert warning["type"] == "Warning" and "nginx:1.25" in warning["message"]
     # the second violation was the same Event again: one object, counted twice
     assert warning["count"] == 2
+# --8<-- [end:controller]

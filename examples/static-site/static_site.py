@@ -45,6 +45,7 @@ from kcs.controller import (
 from kcs.core import AlreadyExists, Invalid, NotFound, Object, ObjectKey, Resource, builtin
 from kcs.manager import Manager
 
+# --8<-- [start:resource]
 SITES = Resource(group="examples.kcs.dev", version="v1alpha1", plural="staticsites",
                  kind="StaticSite", namespaced=True, singular="staticsite",
                  short_names=("site",))
@@ -57,6 +58,8 @@ MANAGED = {"app.kubernetes.io/managed-by": "static-site-controller"}
 """The label on everything this controller creates: its informers watch only these."""
 DIRECTORY = "static-sites"
 DIRECTORY_NAMESPACE_ENV = "STATIC_SITE_DIRECTORY_NAMESPACE"
+# --8<-- [end:resource]
+
 DEFAULT_IMAGE = "nginx:1.27"
 _KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
@@ -64,6 +67,7 @@ _KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 # -- what the site should look like: pure functions of the site, tested without a cluster ---
 
 
+# --8<-- [start:spec]
 def site_spec(site: Object) -> dict[str, Any]:
     """The site's spec with the CRD's defaults filled in (the apiserver applies them too;
     a spec written before they existed may lack them)."""
@@ -86,8 +90,10 @@ def spec_problem(site: Object) -> str | None:
     if len(site.name) > 50:
         return "the name is longer than 50 characters: it must fit its pods' label values"
     return None
+# --8<-- [end:spec]
 
 
+# --8<-- [start:owned]
 def selector(site: Object) -> dict[str, str]:
     """The labels of the site's pods (and its Deployment's selector)."""
     return {"app.kubernetes.io/name": "static-site", "app.kubernetes.io/instance": site.name}
@@ -143,8 +149,10 @@ def desired_deployment(site: Object) -> dict[str, Any]:
             },
         },
     }
+# --8<-- [end:owned]
 
 
+# --8<-- [start:drift]
 def configmap_patch(current: Object, desired: Mapping[str, Any]) -> dict[str, Any] | None:
     """The merge patch that gives ``current`` the desired labels and data (a removed file
     is a ``null``), or ``None`` when it has them."""
@@ -182,8 +190,10 @@ def deployment_patch(current: Object, desired: Mapping[str, Any]) -> dict[str, A
         return None
     return {"metadata": {"labels": labels},
             "spec": {"replicas": want["replicas"], "template": want["template"]}}
+# --8<-- [end:drift]
 
 
+# --8<-- [start:ready]
 def ready_condition(site: Object, deployment: Object | None) -> tuple[bool, str, str]:
     """``(ready, reason, message)`` of the Ready condition, from the site's Deployment."""
     if deployment is None:
@@ -196,6 +206,7 @@ def ready_condition(site: Object, deployment: Object | None) -> tuple[bool, str,
     if available < wanted:
         return False, "Progressing", f"{available} of {wanted} web servers available"
     return True, "Available", f"{available} of {wanted} web servers available"
+# --8<-- [end:ready]
 
 
 def directory_entry(site: Object) -> tuple[str, str]:
@@ -217,6 +228,7 @@ class NameTaken(Exception):
     """An object the site needs exists and belongs to something else."""
 
 
+# --8<-- [start:setup]
 class StaticSites(Controller):
     """Runs every StaticSite: owned ConfigMap and Deployment, status, directory entry."""
 
@@ -237,8 +249,11 @@ class StaticSites(Controller):
         # cluster; a change to one wakes the site named by its controller ownerReference.
         builder.owns(CONFIGMAPS, label_selector=MANAGED)
         builder.owns(DEPLOYMENTS, label_selector=MANAGED)
+# --8<-- [end:setup]
 
+    # --8<-- [start:reconcile]
     async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
+        # --8<-- [start:finalizer]
         site = await ctx.cache.get(SITES, key.name, key.namespace)
         if site is None:
             return None  # gone: its ConfigMap and Deployment go with it (ownerReferences)
@@ -246,6 +261,7 @@ class StaticSites(Controller):
                                      cleanup=lambda s: self.unlist(ctx, s))
         if site is None:
             return None  # it was being deleted: unlisted, finalizer removed
+        # --8<-- [end:finalizer]
 
         problem = spec_problem(site)
         if problem is not None:
@@ -264,7 +280,9 @@ class StaticSites(Controller):
         await self.list_in_directory(ctx, site)
         await self.report(ctx, site, deployment, ready_condition(site, deployment))
         return None
+    # --8<-- [end:reconcile]
 
+    # --8<-- [start:ensure]
     async def ensure(self, ctx: Context, site: Object, resource: Resource,
                      desired: dict[str, Any], patch_for: PatchFor) -> Object:
         """Create the owned object, or patch what drifted; returns it as it now is."""
@@ -289,7 +307,9 @@ class StaticSites(Controller):
         updated: Object = await ctx.client.patch(resource, name, patch, namespace)
         ctx.events.normal(site, "Updated", f"updated {resource.kind} {name}")
         return updated
+    # --8<-- [end:ensure]
 
+    # --8<-- [start:directory]
     async def list_in_directory(self, ctx: Context, site: Object) -> None:
         """Put the site's entry in the directory (created on first use)."""
         key, value = directory_entry(site)
@@ -317,7 +337,9 @@ class StaticSites(Controller):
             await ctx.client.patch(CONFIGMAPS, DIRECTORY, {"data": {key: None}},
                                    self.directory_namespace)
         ctx.log.info("%s: removed from the site directory", ObjectKey.of(site))
+    # --8<-- [end:directory]
 
+    # --8<-- [start:report]
     async def report(self, ctx: Context, site: Object, deployment: Object | None,
                      ready: tuple[bool, str, str]) -> None:
         """Write the status: observedGeneration, replicas and the Ready condition (a
@@ -326,7 +348,9 @@ class StaticSites(Controller):
         generation = site.metadata.generation
         of_deployment = (deployment.get("status") or {}) if deployment else {}
         is_ready, reason, message = ready
+        before = find_condition((site.get("status") or {}).get("conditions"), "Ready") or {}
 
+        # --8<-- [start:status]
         def mutate(status: dict[str, Any]) -> None:
             status["observedGeneration"] = generation
             status["replicas"] = of_deployment.get("replicas", 0)
@@ -334,16 +358,18 @@ class StaticSites(Controller):
             set_condition(status.setdefault("conditions", []), "Ready", is_ready, reason,
                           message, observed_generation=generation)
 
-        before = find_condition((site.get("status") or {}).get("conditions"), "Ready") or {}
         await mutate_status(ctx.client, SITES, site, mutate)
+        # --8<-- [end:status]
         if (before.get("status"), before.get("reason")) == (str(is_ready), reason):
             return
         if is_ready:
             ctx.events.normal(site, reason, message)
         elif reason != "Progressing":
             ctx.events.warning(site, reason, message)
+    # --8<-- [end:report]
 
 
+# --8<-- [start:factory]
 def controllers(manager: Manager) -> list[Controller]:
     """What ``kcs run static_site:controllers`` runs. The site directory lives in
     ``$STATIC_SITE_DIRECTORY_NAMESPACE`` if set, else in the controller's own namespace:
@@ -352,3 +378,4 @@ def controllers(manager: Manager) -> list[Controller]:
     namespace = (os.environ.get(DIRECTORY_NAMESPACE_ENV) or os.environ.get("POD_NAMESPACE")
                  or manager.client.namespace)
     return [StaticSites(directory_namespace=namespace)]
+# --8<-- [end:factory]

@@ -32,11 +32,13 @@ from static_site import (
 )
 
 from kcs.client import Client
-from kcs.core import NotFound, Object, object_from_dict
+from kcs.core import Invalid, NotFound, Object, object_from_dict
 from kcs.manager import Manager
 from kcs.testing import FakeApiServer
 
+# --8<-- [start:crd]
 CRD = yaml.safe_load((Path(__file__).parent / "deploy" / "crd.yaml").read_text())
+# --8<-- [end:crd]
 
 
 def site(name: str = "hello", **spec: Any) -> dict[str, Any]:
@@ -114,6 +116,32 @@ def test_ready_follows_the_deployments_available_replicas() -> None:
         True, "Available", "2 of 2 web servers available")
 
 
+# -- the CRD: what the apiserver checks before the controller sees a site ----------------------
+
+
+# --8<-- [start:schema]
+@pytest.mark.anyio
+async def test_the_schema_defaults_and_refuses_what_it_should(
+    fake_apiserver: FakeApiServer,
+) -> None:
+    api = fake_apiserver
+    api.create("customresourcedefinitions.apiextensions.k8s.io", CRD)
+    created = api.create(SITES, {**site(), "metadata": {"name": "a", "namespace": "default"}})
+    assert created["spec"]["replicas"] == 1 and created["spec"]["image"] == "nginx:1.27"
+    for spec, message in (({"files": {}}, "spec.files"),
+                          ({"files": {"i": "x"}, "replicas": 50}, "spec.replicas"),
+                          ({"replicas": 1}, "spec.files")):
+        with pytest.raises(Invalid, match=message):
+            api.create(SITES, {**site(), "metadata": {"name": "b", "namespace": "default"},
+                               "spec": spec})
+    # unknown fields are pruned, and status is the status subresource's alone
+    pruned = api.create(SITES, {**site(), "metadata": {"name": "c", "namespace": "default"},
+                                "spec": {"files": {"i": "x"}, "colour": "red"},
+                                "status": {"replicas": 3}})
+    assert "colour" not in pruned["spec"] and not pruned.get("status")
+# --8<-- [end:schema]
+
+
 # -- the controller against the fake apiserver ------------------------------------------------
 
 
@@ -135,6 +163,7 @@ def ready(api: FakeApiServer, name: str = "hello") -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or () if c["type"] == "Ready"), None)
 
 
+# --8<-- [start:play]
 def play_the_deployment_controller(api: FakeApiServer, name: str, available: int) -> None:
     """What kube-controller-manager would write: the Deployment's status."""
     dep = api.get(DEPLOYMENTS, name, "default")
@@ -142,6 +171,7 @@ def play_the_deployment_controller(api: FakeApiServer, name: str, available: int
         "observedGeneration": dep["metadata"]["generation"],
         "replicas": dep["spec"]["replicas"], "availableReplicas": available}},
         namespace="default", status=True)
+# --8<-- [end:play]
 
 
 @pytest.mark.anyio
