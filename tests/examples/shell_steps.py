@@ -39,12 +39,12 @@ Check = Callable[[], Awaitable[object]]
 
 
 def bash_blocks(text: str, after: str | None = None, before: str | None = None) -> list[str]:
-    """The ```bash blocks of ``text``, between the headings (or any text) ``after`` and
-    ``before`` when given."""
+    """The ```bash blocks of ``text``, from the heading (or any text) ``after`` up to the
+    next ``before`` (or the end), when given."""
     if after is not None:
         start = text.index(after)
         text = text[start:]
-    if before is not None:
+    if before is not None and before in text:
         text = text[: text.index(before)]
     return re.findall(r"```bash\n(.*?)```", text, flags=re.S)
 
@@ -119,8 +119,10 @@ class Session:
         elif words[:2] == ["kcs", "fake-apiserver"] or command.endswith("&"):
             await self._background(words[:-1] if words[-1] == "&" else words)
         else:
-            proc = await anyio.run_process(["bash", "-c", command], cwd=self.cwd, env=self.env,
-                                           check=False, stderr=subprocess.STDOUT)
+            with anyio.fail_after(120):
+                proc = await anyio.run_process(["bash", "-c", command], cwd=self.cwd,
+                                               env=self.env, check=False,
+                                               stderr=subprocess.STDOUT)
             output = proc.stdout.decode()
             self.outputs.append((command, output))
             if proc.returncode != 0:
