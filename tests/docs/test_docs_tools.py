@@ -12,7 +12,7 @@ import pytest
 EXT = Path(__file__).resolve().parents[2] / "docs" / "_ext"
 sys.path.insert(0, str(EXT))
 
-from check_site import raw_markup  # noqa: E402
+from check_site import constructor_parameters, raw_markup  # noqa: E402
 from sphinx_roles import SphinxRoles  # noqa: E402
 
 IMPL = '''
@@ -103,3 +103,15 @@ def test_the_site_check_finds_raw_roles_outside_code_blocks_only() -> None:
     assert raw_markup("<pre><code>:class:`quoted in an example`</code></pre>") == []
     assert raw_markup("<p>roles such as <code>:class:</code> and "
                       "<code>.. code-block::</code>, quoted</p>") == []
+
+
+def test_constructor_parameters_reads_the_signature_after_a_class_heading() -> None:
+    page = ('<h2 id="kcs.x.Thing" class="doc doc-heading"><span>Thing</span></h2>\n'
+            '<div class="doc-signature highlight"><pre><code><span class="nf">Thing</span>'
+            '<span class="p">(</span>\n    <span class="n">client</span>: Client,\n'
+            '    <span class="o">*</span>, <span class="n">size</span>: int = 1)'
+            '</code></pre></div>')
+    assert constructor_parameters(page, "kcs.x.Thing") == ["client", "size"]
+    assert constructor_parameters(page, "kcs.x.Other") is None
+    bare = '<h2 id="kcs.x.Thing" class="doc doc-heading">Thing</h2>\n<div class="doc doc-contents">'
+    assert constructor_parameters(bare, "kcs.x.Thing") is None  # no signature shown
