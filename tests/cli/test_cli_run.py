@@ -173,3 +173,20 @@ async def test_an_error_in_the_users_module_keeps_its_traceback(tmp_path: Path) 
     proc = await anyio.to_thread.run_sync(lambda: run_kcs(["run", "broken"], cwd=tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "RuntimeError: my bug" in proc.stderr and 'broken.py", line 3' in proc.stderr
+
+
+@pytest.mark.timeout(60)
+async def test_a_factory_that_finds_a_setting_missing_stops_with_its_message(
+    api: FakeApiServer, tmp_path: Path,
+) -> None:
+    (tmp_path / "needs.py").write_text(
+        "import os\n\n"
+        "def controllers():\n"
+        "    raise SystemExit('needs: set NEEDS_SETTING')\n")
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    proc = await anyio.to_thread.run_sync(lambda: run_kcs(
+        ["run", "needs:controllers", "--kubeconfig", str(kubeconfig),
+         "--health-bind-address", "0"], cwd=tmp_path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.strip().endswith("needs: set NEEDS_SETTING"), proc.stderr
+    assert "Traceback" not in proc.stderr
