@@ -67,11 +67,16 @@ def already_exists(resource: Resource, name: str) -> AlreadyExists:
                                      group=_group(resource), kind=resource.plural))
 
 
-def conflict(resource: Resource, name: str, why: str) -> Conflict:
-    """409 Conflict: a stale resourceVersion or a failed precondition."""
-    msg = f'Operation cannot be fulfilled on {_qualified(resource)} "{name}": {why}'
+def conflict(resource: Resource, name: str, why: str, *, qualified: str | None = None,
+             kind: str | None = None) -> Conflict:
+    """409 Conflict: a stale resourceVersion or a failed precondition.
+
+    ``qualified`` and ``kind`` replace the resource in the message and in ``details.kind``
+    (the delete preconditions name the kind: ``Operation cannot be fulfilled on Pod "p"``)."""
+    msg = f'Operation cannot be fulfilled on {qualified or _qualified(resource)} "{name}": {why}'
     return Conflict(
-        status_body(409, "Conflict", msg, name=name, group=_group(resource), kind=resource.plural)
+        status_body(409, "Conflict", msg, name=name, group=_group(resource),
+                    kind=kind or resource.plural)
     )
 
 
@@ -136,11 +141,13 @@ def unauthorized() -> Unauthorized:
     return Unauthorized(status_body(401, "Unauthorized", "Unauthorized"))
 
 
-def forbidden(resource: Resource, name: str, message: str) -> Forbidden:
+def forbidden(resource: Resource, name: str, message: str,
+              causes: list[dict[str, str]] | None = None) -> Forbidden:
     """403 Forbidden (for example: creating content in a terminating namespace)."""
     msg = f'{_qualified(resource)} "{name}" is forbidden: {message}'
     return Forbidden(
-        status_body(403, "Forbidden", msg, name=name, group=_group(resource), kind=resource.plural)
+        status_body(403, "Forbidden", msg, name=name, group=_group(resource),
+                    kind=resource.plural, causes=causes)
     )
 
 

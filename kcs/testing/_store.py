@@ -33,9 +33,39 @@ from typing import Any, Literal
 import orjson
 from sortedcontainers import SortedDict
 
-__all__ = ["EventType", "ResourceStore", "Store", "StoredObject", "WatchEvent", "stamp"]
+__all__ = [
+    "EventType",
+    "ResourceStore",
+    "Store",
+    "StoredObject",
+    "WatchEvent",
+    "convert_object",
+    "register_conversion",
+    "stamp",
+]
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+Conversion = Callable[[dict[str, Any]], dict[str, Any]]
+_CONVERSIONS: dict[tuple[str, str, str], Conversion] = {}
+
+
+def register_conversion(kind: str, from_api_version: str, to_api_version: str,
+                        fn: Conversion) -> None:
+    """Convert objects of ``kind`` between two API versions with ``fn`` (instead of just
+    rewriting ``apiVersion``, the CRD conversion strategy "None")."""
+    _CONVERSIONS[(kind, from_api_version, to_api_version)] = fn
+
+
+def convert_object(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """``obj`` as served at ``api_version`` (a new dict; ``obj`` itself when it already is)."""
+    have = obj.get("apiVersion")
+    if have == api_version:
+        return obj
+    fn = _CONVERSIONS.get((str(obj.get("kind")), str(have), api_version))
+    if fn is not None:
+        return fn(obj)
+    return {**obj, "apiVersion": api_version}
 
 
 def stamp(obj: dict[str, Any], rv: int) -> dict[str, Any]:
@@ -80,10 +110,10 @@ class StoredObject:
         return b"{" + self.raw[self.head:]
 
     def as_version(self, api_version: str) -> bytes:
-        """The JSON bytes as served at ``api_version`` (conversion strategy "None")."""
+        """The JSON bytes as served at ``api_version`` (see :func:`convert_object`)."""
         if self.obj.get("apiVersion") == api_version:
             return self.raw
-        return orjson.dumps({**self.obj, "apiVersion": api_version})
+        return orjson.dumps(convert_object(self.obj, api_version))
 
 
 @dataclass(slots=True, eq=False)
@@ -274,6 +304,9 @@ class Store:
         self.history_size = history_size
         self._resources: dict[str, ResourceStore] = {}
         self._advanced: asyncio.Event | None = None
+        self.observers: list[Callable[[str, WatchEvent], None]] = []
+        """Called with ``(group_resource, event)`` after every commit, of every resource
+        (the cluster's controllers watch everything through this)."""
 
     async def wait_for_revision(self, rv: int) -> None:
         """Wait until the revision reaches ``rv`` (bound it with a timeout)."""
@@ -315,6 +348,8 @@ class Store:
         ev = WatchEvent("MODIFIED" if prev is not None else "ADDED", self.revision, key,
                         namespace, new, prev)
         rs.record(ev)
+        for observer in self.observers:
+            observer(rs.group_resource, ev)
         return ev
 
     def remove(self, rs: ResourceStore, key: str, namespace: str) -> WatchEvent:
@@ -324,6 +359,8 @@ class Store:
         ev = WatchEvent("DELETED", self.revision, key, namespace,
                         StoredObject.build(prev.obj, self.revision), prev)
         rs.record(ev)
+        for observer in self.observers:
+            observer(rs.group_resource, ev)
         return ev
 
     def compact(self) -> int:
