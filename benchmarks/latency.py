@@ -28,7 +28,7 @@ import anyio
 
 from benchmarks import _kcs
 from benchmarks._harness import Metrics
-from benchmarks._pods import PODS, percentile, seed_pods, sizes, tiny
+from benchmarks._pods import CONTROLLERS_OFF, PODS, percentile, seed_pods, sizes, tiny
 from kcs.client import Client
 from kcs.core import Object, builtin
 from kcs.informer import Informer
@@ -75,7 +75,7 @@ async def _main(quick: bool) -> Metrics:
     def on_update(old: Object, new: Object) -> None:
         seen[int(_kcs.resource_version_of(new))] = time.perf_counter()
 
-    async with ApiServerProcess() as api, Client.from_url(api.url, qps=0) as client:
+    async with ApiServerProcess(disabled_controllers=CONTROLLERS_OFF) as api, Client.from_url(api.url, qps=0) as client:
         await seed_pods(api, n)
         await api.seed(CONFIGMAPS, [
             {"apiVersion": "v1", "kind": "ConfigMap",

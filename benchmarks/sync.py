@@ -24,7 +24,7 @@ import anyio
 
 from benchmarks import _kcs
 from benchmarks._harness import Metrics, in_child, median
-from benchmarks._pods import seed_pods, sizes
+from benchmarks._pods import CONTROLLERS_OFF, seed_pods, sizes
 from kcs.client import Client
 from kcs.testing import ApiServerProcess
 
@@ -82,7 +82,8 @@ async def _main(quick: bool) -> Metrics:
                                        "list_lightkube": []}
     with tempfile.TemporaryDirectory(prefix="kcs-bench-") as tmp:
         path = os.path.join(tmp, "pods.snapshot")
-        async with ApiServerProcess() as api, Client.from_url(api.url, qps=0) as client:
+        async with ApiServerProcess(disabled_controllers=CONTROLLERS_OFF) as api, \
+                Client.from_url(api.url, qps=0) as client:
             await seed_pods(api, n)
             await _write_snapshot(client, path)
             current = str(int((await api.state())["revision"]))

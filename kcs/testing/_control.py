@@ -29,6 +29,11 @@ server only listens on loopback. Endpoints (``GET`` reads, ``POST`` acts):
 ``POST /_fake/tokens``                      ``{"namespace", "service_account"}`` ->
                                             ``{"token"}`` (a service-account token)
 ``POST /_fake/logs``                        ``{"namespace", "pod", "container", "text"}``
+``GET  /_fake/controllers``                 enabled controllers, busy, errors, node agent modes
+``GET  /_fake/controllers/idle?timeout=S``  wait until the controllers have nothing to do
+``GET  /_fake/node-agent``                  the node agent's modes and terminating pods
+``POST /_fake/node-agent``                  ``{"mode", "seconds", "node"}``: how pods stop
+``POST /_fake/node-agent/confirm``          ``{"namespace", "name"}`` -> ``{"confirmed": bool}``
 ==========================================  ===================================================
 """
 
@@ -94,6 +99,9 @@ class ControlChannel:
             "writes": self._writes,
             "requests": self._requests,
             "watchers": self._watchers,
+            "controllers": self._controllers,
+            "controllers/idle": self._controllers_idle,
+            "node-agent": self._node_agent,
         }
         self._post: dict[str, Action] = {
             "compact": self._compact,
@@ -112,6 +120,8 @@ class ControlChannel:
             "touch": self._touch,
             "tokens": self._tokens,
             "logs": self._logs,
+            "node-agent": self._node_agent_mode,
+            "node-agent/confirm": self._node_agent_confirm,
         }
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -174,6 +184,40 @@ class ControlChannel:
             raise ApiError({"kind": "Status", "code": 408, "reason": "Timeout",
                             "message": f"fewer than {count} watches open"}, 408) from None
         return {"open": self.api.watches.count()}
+
+    async def _controllers(self, _b: dict[str, Any]) -> Any:
+        c = self.api.controllers
+        return {"enabled": list(c.enabled), "busy": c.busy(),
+                "errors": [f"{type(e).__name__}: {e}" for e in c.errors],
+                "node_agent": await self._node_agent({})}
+
+    async def _controllers_idle(self, b: dict[str, Any]) -> Any:
+        timeout = float(b.get("timeout", 5.0))
+        try:
+            async with asyncio.timeout(timeout):
+                await self.api.controllers.wait_idle()
+        except TimeoutError:
+            raise ApiError({"kind": "Status", "code": 408, "reason": "Timeout",
+                            "message": "the controllers are still busy"}, 408) from None
+        return {"busy": False}
+
+    async def _node_agent(self, _b: dict[str, Any]) -> Any:
+        agent = self.api.node_agent
+        return {"mode": agent.default.mode, "seconds": agent.default.seconds,
+                "nodes": {n: {"mode": m.mode, "seconds": m.seconds}
+                          for n, m in agent.nodes_with_modes()},
+                "terminating": agent.terminating()}
+
+    async def _node_agent_mode(self, b: dict[str, Any]) -> Any:
+        unknown = set(b) - {"mode", "seconds", "node"}
+        if unknown or "mode" not in b:
+            raise bad_request(f"expected {{mode, seconds, node}}, got {sorted(b)}")
+        self.api.node_agent.set_mode(b["mode"], seconds=float(b.get("seconds") or 0.0),
+                                     node=b.get("node"))
+        return {}
+
+    async def _node_agent_confirm(self, b: dict[str, Any]) -> Any:
+        return {"confirmed": self.api.node_agent.confirm(str(b["namespace"]), str(b["name"]))}
 
     async def _compact(self, _b: dict[str, Any]) -> Any:
         return {"revision": self.api.compact()}

@@ -95,7 +95,8 @@ def api_resource_list(registry: Registry, group: str, version: str,
         resources.append(_entry(s))
         more = dict(extras(s)) if extras is not None else {}
         subs: dict[str, Mapping[str, Any]] = {
-            sub: {"kind": s.resource.kind, "verbs": ["get", "patch", "update"]}
+            sub: {"kind": s.resource.kind,
+                  "verbs": ["update"] if sub == "finalize" else ["get", "patch", "update"]}
             for sub in s.resource.subresources if sub != "scale" or sub not in more}
         subs.update(more)
         for sub, fields in sorted(subs.items()):

@@ -62,10 +62,11 @@ _BY_GROUP_RESOURCE: dict[str, dict[str, Getter]] = {
         "source": _path("source.component"),
         "type": _path("type"),
     },
+    # events.k8s.io Events are stored as core Events: their fields select the stored ones.
     "events.events.k8s.io": {
-        **{f"regarding.{f}": _path(f"regarding.{f}") for f in _INVOLVED},
+        **{f"regarding.{f}": _path(f"involvedObject.{f}") for f in _INVOLVED},
         "reason": _path("reason"),
-        "reportingController": _path("reportingController"),
+        "reportingController": _path("reportingComponent"),
         "type": _path("type"),
     },
     "secrets": {"type": _path("type")},

@@ -33,8 +33,9 @@ from kcs.testing._discovery import (
     api_versions,
 )
 from kcs.testing._faults import VERBS, Faults
-from kcs.testing._listing import parse_list_options
+from kcs.testing._listing import parse_bool, parse_list_options
 from kcs.testing._openapi import OpenAPI, serve_openapi
+from kcs.testing._options import delete_options
 from kcs.testing._protobuf import PROTOBUF, ProtobufError, decode_protobuf
 from kcs.testing._rbac import RbacAuthorizer, forbidden_error
 from kcs.testing._reads import Reads
@@ -273,6 +274,7 @@ class ApiHandler:
     ) -> web.StreamResponse:
         v = self.verbs
         s = t.served
+        manager = request.query.get("fieldManager")
         if verb == "get":
             assert t.name is not None
             return self._object(request, s, v.get(s, t.namespace, t.name))
@@ -285,7 +287,7 @@ class ApiHandler:
             fv = FieldValidation.parse(request.query.get("fieldValidation"), "CreateOptions")
             body = await self.body(request, s)
             return _warn(self._object(request, s, v.create(s, t.namespace, body, client,
-                                                           dry_run=dry_run,
+                                                           dry_run=dry_run, field_manager=manager,
                                                            field_validation=fv), 201), fv)
         if verb == "update":
             assert t.name is not None
@@ -293,27 +295,30 @@ class ApiHandler:
             body = await self.body(request, s)
             return _warn(self._object(request, s, v.update(s, t.namespace, t.name, body, client,
                                                            subresource=t.subresource,
-                                                           dry_run=dry_run,
+                                                           dry_run=dry_run, field_manager=manager,
                                                            field_validation=fv)), fv)
         if verb == "patch":
             assert t.name is not None
             fv = FieldValidation.parse(request.query.get("fieldValidation"), "PatchOptions")
             data = await self.read(request)
             ctype = request.content_type
+            force = request.query.get("force")
             obj, created = v.patch(s, t.namespace, t.name, ctype, data, client,
-                                   subresource=t.subresource,
-                                   field_manager=request.query.get("fieldManager"),
-                                   dry_run=dry_run, field_validation=fv)
+                                   subresource=t.subresource, field_manager=manager,
+                                   dry_run=dry_run, field_validation=fv,
+                                   force=None if force is None else parse_bool("force", force))
             return _warn(self._object(request, s, obj, 201 if created else 200), fv)
         if verb == "delete":
             assert t.name is not None
-            options = await self._options(request)
+            options = delete_options(await self._options(request), request.query)
             obj, gone = v.delete(s, t.namespace, t.name, options, client, dry_run=dry_run)
             if gone and not s.custom and s.group_resource not in _RETURNS_DELETED:
                 return json_response(_success(s, obj))
-            return self._object(request, s, obj)
+            # 202 when not deleted at once although dependents were asked to go (as kube)
+            code = 202 if not gone and options.orphan_dependents is False else 200
+            return self._object(request, s, obj, code)
         if verb == "deletecollection":
-            options = await self._options(request)
+            options = delete_options(await self._options(request), request.query)
             opts = parse_list_options(request.query)
             items = v.delete_collection(s, t.namespace, opts, options, client, dry_run=dry_run)
             return self._list_response(request, s, items, v.store.revision, None, None)

@@ -20,6 +20,7 @@ import aiohttp
 import anyio
 
 from kcs.core import Resource, error_from_status
+from kcs.testing._cluster import CONTROLLERS
 
 __all__ = ["ApiServerProcess"]
 
@@ -53,9 +54,15 @@ class ApiServerProcess:
         python: str | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 20.0,
+        disabled_controllers: Iterable[str] = (),
     ) -> None:
         self._args = [python or sys.executable, "-m", "kcs.testing.apiserver",
                       "--port", str(port)]
+        for name in disabled_controllers:
+            if name not in CONTROLLERS:
+                raise ValueError(f"unknown controller {name!r}; the controllers are "
+                                 f"{list(CONTROLLERS)}")
+            self._args += ["--disable-controller", name]
         if bookmark_frequency is not None:
             self._args += ["--bookmark-frequency", str(bookmark_frequency)]
         if fast_bookmarks is not None:
@@ -338,3 +345,36 @@ class ApiServerProcess:
         return int((await self._call("POST", "touch", {
             "resource": str(resource), "keys": list(keys) if keys is not None else None,
             "times": times}))["revision"])
+
+    # --- the cluster's controllers ----------------------------------------------------------
+
+    async def controllers(self) -> dict[str, Any]:
+        """``{"enabled": [...], "busy": bool, "errors": [...], "node_agent": {...}}``."""
+        result: dict[str, Any] = await self._call("GET", "controllers")
+        return result
+
+    async def wait_controllers_idle(self) -> None:
+        """Wait until the cluster's controllers have nothing queued or scheduled, within the
+        caller's deadline; :class:`TimeoutError` when the server gives up."""
+        deadline = anyio.current_effective_deadline()
+        left = 3600.0 if deadline == math.inf else max(0.0, deadline - anyio.current_time())
+        try:
+            await self._call("GET", "controllers/idle", params={"timeout": str(left)})
+        except Exception as e:
+            if getattr(e, "code", None) == 408:
+                raise TimeoutError(str(e)) from None
+            raise
+
+    async def node_agent_mode(self, mode: str, *, seconds: float = 0.0,
+                              node: str | None = None) -> None:
+        """See :meth:`kcs.testing.NodeAgent.set_mode`."""
+        await self._call("POST", "node-agent", {"mode": mode, "seconds": seconds, "node": node})
+
+    async def confirm_pod(self, namespace: str, name: str) -> bool:
+        """See :meth:`kcs.testing.NodeAgent.confirm`."""
+        return bool((await self._call("POST", "node-agent/confirm",
+                                      {"namespace": namespace, "name": name}))["confirmed"])
+
+    async def terminating_pods(self) -> list[str]:
+        """See :meth:`kcs.testing.NodeAgent.terminating`."""
+        return list((await self._call("GET", "node-agent"))["terminating"])

@@ -70,8 +70,8 @@ class Reads:
         self.too_large_wait = too_large_wait
 
     def rs(self, served: ServedResource) -> ResourceStore:
-        """The store of ``served``'s group-resource."""
-        return self.store.resource(served.group_resource)
+        """The store of ``served``'s objects."""
+        return self.store.resource(served.store_key)
 
     async def wait_for_revision(self, rv: int) -> None:
         """Wait (up to ``too_large_wait``) until the store reaches ``rv``; else 504 Timeout."""

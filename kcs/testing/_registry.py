@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kcs.core import BUILTIN_RESOURCES, Resource
@@ -34,7 +34,9 @@ class ServedResource:
     of the built-in ones (the CRD ``selectableFields``). ``custom`` marks custom resources
     (no strategic merge patch, deleted objects returned from DELETE); ``schema`` is the
     CRD version's ``openAPIV3Schema`` (``None`` for a resource registered without a CRD:
-    nothing is pruned, defaulted or validated against a schema).
+    nothing is pruned, defaulted or validated against a schema). ``stored_as`` names
+    another group-resource whose store (and storage apiVersion) this one shares, as
+    events.k8s.io Events share core Events': ``(group_resource, api_version)``.
     """
 
     resource: Resource
@@ -47,15 +49,23 @@ class ServedResource:
     scale: tuple[str, str, str] | None = None
     """A CRD's ``subresources.scale``: spec replicas, status replicas and label selector
     paths (``spec.replicas``, ``status.replicas``, ``status.selector``)."""
+    stored_as: tuple[str, str] | None = None
 
     @property
     def group_resource(self) -> str:
-        """``plural`` or ``plural.group``: the key of the storage."""
+        """``plural`` or ``plural.group``: the resource's name."""
         return str(self.resource)
+
+    @property
+    def store_key(self) -> str:
+        """The group-resource whose store holds the objects (usually :attr:`group_resource`)."""
+        return self.stored_as[0] if self.stored_as else str(self.resource)
 
     @property
     def storage_api_version(self) -> str:
         """``group/storage_version`` (or just the version for the core group)."""
+        if self.stored_as:
+            return self.stored_as[1]
         g = self.resource.group
         return f"{g}/{self.storage_version}" if g else self.storage_version
 
@@ -123,6 +133,9 @@ kinds kcs's client knows without discovery): the groups controllers commonly tou
 kinds kubectl's imperative commands create. Every one is a plain stored object: no
 controller acts on it (no Job runs pods, no PVC binds)."""
 
+# events.k8s.io Events are core Events, stored once (see _events).
+_STORED_AS = {"events.events.k8s.io": ("events", "v1")}
+
 _CATEGORY_ALL = frozenset({
     "pods", "replicationcontrollers", "services", "daemonsets.apps", "deployments.apps",
     "replicasets.apps", "statefulsets.apps", "horizontalpodautoscalers.autoscaling",
@@ -153,7 +166,10 @@ class Registry:
         self.generation = 0
         """Bumped whenever what is served changes (for documents derived from it)."""
         for r in (*BUILTIN_RESOURCES, *EXTRA_RESOURCES):
-            self.add(ServedResource(r, r.version, categories=_categories(r)))
+            res = replace(r, subresources=r.subresources | {"finalize"}) if str(
+                r) == "namespaces" else r
+            self.add(ServedResource(res, r.version, categories=_categories(r),
+                                    stored_as=_STORED_AS.get(str(r))))
 
     def add(self, served: ServedResource) -> None:
         """Serve ``served.resource`` (replacing an earlier registration of the same version)."""

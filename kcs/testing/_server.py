@@ -20,16 +20,21 @@ from kcs.core import FieldSelector, LabelSelector, NotFound, Resource
 from kcs.testing._accounting import RequestLog, WriteLog
 from kcs.testing._authn import Authenticator, TokenIssuer, UserInfo
 from kcs.testing._bulk import seed, touch
+from kcs.testing._cluster import ClusterControllers, Controller
 from kcs.testing._control import ControlChannel
 from kcs.testing._faults import Faults
 from kcs.testing._fields import check_field_selector, field_reader, matches
+from kcs.testing._gc import GarbageCollector
 from kcs.testing._handlers import ApiHandler
+from kcs.testing._kubelet import NodeAgent
 from kcs.testing._listing import ListOptions
+from kcs.testing._namespacecontroller import NamespaceController
 from kcs.testing._rbac import BOOTSTRAP, RbacAuthorizer
 from kcs.testing._reads import Reads
 from kcs.testing._registry import Registry, ServedResource
 from kcs.testing._reviews import Reviews
-from kcs.testing._store import Store
+from kcs.testing._serviceaccounts import ServiceAccountController
+from kcs.testing._store import Store, StoredObject
 from kcs.testing._subresources import PodLogs, Subresources
 from kcs.testing._tls import ServingCertificate, generate, server_context
 from kcs.testing._verbs import IN_PROCESS, MERGE_PATCH, Verbs, object_key
@@ -95,6 +100,10 @@ class FakeApiServer:
     * Observability: :attr:`writes` (every successful write), :attr:`requests` (in-flight and
       abandoned requests), :attr:`watches` (open watches), :attr:`faults` (fault injection and
       ``faults.counts``).
+    * The cluster's own controllers (:data:`CONTROLLERS`: namespace, service-account,
+      garbage-collector, node agent) run while the server runs, as in a cluster;
+      ``disabled_controllers`` switches some off by name. :attr:`controllers` runs them
+      (``await api.controllers.wait_idle()``), :attr:`node_agent` says how pods stop.
     """
 
     def __init__(
@@ -115,6 +124,7 @@ class FakeApiServer:
         control: bool = True,
         too_large_wait: float = 3.0,
         namespaces: Iterable[str] = DEFAULT_NAMESPACES,
+        disabled_controllers: Iterable[str] = (),
     ) -> None:
         if authorization not in ("AlwaysAllow", "RBAC"):
             raise ValueError(f"authorization must be 'AlwaysAllow' or 'RBAC', not "
@@ -146,6 +156,17 @@ class FakeApiServer:
         self.subresources = Subresources(self.verbs, self.tokens, self.logs, self._get_handler)
         self.reviews = Reviews(self.authn, self.authz, self._get_handler)
         self.reviews.register(self.registry)
+        self.node_agent = NodeAgent(self.verbs)
+        service_accounts = ServiceAccountController(self.verbs)
+        built: dict[str, Controller] = {
+            "namespace-controller": NamespaceController(self.verbs),
+            "serviceaccount-controller": service_accounts,
+            "garbage-collector-controller": GarbageCollector(self.verbs),
+            "node-agent": self.node_agent,
+        }
+        self.controllers = ClusterControllers(self.verbs, built, disabled_controllers)
+        if "serviceaccount-controller" in self.controllers.enabled:
+            self.verbs.lifecycle.ensure_default_service_account = service_accounts.ensure
         self._control = ControlChannel(self) if control else None
         self._max_body = max_body_bytes
         self._runner: web.ServerRunner | None = None
@@ -155,6 +176,7 @@ class FakeApiServer:
         if self.authz is not None:
             for obj in BOOTSTRAP:
                 self.create(f"{obj['kind'].lower()}s.rbac.authorization.k8s.io", obj)
+        self.controllers.drain()  # a new cluster already has its default service accounts
         self.writes.clear()
 
     @property
@@ -239,12 +261,14 @@ class FakeApiServer:
             raise
         self.port = int(runner.addresses[0][1])
         self._runner = runner
+        self.controllers.start()
 
     async def stop(self) -> None:
         """Stop listening and cut every connection (watches included). State is kept."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        await self.controllers.stop()
         self.watches.abort_where(lambda _w: True, "shutdown")
         server = runner.server
         if server is not None:
@@ -437,12 +461,13 @@ class FakeApiServer:
         """Create ``obj`` as a client would (same rules, same events); returns a copy."""
         s = self._served(resource)
         ns = namespace or (obj.get("metadata") or {}).get("namespace")
-        return _copy(self.verbs.create(s, ns, dict(obj)).raw)
+        return _copy(self.verbs.create(s, ns, dict(obj)), s)
 
     def get(self, resource: Resource | str, name: str,
             namespace: str | None = None) -> dict[str, Any]:
         """A copy of the current object (raises :class:`kcs.core.NotFound`)."""
-        return _copy(self.verbs.get(self._served(resource), namespace, name).raw)
+        s = self._served(resource)
+        return _copy(self.verbs.get(s, namespace, name), s)
 
     def list(
         self,
@@ -460,7 +485,7 @@ class FakeApiServer:
         check_field_selector(s, opts.field)
         reader = field_reader(s)
         return [
-            _copy(so.raw) for so in rs.view(self.store.revision, namespace)
+            _copy(so, s) for so in rs.view(self.store.revision, namespace)
             if opts.label.matches((so.obj.get("metadata") or {}).get("labels"))
             and matches(reader, opts.field, so.obj)
         ]
@@ -477,7 +502,7 @@ class FakeApiServer:
         meta = obj.get("metadata") or {}
         return _copy(self.verbs.update(s, meta.get("namespace"), str(meta.get("name")), dict(obj),
                                        subresource="status" if status else "",
-                                       unchecked=unchecked).raw)
+                                       unchecked=unchecked), s)
 
     def patch(
         self,
@@ -488,22 +513,38 @@ class FakeApiServer:
         namespace: str | None = None,
         patch_type: str = "merge",
         status: bool = False,
+        field_manager: str | None = None,
+        force: bool | None = None,
     ) -> dict[str, Any]:
-        """Patch an object (``patch_type``: merge, json, strategic or apply)."""
+        """Patch an object (``patch_type``: merge, json, strategic or apply). An apply
+        patch needs a ``field_manager`` (``"in-process"`` unless given), and may
+        ``force``."""
         s = self._served(resource)
-        obj, _ = self.verbs.patch(s, namespace, name, _PATCH_TYPES[patch_type],
-                                  orjson.dumps(patch), IN_PROCESS,
+        ptype = _PATCH_TYPES[patch_type]
+        if patch_type == "apply" and field_manager is None:
+            field_manager = "in-process"
+        obj, _ = self.verbs.patch(s, namespace, name, ptype, orjson.dumps(patch), IN_PROCESS,
                                   subresource="status" if status else "",
-                                  field_manager="in-process")
-        return _copy(obj.raw)
+                                  field_manager=field_manager, force=force)
+        return _copy(obj, s)
 
     def delete(self, resource: Resource | str, name: str, namespace: str | None = None,
-               *, preconditions: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """Delete an object (finalizers respected); returns the last state."""
+               *, preconditions: Mapping[str, str] | None = None,
+               propagation_policy: str | None = None,
+               grace_period_seconds: int | None = None) -> dict[str, Any]:
+        """Delete an object, as a DELETE with these options would; returns the object as
+        the DELETE answers it (its last state, or its state while deletion goes on:
+        finalizers, graceful deletion of scheduled pods, terminating namespaces)."""
         s = self._served(resource)
-        opts = {"preconditions": dict(preconditions)} if preconditions else None
+        opts: dict[str, Any] = {}
+        if preconditions:
+            opts["preconditions"] = dict(preconditions)
+        if propagation_policy is not None:
+            opts["propagationPolicy"] = propagation_policy
+        if grace_period_seconds is not None:
+            opts["gracePeriodSeconds"] = grace_period_seconds
         obj, _ = self.verbs.delete(s, namespace, name, opts)
-        return _copy(obj.raw)
+        return _copy(obj, s)
 
     def seed(self, resource: Resource | str, objects: Iterable[Mapping[str, Any]]) -> int:
         """Bulk-load objects without HTTP (for benchmarks): missing uid, timestamps and
@@ -523,6 +564,7 @@ class FakeApiServer:
         return object_key(self._served(resource), namespace, name)
 
 
-def _copy(raw: bytes) -> dict[str, Any]:
-    out: dict[str, Any] = orjson.loads(raw)
+def _copy(so: StoredObject, served: ServedResource) -> dict[str, Any]:
+    """A copy of a stored object, as ``served`` serves it."""
+    out: dict[str, Any] = orjson.loads(so.as_version(served.resource.api_version))
     return out

@@ -8,23 +8,30 @@ objects.
 Semantics (all as kube-apiserver, see docs/testing.md for what is simplified):
 
 * metadata owned by the server: ``uid``, ``creationTimestamp``, ``resourceVersion``,
-  ``generation`` (1 at create, +1 when anything but metadata, and status for kinds with a
-  status subresource, changes; +1 when deletion starts), ``deletionTimestamp``;
+  ``generation`` (per kind, see ``_generation``), ``deletionTimestamp``,
+  ``managedFields`` (every write records its manager, see ``_managedfields``);
 * a write that changes nothing is not a write: no new resourceVersion, no event;
 * kinds with a status subresource: the main resource ignores ``status``, ``/status`` changes
   only ``status``, and ``status`` is reset at create;
 * optimistic concurrency: a stale ``metadata.resourceVersion`` in an update or patch is a 409
   Conflict; no resourceVersion means an unconditional update;
-* finalizers: deleting an object with finalizers sets ``deletionTimestamp``; the update that
-  removes the last finalizer deletes it; no finalizer may be added while deleting;
-* namespaces: namespaced objects need an existing namespace; deleting a namespace deletes its
-  content (respecting finalizers) and the namespace goes when it is empty;
+* decoding (pruning, field validation), defaulting, admission (``_admission`` changes
+  objects; ``_validatingadmission`` refuses creates in missing or terminating namespaces,
+  and pods whose service account does not exist) and validation, as kube-apiserver 1.36;
+* deletion: graceful deletion of pods, finalizers, the garbage collector's ``orphan`` and
+  ``foregroundDeletion`` finalizers, namespaces (see ``_deletion``); the update that removes
+  the last finalizer of an object whose deletion is due deletes it;
+* server-side apply: see ``_managedfields`` and ``_typed``;
 * CRDs: creating one serves its kinds at once (status Established), deleting one deletes its
   objects and stops serving them.
+
+What the cluster's controllers do (garbage collection, namespace termination, the default
+service account, the kubelet confirming pod deletions) is not here but in ``_cluster``.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import random
 import time
@@ -35,26 +42,36 @@ from typing import Any
 
 import orjson
 
-from kcs.core import ApiError, Resource, status_body
+from kcs.core import ApiError, NotFound, Resource, status_body
+from kcs.testing import _events  # noqa: F401  (registers the Event conversions)
+from kcs.testing import _generation as generation
 from kcs.testing._accounting import WriteLog, WriteRecord
 from kcs.testing._admission import Admission
 from kcs.testing._decoding import FieldValidation, decode
 from kcs.testing._defaults import apply_defaults
+from kcs.testing._deletion import Deleter, emptied
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._listing import ListOptions
+from kcs.testing._managedfields import FieldManager, builtin_or_crd_shape, manager_from
+from kcs.testing._options import (
+    DeleteOptions,
+    check_field_manager,
+    check_patch_options,
+    delete_options,
+)
 from kcs.testing._patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kcs.testing._registry import Registry, ServedResource, crd_problems, crd_resources, crd_status
 from kcs.testing._status import (
     already_exists,
     bad_request,
     conflict,
-    forbidden,
     internal_error,
     invalid,
     not_found,
     unsupported_media_type,
 )
-from kcs.testing._store import ResourceStore, Store, StoredObject, WatchEvent
+from kcs.testing._store import ResourceStore, Store, StoredObject, WatchEvent, convert_object
+from kcs.testing._validatingadmission import ValidatingAdmission
 from kcs.testing._validation import check_body, validate_create, validate_update
 from kcs.testing._watch import ClientInfo
 
@@ -70,7 +87,6 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 _CRD = "customresourcedefinitions.apiextensions.k8s.io"
-_UNDELETABLE = frozenset({"default", "kube-system", "kube-public"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -82,11 +98,6 @@ def now_rfc3339() -> str:
 def object_key(served: ServedResource, namespace: str | None, name: str) -> str:
     """The store key: ``namespace/name`` for namespaced kinds, ``name`` otherwise."""
     return f"{namespace}/{name}" if served.resource.namespaced else name
-
-
-def _spec_part(obj: dict[str, Any], status_apart: bool) -> dict[str, Any]:
-    skip = ("metadata", "status") if status_apart else ("metadata",)
-    return {k: v for k, v in obj.items() if k not in skip}
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -119,7 +130,8 @@ class Verbs:
     """create / update / patch / delete (and get) over a :class:`Store`.
 
     ``on_resources_changed`` is told which resources stopped being served (a CRD deleted or
-    changed), so the server can end their watches.
+    changed), so the server can end their watches. :attr:`admission` and
+    :attr:`field_manager` are the admission checks and the managedFields keeper.
     """
 
     def __init__(
@@ -135,8 +147,12 @@ class Verbs:
         self.writes = writes
         self._on_resources_changed = on_resources_changed or (lambda _r: None)
         self._rng = random.Random()
-        self._emptying: set[str] = set()
+        self.field_manager = FieldManager(
+            lambda s: builtin_or_crd_shape(s, self._crd_schema), now_rfc3339)
         self.admission = Admission(self, self._rng)
+        self.lifecycle = ValidatingAdmission(self.namespace_state, self.service_account,
+                                             self.namespaces)
+        self.deleter = Deleter(self)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -148,18 +164,14 @@ class Verbs:
         return s
 
     def rs(self, served: ServedResource) -> ResourceStore:
-        """The store of ``served``'s group-resource."""
-        return self.store.resource(served.group_resource)
+        """The store of ``served``'s objects."""
+        return self.store.resource(served.store_key)
 
     def _to_storage(self, served: ServedResource, obj: dict[str, Any]) -> dict[str, Any]:
-        if obj.get("apiVersion") != served.storage_api_version:
-            obj = {**obj, "apiVersion": served.storage_api_version}
-        return obj
+        return convert_object(obj, served.storage_api_version)
 
     def _to_request(self, served: ServedResource, obj: dict[str, Any]) -> dict[str, Any]:
-        if obj.get("apiVersion") != served.resource.api_version:
-            obj = {**obj, "apiVersion": served.resource.api_version}
-        return obj
+        return convert_object(obj, served.resource.api_version)
 
     def _log(self, verb: str, served: ServedResource, ev: WatchEvent | StoredObject,
              client: ClientInfo, subresource: str = "") -> None:
@@ -190,15 +202,29 @@ class Verbs:
         ns = str(((cur.obj if cur else {}).get("metadata") or {}).get("namespace") or "")
         return self.store.remove(rs, key, ns)
 
+    def commit(self, served: ServedResource, key: str, obj: dict[str, Any], client: ClientInfo,
+               verb: str, subresource: str = "") -> StoredObject:
+        """Store ``obj`` at ``key`` (a new revision, one event) and record the write."""
+        ev = self._put(served, key, obj)
+        self._log(verb, served, ev, client, subresource)
+        return ev.obj
+
+    @staticmethod
+    def key(served: ServedResource, so: StoredObject) -> str:
+        """The store key of a stored object."""
+        return _key_of(served, so)
+
     def ensure_namespace(self, namespace: str) -> None:
         """Create namespace ``namespace`` (in-process) unless it exists."""
-        if self._namespace_state(namespace) is None:
-            self.create(self._namespaces(), None, {"metadata": {"name": namespace}})
+        if self.namespace_state(namespace) is None:
+            self.create(self.namespaces(), None, {"metadata": {"name": namespace}})
 
-    def _namespace_state(self, namespace: str) -> StoredObject | None:
-        ns = self.registry.lookup("", "v1", "namespaces")
-        assert ns is not None
-        return self.rs(ns).get(namespace)
+    def namespace_state(self, namespace: str) -> StoredObject | None:
+        return self.rs(self.namespaces()).get(namespace)
+
+    def service_account(self, namespace: str, name: str) -> StoredObject | None:
+        sa = self.registry.lookup("", "v1", "serviceaccounts")
+        return None if sa is None else self.rs(sa).get(f"{namespace}/{name}")
 
     def get_object(self, group_resource: str, namespace: str | None,
                    name: str) -> dict[str, Any] | None:
@@ -210,12 +236,33 @@ class Verbs:
         """Every stored object of ``group_resource`` (for admission)."""
         return [so.obj for so in self.store.resource(group_resource).objects.values()]
 
+    def _crd_schema(self, served: ServedResource) -> dict[str, Any] | None:
+        """The openAPIV3Schema of a custom resource's version, from its CRD (if any)."""
+        r = served.resource
+        crd_served = self.registry.lookup("apiextensions.k8s.io", "v1",
+                                          "customresourcedefinitions")
+        if crd_served is None:
+            return None
+        crd = self.rs(crd_served).get(f"{r.plural}.{r.group}")
+        if crd is None:
+            return None
+        for v in (crd.obj.get("spec") or {}).get("versions") or []:
+            if isinstance(v, dict) and v.get("name") == r.version:
+                schema = (v.get("schema") or {}).get("openAPIV3Schema")
+                return schema if isinstance(schema, dict) else None
+        return None
+
     def get(self, served: ServedResource, namespace: str | None, name: str) -> StoredObject:
         """The current object; 404 NotFound when absent."""
         cur = self.rs(served).get(object_key(served, namespace, name))
         if cur is None:
             raise not_found(served.resource, name)
         return cur
+
+    def namespaces(self) -> ServedResource:
+        ns = self.registry.lookup("", "v1", "namespaces")
+        assert ns is not None
+        return ns
 
     # --- create ---------------------------------------------------------------------------
 
@@ -228,10 +275,13 @@ class Verbs:
         *,
         dry_run: bool = False,
         verb: str = "create",
+        field_manager: str | None = None,
         field_validation: FieldValidation | None = None,
+        managed_fields_done: bool = False,
     ) -> StoredObject:
         """Create an object (201 semantics); see the module doc for the rules."""
         r = served.resource
+        check_field_manager("CreateOptions", field_manager)
         fv = field_validation or FieldValidation()
         obj = self._to_storage(served, check_body(served, body, namespace, None))
         obj = decode(served, obj, fv)
@@ -242,21 +292,25 @@ class Verbs:
             raise invalid(r, "", [("FieldValueRequired", "metadata.name",
                                    "Required value: name or generateName is required")])
         ns = meta.get("namespace") or ""
-        if r.namespaced:
-            if not ns:
-                raise bad_request("the namespace of the object must be set for a namespaced kind")
-            ns_obj = self._namespace_state(ns)
-            if ns_obj is None:
-                raise not_found(self._namespaces().resource, ns)
-            if (ns_obj.obj.get("metadata") or {}).get("deletionTimestamp"):
-                raise forbidden(r, name or generate, f"unable to create new content in namespace "
-                                f"{ns} because it is being terminated")
+        if r.namespaced and not ns:
+            raise bad_request("the namespace of the object must be set for a namespaced kind")
+        self.lifecycle.admit_create(served, obj)
         if meta.get("resourceVersion"):
             raise internal_error("resourceVersion should not be set on objects to be created")
         if served.group_resource == _CRD:
             problems3 = crd_problems(obj)
             if problems3:
                 raise invalid(r, name, problems3)
+        if not managed_fields_done:
+            # The creator owns what it sent, defaults included (kube defaults while
+            # decoding), but not what admission and the strategy add afterwards.
+            tracked = apply_defaults(served, copy.deepcopy(obj))
+            self.field_manager.update(served, None, tracked,
+                                      manager_from(field_manager, client.user_agent))
+            if "managedFields" in tracked["metadata"]:
+                meta["managedFields"] = tracked["metadata"]["managedFields"]
+            else:
+                meta.pop("managedFields", None)
         self.admission.admit_create(served, obj)
         rs = self.rs(served)
         for _ in range(8):
@@ -271,7 +325,8 @@ class Verbs:
         else:
             raise already_exists(r, name)
         now = now_rfc3339()
-        meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now, generation=1)
+        meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now)
+        generation.on_create(served, meta)
         for k in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
             meta.pop(k, None)
         self._initial_status(served, obj, now, fv)
@@ -294,11 +349,6 @@ class Verbs:
         apply_defaults(served, obj)
         validate_create(served, obj, fv.warnings, errors)
 
-    def _namespaces(self) -> ServedResource:
-        ns = self.registry.lookup("", "v1", "namespaces")
-        assert ns is not None
-        return ns
-
     # --- update / patch -------------------------------------------------------------------
 
     def update(
@@ -311,11 +361,13 @@ class Verbs:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        field_manager: str | None = None,
         field_validation: FieldValidation | None = None,
         unchecked: bool = False,
     ) -> StoredObject:
         """Replace an object (PUT); a stale resourceVersion is 409 Conflict. ``unchecked``
         (in-process only) stores ``body`` without decoding, defaulting or validating it."""
+        check_field_manager("UpdateOptions", field_manager)
         fv = field_validation or FieldValidation()
         obj = self._to_storage(served, check_body(served, body, namespace, name))
         if not unchecked:
@@ -329,7 +381,8 @@ class Verbs:
                 raise conflict(served.resource, name, "the object has been modified; please "
                                "apply your changes to the latest version and try again")
         return self._update(served, cur, obj, client, "update", subresource, dry_run, fv,
-                            unchecked=unchecked)
+                            manager=manager_from(field_manager, client.user_agent),
+                            conditional=bool(rv), unchecked=unchecked)
 
     def patch(
         self,
@@ -343,6 +396,7 @@ class Verbs:
         subresource: str = "",
         field_manager: str | None = None,
         dry_run: bool = False,
+        force: bool | None = None,
         field_validation: FieldValidation | None = None,
     ) -> tuple[StoredObject, bool]:
         """Patch an object; returns ``(object, created)`` (only an apply patch creates)."""
@@ -359,9 +413,10 @@ class Verbs:
                 "include: application/json-patch+json, application/merge-patch+json, "
                 "application/apply-patch+yaml"
             )
+        check_patch_options(patch_type == APPLY_PATCH, field_manager, force)
         if patch_type == APPLY_PATCH:
             return self._apply(served, namespace, name, data, client, subresource,
-                               field_manager, dry_run, fv)
+                               str(field_manager), dry_run, bool(force), fv)
         try:
             patch = orjson.loads(data)
         except orjson.JSONDecodeError as e:
@@ -391,7 +446,9 @@ class Verbs:
             raise conflict(r, name, "the object has been modified; please apply your changes "
                            "to the latest version and try again")
         obj = decode(served, obj, fv, patch=patch, patch_type=patch_type)
-        return self._update(served, cur, obj, client, "patch", subresource, dry_run, fv), False
+        manager = manager_from(field_manager, client.user_agent)
+        return self._update(served, cur, obj, client, "patch", subresource, dry_run, fv,
+                            manager=manager), False
 
     def _apply(
         self,
@@ -401,37 +458,44 @@ class Verbs:
         data: bytes,
         client: ClientInfo,
         subresource: str,
-        field_manager: str | None,
+        field_manager: str,
         dry_run: bool,
+        force: bool,
         fv: FieldValidation,
     ) -> tuple[StoredObject, bool]:
-        if not field_manager:
-            raise bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required "
-                              "value: is required for apply patch")
+        r = served.resource
         body = decode_json_or_yaml(data)
         if not isinstance(body, dict):
             raise bad_request("an apply patch must be an object")
-        if not body.get("apiVersion") or not body.get("kind"):
-            raise bad_request("apiVersion and kind must be set in an apply patch")
+        group_version = str(body.get("apiVersion") or "")
+        if body.get("kind") != r.kind or group_version != r.api_version:
+            g, _, v = group_version.rpartition("/")
+            raise bad_request(f"invalid object type: {g}/{v}, Kind={body.get('kind') or ''}")
+        if (body.get("metadata") or {}).get("managedFields") is not None:
+            raise bad_request("metadata.managedFields must be nil")
         key = object_key(served, namespace, name)
         cur = self.rs(served).get(key)
         if cur is None:
             if subresource:
-                raise not_found(served.resource, name)
+                raise not_found(r, name)
             body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
-            check_body(served, body, namespace, name)
-            return self.create(served, namespace, body, client, dry_run=dry_run,
-                               verb="patch", field_validation=fv), True
-        obj = check_body(served, body, namespace, name)
-        rv = obj["metadata"].get("resourceVersion")
+            config = check_body(served, body, namespace, name)
+            obj = self.field_manager.apply(served, None, config, field_manager, force=force)
+            _drop_nulls(obj)
+            return self.create(served, namespace, obj, client, dry_run=dry_run, verb="patch",
+                               field_validation=fv, managed_fields_done=True), True
+        config = check_body(served, body, namespace, name)
+        rv = config["metadata"].get("resourceVersion")
         if rv and str(rv) != str(cur.rv):
-            raise conflict(served.resource, name, "the object has been modified; please apply "
+            raise conflict(r, name, "the object has been modified; please apply "
                            "your changes to the latest version and try again")
-        merged = merge_patch(self._to_request(served, orjson.loads(cur.raw)), obj)
+        live = self._to_request(served, orjson.loads(cur.raw))
+        merged = self.field_manager.apply(served, live, config, field_manager, force=force,
+                                          subresource=subresource)
         merged = decode(served, self._to_storage(served, merged), fv, patch=body,
                         patch_type=APPLY_PATCH)
-        return self._update(served, cur, merged, client, "patch", subresource, dry_run,
-                            fv), False
+        return self._update(served, cur, merged, client, "patch", subresource, dry_run, fv,
+                            manager=field_manager, managed_fields_done=True), False
 
     def _update(
         self,
@@ -444,6 +508,9 @@ class Verbs:
         dry_run: bool,
         fv: FieldValidation | None = None,
         *,
+        manager: str,
+        managed_fields_done: bool = False,
+        conditional: bool = True,
         unchecked: bool = False,
     ) -> StoredObject:
         r = served.resource
@@ -458,6 +525,15 @@ class Verbs:
             new = {k: v for k, v in old.items() if k != "status"}
             if "status" in obj:
                 new["status"] = obj["status"]
+        elif subresource == "finalize":
+            new = dict(old)
+            spec = {k: v for k, v in (old.get("spec") or {}).items() if k != "finalizers"}
+            finalizers = list((obj.get("spec") or {}).get("finalizers") or [])
+            if finalizers:
+                spec["finalizers"] = finalizers
+            new["spec"] = spec
+        elif subresource:
+            raise not_found(r, str(old["metadata"].get("name")))
         else:
             new = dict(obj)
             if has_status:
@@ -465,9 +541,11 @@ class Verbs:
                 if "status" in old:
                     new["status"] = old["status"]
         old_meta: dict[str, Any] = old["metadata"]
-        meta = dict(old_meta) if subresource == "status" else dict(new["metadata"])
+        meta = dict(old_meta) if subresource else dict(new["metadata"])
+        if subresource and managed_fields_done and "managedFields" in obj["metadata"]:
+            meta["managedFields"] = obj["metadata"]["managedFields"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                  "namespace", "name", "generation"):
+                  "namespace", "name"):
             if k in old_meta:
                 meta[k] = old_meta[k]
             else:
@@ -483,27 +561,32 @@ class Verbs:
                                          "object is being deleted, found new finalizers "
                                          f"{sorted(added)}")])
         if not unchecked:
-            errors = [] if subresource == "status" else self.admission.prepare_update(
-                served, old, new)
+            errors = [] if subresource else self.admission.prepare_update(served, old, new)
             apply_defaults(served, new)
             validate_update(served, old, new, subresource, warnings, errors)
-        if _spec_part(new, has_status) != _spec_part(old, has_status):
-            meta["generation"] = int(old_meta.get("generation") or 0) + 1
+        generation.on_update(served, old, new)
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
+        if not managed_fields_done:
+            self.field_manager.update(served, old, new, manager, subresource=subresource)
         if served.group_resource == _CRD and subresource != "status":
             problems = crd_problems(new)
             if problems:
                 raise invalid(r, name, problems)
         if _same(new, old):
             return cur
+        key = _key_of(served, cur)
+        if emptied(served, old, new):
+            # The object is deleted instead; the answer is the updated object, which was
+            # never stored, so it keeps the resourceVersion the request carried.
+            if not conditional:
+                meta.pop("resourceVersion", None)
+            response = StoredObject(new, orjson.dumps(new), cur.rv)
+            if not dry_run:
+                self.finish_delete(served, key, client, verb, subresource)
+            return response
         if dry_run:
             return StoredObject(new, orjson.dumps(new), cur.rv)
-        key = _key_of(served, cur)
-        if old_meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            response = StoredObject.build(new, self.store.revision + 1)
-            self._finish_delete(served, key, client, verb, subresource)
-            return response
         ev = self._put(served, key, new)
         self._log(verb, served, ev, client, subresource)
         if served.group_resource == _CRD:
@@ -523,97 +606,24 @@ class Verbs:
         dry_run: bool = False,
         verb: str = "delete",
     ) -> tuple[StoredObject, bool]:
-        """Delete an object; returns ``(object, gone)``. With finalizers the object only gets
-        a ``deletionTimestamp`` (``gone`` is false) until an update removes them."""
-        r = served.resource
-        cur = self.get(served, namespace, name)
-        opts = options if isinstance(options, dict) else {}
-        pre = opts.get("preconditions") or {}
-        meta = cur.obj["metadata"]
-        if pre.get("uid") and pre["uid"] != meta.get("uid"):
-            raise conflict(r, name, f"Precondition failed: UID in precondition: {pre['uid']}, "
-                           f"UID in object meta: {meta.get('uid')}")
-        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(cur.rv):
-            raise conflict(r, name, "Precondition failed: ResourceVersion in precondition: "
-                           f"{pre['resourceVersion']}, ResourceVersion in object meta: {cur.rv}")
-        key = object_key(served, namespace, name)
-        if served.group_resource == "namespaces":
-            if name in _UNDELETABLE:
-                raise forbidden(r, name, "this namespace may not be deleted")
-            if not dry_run:
-                return self._delete_namespace(served, cur, client, verb)
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return cur, False
-            new = {**cur.obj, "metadata": {
-                **meta,
-                "deletionTimestamp": now_rfc3339(),
-                "deletionGracePeriodSeconds": 0,
-                "generation": int(meta.get("generation") or 0) + 1,
-            }}
-            if dry_run:
-                return StoredObject(new, orjson.dumps(new), cur.rv), False
-            ev = self._put(served, key, new)
-            self._log(verb, served, ev, client)
-            return ev.obj, False
-        if dry_run:
-            return cur, True
-        return self._finish_delete(served, key, client, verb), True
+        """Delete an object; returns ``(object, gone)``. ``options`` is a DeleteOptions body
+        (or a decoded :class:`~._options.DeleteOptions`). See ``_deletion`` for the rules:
+        with finalizers, or for a scheduled pod, the object only gets a
+        ``deletionTimestamp`` (``gone`` is false)."""
+        opts = delete_options(options)
+        if dry_run and not opts.dry_run:
+            opts = DeleteOptions(opts.grace_period_seconds, opts.propagation_policy,
+                                 opts.orphan_dependents, opts.preconditions, True)
+        return self.deleter.delete(served, namespace, name, opts, client, verb)
 
-    def _finish_delete(self, served: ServedResource, key: str, client: ClientInfo,
-                       verb: str, subresource: str = "") -> StoredObject:
+    def finish_delete(self, served: ServedResource, key: str, client: ClientInfo,
+                      verb: str, subresource: str = "") -> StoredObject:
+        """Remove the object at ``key`` from the store (a DELETED) and record the write."""
         ev = self._remove(served, key)
         self._log(verb, served, ev, client, subresource)
         if served.group_resource == _CRD:
             self._sync_crd(ev.prev.obj if ev.prev else None, None)
-        ns = ev.namespace
-        if ns and served.resource.namespaced:
-            self._maybe_finish_namespace(ns, client)
         return ev.obj
-
-    def _delete_namespace(
-        self, served: ServedResource, cur: StoredObject, client: ClientInfo, verb: str
-    ) -> tuple[StoredObject, bool]:
-        meta = cur.obj["metadata"]
-        ns = str(meta["name"])
-        if not meta.get("deletionTimestamp"):
-            self._emptying.add(ns)
-            try:
-                new = {**cur.obj,
-                       "metadata": {**meta, "deletionTimestamp": now_rfc3339(),
-                                    "deletionGracePeriodSeconds": 0},
-                       "status": {**(cur.obj.get("status") or {}), "phase": "Terminating"}}
-                ev = self._put(served, ns, new)
-                self._log(verb, served, ev, client)
-                for other in self.registry.all():
-                    if other.resource.namespaced:
-                        self._delete_all_in(other, ns, client)
-            finally:
-                self._emptying.discard(ns)
-        gone = self._maybe_finish_namespace(ns, client)
-        if gone is not None:
-            return gone, True
-        return self.rs(served).get(ns) or cur, False
-
-    def _delete_all_in(self, served: ServedResource, ns: str, client: ClientInfo) -> None:
-        rs = self.rs(served)
-        for k in list(rs.objects.irange(f"{ns}/", f"{ns}0", inclusive=(True, False))):
-            so: StoredObject = rs.objects[k]
-            if served.storage_version == served.resource.version:
-                self.delete(served, ns, str(so.obj["metadata"]["name"]), None, client)
-
-    def _maybe_finish_namespace(self, ns: str, client: ClientInfo) -> StoredObject | None:
-        served = self._namespaces()
-        cur = self.rs(served).get(ns)
-        if cur is None or ns in self._emptying:
-            return None
-        meta = cur.obj["metadata"]
-        if not meta.get("deletionTimestamp") or meta.get("finalizers"):
-            return None
-        for rs in self.store.resources():
-            if any(True for _ in rs.objects.irange(f"{ns}/", f"{ns}0", inclusive=(True, False))):
-                return None
-        return self._finish_delete(served, ns, client, "delete")
 
     def delete_collection(
         self,
@@ -625,8 +635,9 @@ class Verbs:
         *,
         dry_run: bool = False,
     ) -> list[StoredObject]:
-        """Delete every object the selectors match (finalizers respected)."""
+        """Delete every object the selectors match (each as by :meth:`delete`)."""
         check_field_selector(served, opts.field)
+        delete_opts = delete_options(options)
         reader = field_reader(served)
         rs = self.rs(served)
         targets = [
@@ -638,9 +649,10 @@ class Verbs:
         for so in targets:
             meta = so.obj["metadata"]
             try:
-                obj, _ = self.delete(served, meta.get("namespace"), str(meta["name"]), options,
-                                     client, dry_run=dry_run, verb="deletecollection")
-            except ApiError:
+                obj, _ = self.delete(served, meta.get("namespace"), str(meta["name"]),
+                                     delete_opts, client, dry_run=dry_run,
+                                     verb="deletecollection")
+            except NotFound:
                 continue
             out.append(obj)
         return out
@@ -659,9 +671,9 @@ class Verbs:
             self.registry.add(s)
         if new is None and before:
             gone = before[0]
-            rs = self.store.resource(gone.group_resource)
+            rs = self.store.resource(gone.store_key)
             for key in list(rs.objects.keys()):
-                self._finish_delete(gone, key, IN_PROCESS, "delete")
+                self.finish_delete(gone, key, IN_PROCESS, "delete")
         self._on_resources_changed(removed if new is not None else before)
 
     def register(self, served: ServedResource) -> None:
@@ -672,6 +684,15 @@ class Verbs:
 def _key_of(served: ServedResource, so: StoredObject) -> str:
     meta = so.obj["metadata"]
     return object_key(served, meta.get("namespace"), str(meta.get("name")))
+
+
+def _drop_nulls(obj: dict[str, Any]) -> None:
+    """Remove the nulls an empty object brought into an object created by apply."""
+    for k in [k for k, v in obj.items() if v is None]:
+        del obj[k]
+    for v in obj.values():
+        if isinstance(v, dict):
+            _drop_nulls(v)
 
 
 def _status_422(resource: Resource, name: str, message: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from kcs.testing._cluster import CONTROLLERS
 from kcs.testing._server import FakeApiServer
 
 __all__ = ["main"]
@@ -46,6 +47,9 @@ def _parser(prog: str = "python -m kcs.testing.apiserver") -> argparse.ArgumentP
     p.add_argument("--too-large-wait", type=float, default=3.0,
                    help="seconds a request for a future resourceVersion waits before 504")
     p.add_argument("--no-control", action="store_true", help="disable the /_fake/ endpoints")
+    p.add_argument("--disable-controller", action="append", default=[], metavar="NAME",
+                   help="switch off one of the cluster's controllers (repeatable): "
+                        + ", ".join(CONTROLLERS))
     p.add_argument("--kubeconfig", default=None, help="also write a kubeconfig to this path")
     return p
 
@@ -65,6 +69,7 @@ async def _serve(args: argparse.Namespace) -> None:
         max_body_bytes=args.max_body_bytes,
         too_large_wait=args.too_large_wait,
         control=not args.no_control,
+        disabled_controllers=args.disable_controller,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

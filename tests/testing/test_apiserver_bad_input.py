@@ -66,6 +66,8 @@ CASES: list[tuple[str, str, Any, str, int, str]] = [
     ("DELETE", f"{CMS}/existing?dryRun=Some", None, "application/json", 422, "Invalid"),
     ("POST", CMS, _cm(), "text/plain", 415, "UnsupportedMediaType"),
     ("POST", CMS, _cm(), "application/octet-stream", 415, "UnsupportedMediaType"),
+    ("POST", f"{CMS}?dryRun=Some", {"metadata": {"name": "n"}}, "application/json", 422,
+     "Invalid"),
 ]
 
 

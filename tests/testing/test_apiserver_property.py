@@ -154,6 +154,10 @@ async def _apply(api: FakeApiServer, c: Http, model: Model, op: Op) -> None:
             assert r.status == 404
             return
         assert r.status == 200
+        # An unscheduled pod goes at once (grace period 0), but as kube-apiserver the
+        # server first writes its deletionTimestamp (a MODIFIED, with the next generation).
+        model.commit("MODIFIED", args[0], Obj(cur.tier, cur.image, cur.phase,
+                                             cur.generation + 1))
         model.commit("DELETED", args[0], None)
     else:
         model.compacted = model.revision

@@ -117,7 +117,7 @@ async def test_finalizers_hold_deletion_until_removed(api: FakeApiServer, client
     assert deleted.status == 200
     meta = deleted.body["metadata"]
     assert meta["deletionTimestamp"] and meta["deletionGracePeriodSeconds"] == 0
-    assert meta["generation"] == 2
+    assert "generation" not in meta  # ConfigMaps have none, deleting or not
     assert (await client.get(f"{CMS}/fin")).status == 200
     again = await client.delete(f"{CMS}/fin")  # a second delete changes nothing
     assert again.rv == deleted.rv
@@ -131,16 +131,24 @@ async def test_finalizers_hold_deletion_until_removed(api: FakeApiServer, client
     gone = await client.patch(f"{CMS}/fin", {"metadata": {"finalizers": None}})
     assert gone.status == 200
     assert (await client.get(f"{CMS}/fin")).status == 404
-    assert int(created.rv) < int(gone.rv) <= api.revision
+    # The answer is the object as updated, never stored: it keeps its last resourceVersion.
+    assert gone.rv == one_left.rv and int(created.rv) < int(gone.rv) < api.revision
 
 
 async def test_delete_preconditions(client: Http) -> None:
     created = (await client.post(CMS, configmap("pre"))).body
     uid, rv = created["metadata"]["uid"], created["metadata"]["resourceVersion"]
     bad_uid = await client.delete(f"{CMS}/pre", {"preconditions": {"uid": "nope"}})
-    assert bad_uid.status == 409 and "Precondition failed: UID" in bad_uid.body["message"]
+    assert bad_uid.status == 409 and bad_uid.body["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition (nope) '
+        f"does not match the UID in record ({uid}). The object might have been deleted and "
+        "then recreated")
+    assert bad_uid.body["details"] == {"name": "pre", "kind": "ConfigMap"}
     bad_rv = await client.delete(f"{CMS}/pre", {"preconditions": {"resourceVersion": "1"}})
-    assert bad_rv.status == 409 and "ResourceVersion" in bad_rv.body["message"]
+    assert bad_rv.status == 409 and bad_rv.body["message"] == (
+        'Operation cannot be fulfilled on ConfigMap "pre": the ResourceVersion in the '
+        f"precondition (1) does not match the ResourceVersion in record ({rv}). The object "
+        "might have been modified")
     assert (await client.get(f"{CMS}/pre")).status == 200
     ok = await client.delete(f"{CMS}/pre", {"preconditions": {"uid": uid, "resourceVersion": rv}})
     assert ok.status == 200 and ok.body["kind"] == "Status" and ok.body["status"] == "Success"
@@ -200,15 +208,23 @@ async def test_apply_patch_creates_then_merges(client: Http) -> None:
     path = f"{CMS}/applied"
     body = configmap("applied", data={"a": "1"})
     no_manager = await client.patch(path, body, "apply")
-    assert no_manager.status == 422  # kube's ValidatePatchOptions
-    assert no_manager.body["details"]["causes"][0]["field"] == "fieldManager"
+    assert no_manager.status == 422 and no_manager.body["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required '
+        "for apply patch")
     created = await client.patch(path, body, "apply", fieldManager="test")
     assert created.status == 201 and created.body["data"] == {"a": "1"}
-    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  b: '2'\n"
-    merged = await client.req("PATCH", path, raw=yaml_body,
+    # Another manager's apply merges; the same manager's apply also drops what it no
+    # longer applies.
+    other = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  c: '3'\n"
+    merged = await client.req("PATCH", path, raw=other,
                               content_type="application/apply-patch+yaml",
-                              params={"fieldManager": "test"})
-    assert merged.status == 200 and merged.body["data"] == {"a": "1", "b": "2"}
+                              params={"fieldManager": "other"})
+    assert merged.status == 200 and merged.body["data"] == {"a": "1", "c": "3"}
+    yaml_body = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  b: '2'\n"
+    replaced = await client.req("PATCH", path, raw=yaml_body,
+                                content_type="application/apply-patch+yaml",
+                                params={"fieldManager": "test"})
+    assert replaced.status == 200 and replaced.body["data"] == {"b": "2", "c": "3"}
 
 
 async def test_namespaces_must_exist_and_terminate(api: FakeApiServer, client: Http) -> None:
@@ -226,10 +242,13 @@ async def test_namespaces_must_exist_and_terminate(api: FakeApiServer, client: H
     assert plain.status == 201
     terminating = await client.delete("/api/v1/namespaces/team")
     assert terminating.body["status"]["phase"] == "Terminating"
-    assert (await client.get(f"{CM.format(ns='team')}/plain")).status == 404
     refused = await client.post(CM.format(ns="team"), configmap("late", ns="team"))
     assert refused.status == 403 and "being terminated" in refused.body["message"]
+    await api.controllers.wait_idle()  # the namespace controller empties the namespace
+    assert (await client.get(f"{CM.format(ns='team')}/plain")).status == 404
+    assert (await client.get("/api/v1/namespaces/team")).status == 200
     await client.patch(f"{CM.format(ns='team')}/held", {"metadata": {"finalizers": None}})
+    await api.controllers.wait_idle()
     assert (await client.get("/api/v1/namespaces/team")).status == 404
     assert [o["metadata"]["name"] for o in api.list("configmaps", "team")] == []
 
