@@ -283,8 +283,7 @@ class Verbs:
         r = served.resource
         check_field_manager("CreateOptions", field_manager)
         fv = field_validation or FieldValidation()
-        obj = self._to_storage(served, check_body(served, body, namespace, None))
-        obj = decode(served, obj, fv)
+        obj = decode(served, check_body(served, body, namespace, None), fv)
         meta: dict[str, Any] = obj["metadata"]
         name = meta.get("name") or ""
         generate = meta.get("generateName") or ""
@@ -332,6 +331,7 @@ class Verbs:
         self._initial_status(served, obj, now, fv)
         if dry_run:
             return StoredObject(obj, orjson.dumps(obj), 0)
+        obj = self._to_storage(served, obj)
         ev = self._put(served, key, obj)
         self._log(verb, served, ev, client)
         if served.group_resource == _CRD:
@@ -369,7 +369,7 @@ class Verbs:
         (in-process only) stores ``body`` without decoding, defaulting or validating it."""
         check_field_manager("UpdateOptions", field_manager)
         fv = field_validation or FieldValidation()
-        obj = self._to_storage(served, check_body(served, body, namespace, name))
+        obj = check_body(served, body, namespace, name)
         if not unchecked:
             obj = decode(served, obj, fv)
         cur = self.get(served, namespace, name)
@@ -439,8 +439,8 @@ class Verbs:
             if e.malformed:
                 raise bad_request(str(e)) from None
             raise ApiError(_status_422(r, name, str(e)), 422) from None
-        obj = self._to_storage(served, check_body(served, patched, namespace, name))
-        if obj["apiVersion"] != cur.obj.get("apiVersion"):
+        obj = check_body(served, patched, namespace, name)
+        if obj["apiVersion"] != r.api_version:
             raise bad_request("a patch may not change apiVersion")
         if str(obj["metadata"].get("resourceVersion") or "") != str(cur.rv):
             raise conflict(r, name, "the object has been modified; please apply your changes "
@@ -492,8 +492,7 @@ class Verbs:
         live = self._to_request(served, orjson.loads(cur.raw))
         merged = self.field_manager.apply(served, live, config, field_manager, force=force,
                                           subresource=subresource)
-        merged = decode(served, self._to_storage(served, merged), fv, patch=body,
-                        patch_type=APPLY_PATCH)
+        merged = decode(served, merged, fv, patch=body, patch_type=APPLY_PATCH)
         return self._update(served, cur, merged, client, "patch", subresource, dry_run, fv,
                             manager=field_manager, managed_fields_done=True), False
 
@@ -515,8 +514,9 @@ class Verbs:
     ) -> StoredObject:
         r = served.resource
         # The stored object as the real server reads it back: decoded, hence defaulted
-        # (objects bulk-loaded by seed() were stored without defaults).
-        old = apply_defaults(served, orjson.loads(cur.raw))
+        # (objects bulk-loaded by seed() were stored without defaults), at the version of
+        # the request; ``obj`` is at that version too, and only the write converts it.
+        old = apply_defaults(served, self._to_request(served, orjson.loads(cur.raw)))
         warnings = fv.warnings if fv is not None else []
         has_status = "status" in r.subresources
         if subresource == "status":
@@ -587,7 +587,7 @@ class Verbs:
             return response
         if dry_run:
             return StoredObject(new, orjson.dumps(new), cur.rv)
-        ev = self._put(served, key, new)
+        ev = self._put(served, key, self._to_storage(served, new))
         self._log(verb, served, ev, client, subresource)
         if served.group_resource == _CRD:
             self._sync_crd(old, new)

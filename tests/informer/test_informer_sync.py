@@ -211,7 +211,8 @@ async def test_indexes(api: FakeApiServer, client: Client) -> None:
             informer.add_index("names", lambda o: [o.name])
         # A pod's node never changes (the update is forbidden): a pod on another node is a
         # new pod under the same name.
-        api.delete("pods", "p1", "ns1")
+        # (A scheduled pod stays until its kubelet confirms: delete it for good at once.)
+        api.delete("pods", "p1", "ns1", grace_period_seconds=0)
         api.create("pods", new_pod("p1", "ns1", node="n9", app="a1"))
         await caught_up(api, informer)
         assert [o.key for o in informer.lister.by_index("field:spec.nodeName", "n9")] == ["ns1/p1"]

@@ -67,20 +67,33 @@ async def test_create_records_an_update_entry_in_the_fieldsv1_format(client: Htt
     assert (e["operation"], e["apiVersion"], e["fieldsType"]) == ("Update", "apps/v1", "FieldsV1")
     assert e["time"].endswith("Z") and "subresource" not in e
     assert list(e) == ["manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1"]
-    # Maps created by the write are members ("."); structs that exist in the kind's empty
-    # object (spec, template) are not; list items are keyed; the selector is atomic; the
-    # server's own metadata fields are never owned.
+    # As `kubectl create` gets it from kube-apiserver: the creator owns what it sent and
+    # the defaults (filled in while decoding); maps and list items created by the write are
+    # members ("."), structs that exist in the kind's empty object (spec, strategy,
+    # template) are not; list items are keyed; the selector is atomic; the server's own
+    # metadata fields are never owned.
     assert e["fieldsV1"] == {
         "f:spec": {
+            "f:progressDeadlineSeconds": {},
             "f:replicas": {},
+            "f:revisionHistoryLimit": {},
             "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {},
+                                               "f:maxUnavailable": {}},
+                           "f:type": {}},
             "f:template": {
                 "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
-                "f:spec": {"f:containers": {'k:{"name":"app"}': {
-                    ".": {}, "f:image": {}, "f:name": {},
-                    "f:ports": {".": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {
-                        ".": {}, "f:containerPort": {}}},
-                }}},
+                "f:spec": {
+                    "f:containers": {'k:{"name":"app"}': {
+                        ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                        "f:ports": {".": {}, 'k:{"containerPort":80,"protocol":"TCP"}': {
+                            ".": {}, "f:containerPort": {}, "f:protocol": {}}},
+                        "f:resources": {}, "f:terminationMessagePath": {},
+                        "f:terminationMessagePolicy": {},
+                    }},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                    "f:securityContext": {}, "f:terminationGracePeriodSeconds": {},
+                },
             },
         },
     }

@@ -206,8 +206,9 @@ async def test_defaults_are_applied_on_update_patch_and_apply(client: Http) -> N
     patched = await client.patch(f"{DEPLOYMENTS}/web", {"spec": {"revisionHistoryLimit": None}})
     assert patched.body["spec"]["revisionHistoryLimit"] == 10
     assert patched.rv == created["metadata"]["resourceVersion"]
+    # The creator owns spec.replicas: the applier takes it over (force), as on a cluster.
     applied = await client.patch(f"{DEPLOYMENTS}/web", deployment("web", replicas=3), "apply",
-                                 fieldManager="test")
+                                 fieldManager="test", force="true")
     assert applied.body["spec"]["replicas"] == 3
     assert applied.body["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == "25%"
 

@@ -348,3 +348,23 @@ async def test_controllers_can_be_switched_off_by_name() -> None:
         assert names(api, "configmaps") == ["c"]
     with pytest.raises(ValueError, match="unknown controllers"):
         FakeApiServer(disabled_controllers=["garbage-collector"])
+
+
+async def test_batch_v1_jobs_orphan_their_pods_by_default(api: FakeApiServer,
+                                                         client: Http) -> None:
+    jobs = "/apis/batch/v1/namespaces/default/jobs"
+    template = {"spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "c", "image": "busybox:1"}]}}
+    job = (await client.post(jobs, {"apiVersion": "batch/v1", "kind": "Job",
+                                    "metadata": {"name": "j"},
+                                    "spec": {"template": template}})).body
+    p = pod("j-1")
+    p["metadata"]["ownerReferences"] = [ref(job, True)]
+    await client.post(PODS, p)
+    # For compatibility, batch/v1 Jobs default to orphaning their pods (kubectl sends
+    # Background explicitly).
+    r = await client.delete(f"{jobs}/j")
+    assert r.body["metadata"]["finalizers"] == ["orphan"]
+    await api.controllers.wait_idle()
+    assert names(api, "jobs.batch") == [] and names(api, "pods") == ["j-1"]
+    assert "ownerReferences" not in api.get("pods", "j-1", "default")["metadata"]

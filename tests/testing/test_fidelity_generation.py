@@ -19,8 +19,12 @@ from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
-POD_SPEC = {"containers": [{"name": "c", "image": "busybox:1"}], "restartPolicy": "Never"}
+POD_SPEC = {"containers": [{"name": "c", "image": "busybox:1"}]}
 TEMPLATE = {"metadata": {"labels": {"app": "g"}}, "spec": POD_SPEC}
+JOB_TEMPLATE = {"metadata": {"labels": {"app": "g"}},
+                "spec": {**POD_SPEC, "restartPolicy": "Never"}}
+WEBHOOK = {"name": "w.example.com", "clientConfig": {"url": "https://example.com/w"},
+           "sideEffects": "None", "admissionReviewVersions": ["v1"]}
 SELECTOR = {"matchLabels": {"app": "g"}}
 REF = {"kind": "Pod", "name": "p", "namespace": "default", "apiVersion": "v1"}
 
@@ -35,8 +39,9 @@ def _set(path: str, value: Any) -> Any:
     return change
 
 
-# group-resource: (has generation, body, change of the desired state or None)
-KINDS: dict[str, tuple[bool, dict[str, Any], Any]] = {
+# group-resource: (has generation, body (None: not tried here), change of the desired state
+# (None: none tried), whether that change bumps it)
+KINDS: dict[str, tuple[bool, dict[str, Any] | None, Any]] = {
     "namespaces": (False, {"metadata": {"name": "gen"}}, None),
     "nodes": (False, {"metadata": {"name": "gen"}, "spec": {}},
               _set("spec.unschedulable", True)),
@@ -103,10 +108,10 @@ KINDS: dict[str, tuple[bool, dict[str, Any], Any]] = {
                                          "x-kubernetes-preserve-unknown-fields": True}}}]}},
         _set("spec.names.shortNames", ["gn"])),
     # Kinds other parts of the fake may serve: checked when they are served.
-    "jobs.batch": (True, {"metadata": {"name": "gen"}, "spec": {"template": TEMPLATE}},
+    "jobs.batch": (True, {"metadata": {"name": "gen"}, "spec": {"template": JOB_TEMPLATE}},
                    _set("spec.activeDeadlineSeconds", 60)),
     "cronjobs.batch": (True, {"metadata": {"name": "gen"}, "spec": {
-        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": TEMPLATE}}}},
+        "schedule": "* * * * *", "jobTemplate": {"spec": {"template": JOB_TEMPLATE}}}},
         _set("spec.schedule", "*/5 * * * *")),
     "poddisruptionbudgets.policy": (True, {"metadata": {"name": "gen"},
                                            "spec": {"minAvailable": 1, "selector": SELECTOR}},
@@ -116,7 +121,57 @@ KINDS: dict[str, tuple[bool, dict[str, Any], Any]] = {
         _set("spec.defaultBackend", {"service": {"name": "t", "port": {"number": 80}}})),
     "networkpolicies.networking.k8s.io": (True, {"metadata": {"name": "gen"},
                                                  "spec": {"podSelector": {}}},
-                                          _set("spec.policyTypes", ["Ingress"])),
+                                          _set("spec.podSelector", SELECTOR)),
+    "ingressclasses.networking.k8s.io": (True, {"metadata": {"name": "gen"}, "spec": {
+        "controller": "example.com/ingress"}}, _set("spec.parameters", {
+            "apiGroup": "k8s.example.com", "kind": "Params", "name": "p"})),
+    "podtemplates": (True, {"metadata": {"name": "gen"}, "template": TEMPLATE},
+                     lambda o: o["template"]["spec"]["containers"][0].update(image="busybox:2")),
+    "endpointslices.discovery.k8s.io": (True, {
+        "metadata": {"name": "gen"}, "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.0.1"]}]},
+        _set("endpoints", [{"addresses": ["10.0.0.2"]}])),
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io": (
+        True, {"metadata": {"name": "gen"}}, _set("webhooks", [WEBHOOK])),
+    "validatingwebhookconfigurations.admissionregistration.k8s.io": (
+        True, {"metadata": {"name": "gen"}}, _set("webhooks", [WEBHOOK])),
+    "validatingadmissionpolicies.admissionregistration.k8s.io": (True, {
+        "metadata": {"name": "gen"}, "spec": {
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                "resources": ["pods"]}]},
+            "validations": [{"expression": "true"}]}},
+        _set("spec.validations", [{"expression": "1 == 1"}])),
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io": (True, {
+        "metadata": {"name": "gen"}, "spec": {"policyName": "p",
+                                              "validationActions": ["Deny"]}},
+        _set("spec.validationActions", ["Warn"])),
+    "csidrivers.storage.k8s.io": (True, {"metadata": {"name": "gen.example.com"},
+                                         "spec": {}}, None),
+    "priorityclasses.scheduling.k8s.io": (True, {"metadata": {"name": "gen"}, "value": 1000},
+                                          "never"),
+    "limitranges": (False, {"metadata": {"name": "gen"}, "spec": {"limits": [
+        {"type": "Container", "max": {"cpu": "1"}}]}},
+        _set("spec.limits", [{"type": "Container", "max": {"cpu": "2"}}])),
+    "resourcequotas": (False, {"metadata": {"name": "gen"}, "spec": {"hard": {"pods": "10"}}},
+                       _set("spec.hard", {"pods": "20"})),
+    "controllerrevisions.apps": (False, {"metadata": {"name": "gen"}, "revision": 1}, None),
+    "storageclasses.storage.k8s.io": (False, {"metadata": {"name": "gen"},
+                                              "provisioner": "example.com/p"},
+                                      _set("allowVolumeExpansion", True)),
+    "csinodes.storage.k8s.io": (False, {"metadata": {"name": "gen"}, "spec": {"drivers": []}},
+                                None),
+    "csistoragecapacities.storage.k8s.io": (False, {"metadata": {"name": "gen"},
+                                                    "storageClassName": "sc",
+                                                    "capacity": "1Gi"},
+                                            _set("capacity", "2Gi")),
+    "volumeattachments.storage.k8s.io": (False, {"metadata": {"name": "gen"}, "spec": {
+        "attacher": "example.com/a", "nodeName": "n1",
+        "source": {"persistentVolumeName": "pv"}}}, None),
+    "runtimeclasses.node.k8s.io": (False, {"metadata": {"name": "gen"}, "handler": "runc"},
+                                   None),
+    # Creating one needs a signed certificate request: classified, not tried here.
+    "certificatesigningrequests.certificates.k8s.io": (False, None, None),
     "persistentvolumeclaims": (False, {"metadata": {"name": "gen"}, "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
         None),
@@ -158,6 +213,11 @@ async def test_generation(api: FakeApiServer, client: Http, gr: str) -> None:
     if served is None:
         pytest.skip(f"{gr} is not served")
     has_generation, body, change = KINDS[gr]
+    if body is None:
+        pytest.skip(f"{gr} is classified but not tried here")
+    bumps = change != "never"
+    if change == "never":
+        change = _set("metadata.annotations", {"a": "b"})  # nothing bumps it
     r = served.resource
     obj = {"apiVersion": r.api_version, "kind": r.kind, **copy.deepcopy(body)}
     if r.namespaced:
@@ -171,15 +231,18 @@ async def test_generation(api: FakeApiServer, client: Http, gr: str) -> None:
         assert meta["generation"] == 1
     else:
         assert "generation" not in meta
-    # metadata changes never bump it
+    # metadata changes do not bump it (labels do for EndpointSlices, annotations for
+    # Deployments: tested below)
     cur = created.body
-    cur["metadata"]["labels"] = {"touched": "yes"}
+    touched = "annotations" if gr == "endpointslices.discovery.k8s.io" else "labels"
+    cur["metadata"][touched] = {"touched": "yes"}
     cur = await _roundtrip(client, path, cur)
     assert cur["metadata"].get("generation") == (1 if has_generation else None)
     if change is not None:
         change(cur)
         cur = await _roundtrip(client, path, cur)
-        assert cur["metadata"].get("generation") == (2 if has_generation else None)
+        assert cur["metadata"].get("generation") == (
+            (2 if bumps else 1) if has_generation else None)
     expected = cur["metadata"].get("generation")
     # a client cannot set it
     cur["metadata"]["generation"] = 42
@@ -226,4 +289,14 @@ async def test_deployment_annotations_bump_it(client: Http) -> None:
     r = await client.patch(f"{path}/d", {"metadata": {"annotations": {"a": "b"}}})
     assert r.body["metadata"]["generation"] == 2
     r = await client.patch(f"{path}/d", {"metadata": {"labels": {"a": "b"}}})
+    assert r.body["metadata"]["generation"] == 2
+
+
+async def test_endpointslice_labels_bump_it(client: Http) -> None:
+    path = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+    made = await client.post(path, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                                    "metadata": {"name": "s"}, "addressType": "IPv4",
+                                    "endpoints": [{"addresses": ["10.0.0.1"]}]})
+    assert made.body["metadata"]["generation"] == 1
+    r = await client.patch(f"{path}/s", {"metadata": {"labels": {"a": "b"}}})
     assert r.body["metadata"]["generation"] == 2
