@@ -54,7 +54,7 @@ def _ref(owner: dict[str, Any]) -> dict[str, Any]:
 
 async def _family(api: FakeApiServer, kubectl: Kubectl) -> None:
     """A Deployment with a ReplicaSet and two scheduled pods, as the controllers make them."""
-    await kubectl.run("apply", "--validate=false", "-f", "-", stdin=DEPLOYMENT)
+    await kubectl.run("apply", "-f", "-", stdin=DEPLOYMENT)
     dep = api.get("deployments.apps", "web", "default")
     template = dep["spec"]["template"]
     rs = api.create("replicasets.apps", {
@@ -74,7 +74,7 @@ def _names(api: FakeApiServer, resource: str) -> list[str]:
 
 async def test_delete_namespace_waits_for_its_finalizers(api: FakeApiServer,
                                                          kubectl: Kubectl) -> None:
-    await kubectl.run("apply", "--validate=false", "-f", "-", stdin=NAMESPACE)
+    await kubectl.run("apply", "-f", "-", stdin=NAMESPACE)
     api.create("configmaps", {"metadata": {"name": "held", "namespace": "team",
                                            "finalizers": ["example.com/hold"]}})
     proc = await asyncio.create_subprocess_exec(
@@ -138,18 +138,18 @@ async def test_delete_cascade_orphan_keeps_the_dependents(api: FakeApiServer,
 
 async def test_server_side_apply_conflict_and_force(api: FakeApiServer,
                                                     kubectl: Kubectl) -> None:
-    out = await kubectl.run("apply", "--server-side", "--validate=false", "-f", "-",
+    out = await kubectl.run("apply", "--server-side", "-f", "-",
                             stdin=DEPLOYMENT)
     assert out.strip() == "deployment.apps/web serverside-applied"
     await kubectl.run("patch", "deployment", "web", "--type=merge",
                       "-p", '{"spec":{"replicas":5}}')
-    refused = await kubectl.run("apply", "--server-side", "--validate=false", "-f", "-",
+    refused = await kubectl.run("apply", "--server-side", "-f", "-",
                                 stdin=DEPLOYMENT, check=False)
     assert ('Apply failed with 1 conflict: conflict with "kubectl-patch" using apps/v1: '
             ".spec.replicas") in refused
     assert api.get("deployments.apps", "web", "default")["spec"]["replicas"] == 5
     forced = await kubectl.run("apply", "--server-side", "--force-conflicts",
-                               "--validate=false", "-f", "-", stdin=DEPLOYMENT)
+                               "-f", "-", stdin=DEPLOYMENT)
     assert forced.strip() == "deployment.apps/web serverside-applied"
     dep = api.get("deployments.apps", "web", "default")
     assert dep["spec"]["replicas"] == 2
