@@ -15,6 +15,9 @@ __all__ = ["fake_apiserver"]
 async def fake_apiserver() -> AsyncIterator[FakeApiServer]:
     """A running :class:`~kcs.testing.FakeApiServer` with kube-apiserver's bookmarks (no
     fast bookmarks), stopped after the test. Use it from ``@pytest.mark.anyio`` tests
-    (asyncio backend)."""
+    (asyncio backend). Its teardown fails when one of the cluster's controllers failed
+    during the test (a bug of the fake, which would otherwise go unseen)."""
     async with FakeApiServer(too_large_wait=0.5) as api:
         yield api
+    if api.controllers.errors:
+        raise AssertionError(f"the fake apiserver's controllers failed: {api.controllers.errors}")

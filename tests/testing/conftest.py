@@ -14,6 +14,7 @@ from kcs.testing import FakeApiServer
 async def api() -> AsyncIterator[FakeApiServer]:
     async with FakeApiServer(too_large_wait=0.3) as server:
         yield server
+    assert server.controllers.errors == [], server.controllers.errors
 
 
 @pytest.fixture
