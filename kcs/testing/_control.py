@@ -48,7 +48,9 @@ from aiohttp import web
 
 from kcs.core import ApiError, Resource
 from kcs.testing._accounting import RequestLog, WriteLog
+from kcs.testing._cluster import ClusterControllers
 from kcs.testing._faults import Faults
+from kcs.testing._kubelet import NodeAgent
 from kcs.testing._status import bad_request, method_not_allowed, not_found
 from kcs.testing._watch import WatchHub
 
@@ -63,6 +65,8 @@ class ControlTarget(Protocol):
     watches: WatchHub
     writes: WriteLog
     requests: RequestLog
+    controllers: ClusterControllers
+    node_agent: NodeAgent
 
     @property
     def revision(self) -> int: ...

@@ -58,6 +58,8 @@ __all__ = ["ApiHandler", "Target", "json_response", "page_not_found", "status_re
 
 JSON = "application/json"
 _RETURNS_DELETED = frozenset({"pods"})
+# subresources that write the stored object itself (the rest have handlers of their own)
+_STORE_SUBRESOURCES = frozenset({"status", "finalize"})
 _ITEM_VERBS = frozenset({"get", "update", "patch", "delete"})
 _COLLECTION_VERBS = frozenset({"list", "watch", "create", "deletecollection"})
 _OPTIONS_KIND = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions",
@@ -250,7 +252,7 @@ class ApiHandler:
             return await review(request, info, s, client, user)
         if info.verb not in s.resource.verbs and not info.subresource:
             raise method_not_allowed(info.verb, s.resource)
-        if info.subresource and info.subresource != "status":
+        if info.subresource and info.subresource not in _STORE_SUBRESOURCES:
             handler = self.subresource(s, info.subresource)
             if handler is None:
                 raise _no_route()

@@ -87,6 +87,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 _CRD = "customresourcedefinitions.apiextensions.k8s.io"
+# subresources whose writes keep the stored metadata (their body changes one part only)
+_METADATA_KEPT = frozenset({"status", "finalize"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
@@ -532,17 +534,16 @@ class Verbs:
             if finalizers:
                 spec["finalizers"] = finalizers
             new["spec"] = spec
-        elif subresource:
-            raise not_found(r, str(old["metadata"].get("name")))
-        else:
+        else:  # the main resource, or a subresource handler's whole object (scale, binding)
             new = dict(obj)
             if has_status:
                 new.pop("status", None)
                 if "status" in old:
                     new["status"] = old["status"]
         old_meta: dict[str, Any] = old["metadata"]
-        meta = dict(old_meta) if subresource else dict(new["metadata"])
-        if subresource and managed_fields_done and "managedFields" in obj["metadata"]:
+        own_meta = subresource in _METADATA_KEPT
+        meta = dict(old_meta) if own_meta else dict(new["metadata"])
+        if own_meta and managed_fields_done and "managedFields" in obj["metadata"]:
             meta["managedFields"] = obj["metadata"]["managedFields"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
                   "namespace", "name"):
@@ -561,13 +562,16 @@ class Verbs:
                                          "object is being deleted, found new finalizers "
                                          f"{sorted(added)}")])
         if not unchecked:
-            errors = [] if subresource else self.admission.prepare_update(served, old, new)
+            errors = [] if own_meta else self.admission.prepare_update(served, old, new)
             apply_defaults(served, new)
             validate_update(served, old, new, subresource, warnings, errors)
-        generation.on_update(served, old, new)
+        # binding writes the pod in storage, past the strategy and the field manager
+        through_strategy = subresource != "binding"
+        if through_strategy:
+            generation.on_update(served, old, new)
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
-        if not managed_fields_done:
+        if not managed_fields_done and through_strategy:
             self.field_manager.update(served, old, new, manager, subresource=subresource)
         if served.group_resource == _CRD and subresource != "status":
             problems = crd_problems(new)

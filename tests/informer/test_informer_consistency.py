@@ -195,6 +195,10 @@ async def test_reads_respect_the_informer_scope(api: FakeApiServer, client: Clie
 
 
 async def test_cluster_scoped_and_other_kinds(api: FakeApiServer, client: Client) -> None:
+    # As in a cluster, the service-account controller writes the new namespace's `default`
+    # ServiceAccount right after it: the revision moves past the namespaces watch, which
+    # then catches up through a bookmark (kube's period shortened to 0.2 s, as above).
+    api.bookmark_frequency = 0.2
     namespaces = Informer(client, builtin("namespaces"))
     configmaps = Informer(client, CONFIGMAPS)
     async with running(namespaces), running(configmaps):
