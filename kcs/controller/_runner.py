@@ -87,7 +87,7 @@ def _not_synced(informer: Informer) -> str:
         return "its informer was never started (run the InformerFactory, as the Manager does)"
     watcher = informer.watcher
     last = watcher.stats.last_error if watcher is not None else None
-    return last or "no answer from the apiserver yet"
+    return str(last) if last is not None else "no answer from the apiserver yet"
 
 
 class Runner:

@@ -35,7 +35,6 @@ from kcs.informer._options import Fallback, InformerOptions
 from kcs.informer._snapshot import SnapshotError, read_snapshot, write_snapshot
 from kcs.observability import observe_informer
 from kcs.watch import (
-    DEFAULT_PAGE_SIZE,
     Apply,
     Bookmark,
     Delete,
@@ -44,6 +43,7 @@ from kcs.watch import (
     InitDone,
     InitStart,
     Watcher,
+    WatchOptions,
 )
 
 __all__ = ["Informer", "InformerStats"]
@@ -117,6 +117,8 @@ class Informer:
         self.field_selector = FieldSelector.of(field_selector)
         """The field selector of the watch (empty: every object)."""
         self.options: InformerOptions = dict(options)  # type: ignore[assignment]
+        o: dict[str, Any] = dict(options)
+        self._watch_options = WatchOptions(**{k: o[k] for k in _WATCHER_OPTIONS if k in o})
         self.metadata_only = options.get("metadata_only", False)
         self._transform = options.get("transform")
         self._codec = codec_for(
@@ -350,7 +352,7 @@ class Informer:
             ns,
             and_labels(self.label_selector, labels),
             and_fields(self.field_selector, fields),
-            self.options.get("page_size", DEFAULT_PAGE_SIZE),
+            self._watch_options.page_size,
         )
 
     # --- snapshots -------------------------------------------------------------------
@@ -390,17 +392,15 @@ class Informer:
 
     # --- the loop --------------------------------------------------------------------
     def _watcher(self, resource_version: str | None) -> Watcher:
-        o: dict[str, Any] = dict(self.options)
-        kwargs = {k: o[k] for k in _WATCHER_OPTIONS if k in o}
         return Watcher(
             self._client,
             self.resource,
             self.namespace,
             None if self.label_selector.empty else self.label_selector,
             None if self.field_selector.empty else self.field_selector,
+            options=self._watch_options,
             resource_version=resource_version,
             codec=self._codec,
-            **kwargs,
         )
 
     async def run(self) -> None:

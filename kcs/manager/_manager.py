@@ -308,7 +308,7 @@ def _not_synced_reason(informer: Informer) -> str:
         return "not started"
     watcher = informer.watcher
     last = watcher.stats.last_error if watcher is not None else None
-    return last or "waiting for the first list"
+    return str(last) if last is not None else "waiting for the first list"
 
 
 async def _drain(runners: Sequence[Runner]) -> None:

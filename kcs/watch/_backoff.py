@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_BACKOFF", "Backoff"]
+__all__ = ["Backoff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +41,6 @@ class Backoff:
         base = min(self.maximum, self.initial * self.factor ** min(failures, 64))
         r = random.random() if rand is None else rand
         return base * (1.0 - self.jitter * r)
-
-
-DEFAULT_BACKOFF = Backoff()
-"""0.8 s doubling to 30 s, jitter 0.5, reset after 60 s of health."""
 
 
 class BackoffState:

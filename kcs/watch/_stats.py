@@ -1,10 +1,24 @@
-"""Counters a watcher keeps about itself, for logs, metrics and tests."""
+"""Counters a watcher keeps about itself, for logs, metrics, readiness and tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["WatchStats"]
+from kcs.watch._errors import WatchError, WatchErrorKind
+
+__all__ = ["ErrorTally", "WatchStats"]
+
+
+@dataclass(slots=True)
+class ErrorTally:
+    """How often one kind of trouble (with one HTTP code) happened, and the last time."""
+
+    kind: WatchErrorKind
+    code: int | None
+    count: int = 0
+    last_message: str = ""
+    last_at: float = 0.0
+    """``time.time()`` of the last occurrence."""
 
 
 @dataclass(slots=True)
@@ -12,26 +26,10 @@ class WatchStats:
     """What one :class:`~kcs.watch.Watcher` has done so far.
 
     Plain counters, updated in the watcher's task; read them at any time (each value is
-    current, the set of values is not a consistent snapshot). ``errors`` counts each
-    kind of trouble the watcher recovered from, by name:
-
-    * ``gone`` — 410 Gone/Expired (on a watch start, an ERROR event, or an expired
-      continue token), which led to a relist;
-    * ``throttled`` — 429 TooManyRequests that the client gave up waiting out;
-    * ``api_error`` — any other error answer (500, 503, 403, ...);
-    * ``connection`` — no answer: connection refused or reset, request timed out, or an
-      empty watch response;
-    * ``client_error`` — another client-side failure (such as an unknown resource);
-    * ``error_event`` — an ERROR event in a watch stream other than 410;
-    * ``malformed`` — a line that is not a valid watch event (truncated, bad JSON);
-    * ``unknown_type`` — a well-formed event of an unknown type (skipped);
-    * ``line_too_long`` — a line longer than the client's maximum;
-    * ``dead_stream`` — no bytes at all for ``dead_stream_timeout`` seconds;
-    * ``streaming_list_rejected`` — the server does not support the streaming list;
-    * ``unexpected`` — a bug: an exception that is none of the above (logged with its
-      traceback).
-
-    ``last_error`` is a one-line description of the most recent of them.
+    current, the set of values is not a consistent snapshot). ``errors`` counts each kind
+    of trouble by its :class:`~kcs.watch.WatchErrorKind` (a ``str`` enum, so
+    ``stats.errors == {"gone": 1}`` reads naturally); ``tallies`` breaks them down by HTTP
+    code with the last message; ``last_error`` is the most recent one in full.
     """
 
     events: int = 0
@@ -41,19 +39,34 @@ class WatchStats:
     lists: int = 0
     """Initial lists completed (paginated or streaming), the first one included."""
     relists: int = 0
-    """Lists started because the resume point was lost (410 Gone), not the first one."""
+    """Lists started because the resume point was lost or refused, not the first one."""
     pages: int = 0
     """Pages of paginated lists received."""
     watches: int = 0
     """Watch streams opened."""
     reconnects: int = 0
     """Watch streams opened to resume after an earlier one ended (any reason)."""
-    errors: dict[str, int] = field(default_factory=dict)
-    """Recovered troubles by kind (see the class docstring)."""
-    last_error: str | None = None
-    """The most recent trouble, as one line of text (never contains credentials)."""
+    rejected: int = 0
+    """Objects dropped because they cannot be cached (see ``rejected_object``)."""
+    errors: dict[WatchErrorKind, int] = field(default_factory=dict)
+    """Troubles by kind."""
+    tallies: dict[tuple[WatchErrorKind, int | None], ErrorTally] = field(default_factory=dict)
+    """Troubles by kind and HTTP code: how often, and the last message."""
+    last_error: WatchError | None = None
+    """The most recent trouble (``str()`` of it is one line of plain words)."""
+    consecutive_failures: int = 0
+    """Failed attempts since the watcher was last healthy (a list completed, a watch
+    delivered an event); ``0`` while all is well."""
 
-    def count_error(self, kind: str, message: str) -> None:
-        """Count one trouble of ``kind`` and remember ``message`` as the last error."""
+    def record(self, error: WatchError) -> None:
+        """Count ``error`` and remember it as the last one."""
+        kind = error.kind
         self.errors[kind] = self.errors.get(kind, 0) + 1
-        self.last_error = f"{kind}: {message}"
+        key = (kind, error.code)
+        tally = self.tallies.get(key)
+        if tally is None:
+            tally = self.tallies[key] = ErrorTally(kind, error.code)
+        tally.count += 1
+        tally.last_message = error.message
+        tally.last_at = error.at
+        self.last_error = error

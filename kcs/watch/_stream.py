@@ -19,16 +19,34 @@ from typing import Final
 import msgspec
 
 from kcs.core import Codec, Object
+from kcs.watch._errors import WatchErrorKind
 from kcs.watch._events import Apply, Bookmark, Delete, Event, InitApply, InitDone, InitStart
-from kcs.watch._stats import WatchStats
+from kcs.watch._report import Reporter
 
-__all__ = ["INITIAL_EVENTS_END", "Interruption", "StreamDecoder"]
+__all__ = ["INITIAL_EVENTS_END", "Interruption", "StreamDecoder", "unreadable"]
 
 INITIAL_EVENTS_END: Final = "k8s.io/initial-events-end"
 """The annotation on the bookmark that ends the initial events of a streaming list."""
 
-_log = logging.getLogger("kcs.watch")
 _PREVIEW = 200
+
+
+def unreadable(obj: Object) -> str | None:
+    """Why ``obj`` must not be cached, or ``None`` when it may be.
+
+    An object without ``metadata.name`` has no key (it would be cached under
+    ``namespace/``); a body that is not valid UTF-8 would raise later, in the code that
+    reads it. Cheap for the common case: an ASCII body costs one ``isascii()``.
+    """
+    if not obj.metadata.name:
+        return "it has no metadata.name"
+    body = obj.body
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"its data is not valid UTF-8 (byte {exc.start} of its body)"
+    return None
 
 
 class Interruption(enum.Enum):
@@ -52,13 +70,17 @@ class StreamDecoder:
     events before the bookmark annotated ``k8s.io/initial-events-end`` build the initial
     state (by key), which that bookmark delivers as ``InitStart``, one ``InitApply`` per
     object and ``InitDone``. A stream cut before the end bookmark delivers nothing.
+
+    An object that cannot be cached (see :func:`unreadable`) is dropped as if the server
+    had not sent it, and reported; the resourceVersion still advances past it, so the
+    watch does not ask for it again. An object without a resourceVersion is delivered and
+    reported.
     """
 
     __slots__ = (
         "_buffer",
         "_codec",
-        "_context",
-        "_stats",
+        "_reporter",
         "error",
         "initializing",
         "interruption",
@@ -68,15 +90,13 @@ class StreamDecoder:
     def __init__(
         self,
         codec: Codec,
-        stats: WatchStats,
+        reporter: Reporter,
         resource_version: str,
         *,
         initial_events: bool = False,
-        context: str = "",
     ) -> None:
         self._codec = codec
-        self._stats = stats
-        self._context = context
+        self._reporter = reporter
         self.resource_version = resource_version
         """The resourceVersion of the last event applied (not advanced during init)."""
         self.initializing = initial_events
@@ -95,7 +115,7 @@ class StreamDecoder:
         out: list[Event] = []
         decode = self._codec.decode_watch_event
         append = out.append
-        stats = self._stats
+        stats = self._reporter.stats
         rv = self.resource_version
         for line in lines:
             try:
@@ -113,13 +133,28 @@ class StreamDecoder:
                     break
                 continue
             if etype == "MODIFIED" or etype == "ADDED":  # noqa: PLR1714 (faster than `in`)
+                meta = obj.metadata
+                obj_rv = meta.resource_version
+                # One test on the common path; the reasons are looked at only when it fails.
+                if (not obj_rv or not meta.name or not obj.body.isascii()) and not (
+                    self._acceptable(etype, obj, rv)
+                ):
+                    rv = obj_rv or rv
+                    continue
                 append(Apply(obj))
                 stats.events += 1
-                rv = obj.metadata.resource_version or rv
+                rv = obj_rv or rv
             elif etype == "DELETED":
+                meta = obj.metadata
+                obj_rv = meta.resource_version
+                if (not obj_rv or not meta.name or not obj.body.isascii()) and not (
+                    self._acceptable(etype, obj, rv)
+                ):
+                    rv = obj_rv or rv
+                    continue
                 append(Delete(obj))
                 stats.events += 1
-                rv = obj.metadata.resource_version or rv
+                rv = obj_rv or rv
             elif etype == "BOOKMARK":
                 stats.bookmarks += 1
                 bookmark_rv = obj.metadata.resource_version
@@ -135,32 +170,48 @@ class StreamDecoder:
         self.resource_version = rv
         return out
 
+    def _acceptable(self, etype: str, obj: Object, rv: str) -> bool:
+        """Report what is wrong with ``obj``; whether to deliver it anyway."""
+        why = unreadable(obj)
+        if why is not None:
+            reject(self._reporter, obj, why, f"a watch event {etype}", rv)
+            return False
+        if not obj.metadata.resource_version:
+            accept_without_rv(self._reporter, obj, f"a watch event {etype}", rv)
+        return True
+
     # --- the initial events of a streaming list ------------------------------------------
     def _initial(self, etype: str, obj: Object, out: list[Event]) -> bool:
         # The initial state is buffered by key and delivered at the end bookmark, so that
         # each key appears once between InitStart and InitDone: kube-apiserver 1.27-1.29
         # can interleave changes (MODIFIED, DELETED) with the initial ADDED events.
-        if etype == "ADDED" or etype == "MODIFIED":  # noqa: PLR1714
-            self._buffer[obj.metadata.key] = obj
-            return True
-        if etype == "DELETED":
-            self._buffer.pop(obj.metadata.key, None)
+        if etype == "ADDED" or etype == "MODIFIED" or etype == "DELETED":  # noqa: PLR1714
+            meta = obj.metadata
+            if (not meta.resource_version or not meta.name or not obj.body.isascii()) and not (
+                self._acceptable(etype, obj, self.resource_version)
+            ):
+                return True
+            if etype == "DELETED":
+                self._buffer.pop(meta.key, None)
+            else:
+                self._buffer[meta.key] = obj
             return True
         if etype == "BOOKMARK":
             if obj.metadata.annotations.get(INITIAL_EVENTS_END) != "true":
                 # kube-apiserver never sends a plain bookmark before the end bookmark (it
                 # drops bookmarks older than the initial state): this server ignored
                 # sendInitialEvents and is watching from "now".
-                self.interruption = Interruption.NOT_STREAMING  # counted by the watcher
+                self.interruption = Interruption.NOT_STREAMING  # reported by the watcher
                 return False
-            self._stats.bookmarks += 1
+            stats = self._reporter.stats
+            stats.bookmarks += 1
             self.initializing = False
             rv = obj.metadata.resource_version
             self.resource_version = rv
             out.append(InitStart())
             out.extend([InitApply(o) for o in self._buffer.values()])
             out.append(InitDone(rv))
-            self._stats.events += len(self._buffer)
+            stats.events += len(self._buffer)
             self._buffer = {}
             return True
         if etype == "ERROR":
@@ -173,41 +224,70 @@ class StreamDecoder:
     def _error_event(self, obj: Object) -> None:
         self.error = obj
         fields = obj.fields()
-        code = fields.get("code")
+        raw_code = fields.get("code")
+        code = raw_code if isinstance(raw_code, int) else None
         message = str(fields.get("message") or fields.get("reason") or "no message")
+        reporter = self._reporter
         if code == 410:
             self.interruption = Interruption.GONE
-            self._stats.count_error("gone", f"{self._context}: ERROR event 410: {message}")
-            _log.info("%s: watch expired (410: %s); relisting", self._context, message)
+            reporter.report(
+                WatchErrorKind.GONE,
+                f"{reporter.scope}: the watch expired (ERROR event 410: {message})",
+                code=410,
+                resource_version=self.resource_version,
+                then="relisting",
+                level=logging.INFO,
+            )
         else:
             self.interruption = Interruption.ERROR_EVENT
-            self._stats.count_error(
-                "error_event", f"{self._context}: ERROR event {code}: {message}"
-            )
-            _log.warning(
-                "%s: watch stream sent an ERROR event (%s: %s); resuming at rv %s",
-                self._context,
-                code,
-                message,
-                self.resource_version,
+            reporter.report(
+                WatchErrorKind.ERROR_EVENT,
+                f"{reporter.scope}: the watch stream sent an ERROR event ({raw_code}: {message})",
+                code=code,
+                resource_version=self.resource_version,
+                then=f"resuming at rv {self.resource_version or '(now)'}",
             )
 
     def _malformed(self, line: bytes, exc: Exception) -> None:
         self.interruption = Interruption.MALFORMED
         preview = line[:_PREVIEW].decode("utf-8", "replace")
-        self._stats.count_error(
-            "malformed", f"{self._context}: {exc} in a line of {len(line)} bytes"
-        )
-        _log.warning(
-            "%s: malformed watch line (%s; %d bytes, starts %r); an event may be lost, "
-            "resuming at rv %s",
-            self._context,
-            exc,
-            len(line),
-            preview,
-            self.resource_version,
+        reporter = self._reporter
+        reporter.report(
+            WatchErrorKind.MALFORMED,
+            f"{reporter.scope}: malformed watch line ({exc}; {len(line)} bytes, "
+            f"starts {preview!r}); an event may be lost",
+            resource_version=self.resource_version,
+            then=f"resuming at rv {self.resource_version or '(now)'}",
         )
 
     def _unknown(self, etype: str) -> None:
-        self._stats.count_error("unknown_type", f"{self._context}: event type {etype!r}")
-        _log.warning("%s: skipped a watch event of unknown type %r", self._context, etype[:64])
+        reporter = self._reporter
+        reporter.report(
+            WatchErrorKind.UNKNOWN_TYPE,
+            f"{reporter.scope}: skipped a watch event of unknown type {etype[:64]!r}",
+            resource_version=self.resource_version,
+        )
+
+
+def reject(reporter: Reporter, obj: Object, why: str, where: str, rv: str) -> None:
+    """Report ``obj`` as dropped: it is not cached and nothing downstream sees it."""
+    reporter.stats.rejected += 1
+    name = obj.metadata.key or "(no name)"
+    reporter.report(
+        WatchErrorKind.REJECTED_OBJECT,
+        f"{reporter.scope}: rejected the object {name} at rv "
+        f"{obj.metadata.resource_version or '(none)'} in {where}: {why}; it is not cached",
+        resource_version=rv,
+        level=logging.ERROR,
+    )
+
+
+def accept_without_rv(reporter: Reporter, obj: Object, where: str, rv: str) -> None:
+    """Report ``obj`` as cached although it has no resourceVersion."""
+    reporter.report(
+        WatchErrorKind.NO_RESOURCE_VERSION,
+        f"{reporter.scope}: the object {obj.metadata.key} in {where} has no "
+        "metadata.resourceVersion; cached anyway (it replaces what the cache holds for "
+        "its key, and the resume point does not move)",
+        resource_version=rv,
+    )

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 from watch_mirror import Mirror, new_pod, server_state
-from watch_wire import FAST_BACKOFF
+from watch_wire import FAST, FAST_BACKOFF
 
 from kcs.client import NO_RETRY, Client
 from kcs.core import builtin
 from kcs.testing import FakeApiServer
-from kcs.watch import InitialList, Watcher
+from kcs.watch import InitialList, Watcher, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -47,7 +47,8 @@ async def test_initial_list_then_changes(
     api: FakeApiServer, client: Client, initial_list: InitialList
 ) -> None:
     seed_pods(api, 1200)
-    w = Watcher(client, PODS, initial_list=initial_list, page_size=500, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=WatchOptions(initial_list=initial_list, page_size=500,
+                                              backoff=FAST_BACKOFF))
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -71,7 +72,7 @@ async def test_initial_list_then_changes(
 async def test_selectors_and_namespace(api: FakeApiServer, client: Client) -> None:
     seed_pods(api, 60)
     w = Watcher(client, PODS, namespace="ns1", label_selector={"app": "a1"},
-                backoff=FAST_BACKOFF)
+                options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_until(lambda: mirror.synced)
@@ -85,7 +86,7 @@ async def test_resume_after_dropped_connections_loses_and_repeats_nothing(
     api: FakeApiServer, client: Client
 ) -> None:
     seed_pods(api, 20)
-    w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -111,7 +112,7 @@ async def test_resume_after_dropped_connections_loses_and_repeats_nothing(
 
 async def test_410_relists_to_the_right_state(api: FakeApiServer, client: Client) -> None:
     seed_pods(api, 30)
-    w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -134,7 +135,7 @@ async def test_compaction_while_watching_does_not_relist(
     api: FakeApiServer, client: Client
 ) -> None:
     seed_pods(api, 10)
-    w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -156,7 +157,7 @@ async def test_failures_during_the_list(api: FakeApiServer, code: int) -> None:
     seed_pods(api, 25)
     api.faults.fail(code, verbs="list", times=3, retry_after=0)
     async with Client.from_url(api.url, retry=NO_RETRY, qps=None) as client:
-        w = Watcher(client, PODS, page_size=10, backoff=FAST_BACKOFF)
+        w = Watcher(client, PODS, options=WatchOptions(page_size=10, backoff=FAST_BACKOFF))
         async with anyio.create_task_group() as tg, w:
             mirror = await run_mirror(w, tg)
             await mirror.wait_caught_up(api)
@@ -171,7 +172,7 @@ async def test_client_retries_are_invisible_to_the_watcher(api: FakeApiServer) -
     seed_pods(api, 5)
     api.faults.fail(429, verbs=["list", "watch"], times=2, retry_after=0)
     async with Client.from_url(api.url, qps=None) as client:  # the default retry policy
-        w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+        w = Watcher(client, PODS, options=FAST)
         async with anyio.create_task_group() as tg, w:
             mirror = await run_mirror(w, tg)
             await mirror.wait_caught_up(api)
@@ -183,7 +184,7 @@ async def test_client_retries_are_invisible_to_the_watcher(api: FakeApiServer) -
 async def test_slow_responses(api: FakeApiServer, client: Client) -> None:
     seed_pods(api, 30)
     api.faults.delay(0.05, verbs=["list", "watch"])
-    w = Watcher(client, PODS, page_size=10, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=WatchOptions(page_size=10, backoff=FAST_BACKOFF))
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -198,7 +199,7 @@ async def test_apiserver_restart_resumes_without_relist(
     api: FakeApiServer, client: Client
 ) -> None:
     seed_pods(api, 10)
-    w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -217,7 +218,7 @@ async def test_stalled_stream_is_abandoned_and_resumed(
 ) -> None:
     # faithful bookmarks (the default): a quiet stream gets none, nothing keeps it alive
     seed_pods(api, 3)
-    w = Watcher(client, PODS, dead_stream_timeout=0.3, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=WatchOptions(dead_stream_timeout=0.3, backoff=FAST_BACKOFF))
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -242,7 +243,7 @@ async def test_bookmarks_advance_the_resource_version(
     # so that the test does not wait a minute.
     api.bookmark_frequency = 0.2
     seed_pods(api, 3)
-    w = Watcher(client, PODS, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = await run_mirror(w, tg)
         await mirror.wait_caught_up(api)
@@ -272,7 +273,7 @@ async def test_warm_start_from_a_snapshot(api: FakeApiServer, client: Client) ->
     seed_pods(api, 5)
     snapshot_rv = str(api.revision)
     api.create("pods", new_pod("after-snapshot", "ns0"))
-    w = Watcher(client, PODS, resource_version=snapshot_rv, backoff=FAST_BACKOFF)
+    w = Watcher(client, PODS, resource_version=snapshot_rv, options=FAST)
     async with anyio.create_task_group() as tg, w:
         mirror = Mirror(w)
         mirror.synced = True  # the snapshot is the state

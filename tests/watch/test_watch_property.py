@@ -15,7 +15,7 @@ from watch_wire import FAST_BACKOFF
 from kcs.client import NO_RETRY, Client
 from kcs.core import NotFound, builtin
 from kcs.testing import FakeApiServer
-from kcs.watch import Watcher
+from kcs.watch import Watcher, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -82,8 +82,8 @@ async def test_state_from_events_converges_to_the_server(
     async with FakeApiServer() as api:
         api.seed("pods", [new_pod(f"p{i}", f"ns{i % 2}") for i in range(0, NAMES, 2)])
         async with Client.from_url(api.url, retry=NO_RETRY, qps=None) as client:
-            w = Watcher(client, builtin("pods"), initial_list=initial_list,
-                        page_size=page_size, backoff=FAST_BACKOFF)
+            w = Watcher(client, builtin("pods"), options=WatchOptions(
+                initial_list=initial_list, page_size=page_size, backoff=FAST_BACKOFF))
             async with anyio.create_task_group() as tg, w:
                 mirror = Mirror(w)
                 tg.start_soon(mirror.run)

@@ -8,6 +8,7 @@ from watch_wire import added, bookmark, deleted, error_event, line, modified, po
 from kcs.core import codec_for
 from kcs.watch import Backoff, InitDone, WatchStats
 from kcs.watch._backoff import BackoffState
+from kcs.watch._report import Reporter
 from kcs.watch._stream import Interruption, StreamDecoder
 
 pytestmark = pytest.mark.timeout(10)
@@ -17,7 +18,7 @@ CODEC = codec_for("Pod")
 
 def decoder(rv: str = "10", *, initial: bool = False) -> tuple[StreamDecoder, WatchStats]:
     stats = WatchStats()
-    return StreamDecoder(CODEC, stats, rv, initial_events=initial, context="pods"), stats
+    return StreamDecoder(CODEC, Reporter(stats, "pods"), rv, initial_events=initial), stats
 
 
 def test_backoff_doubles_to_the_maximum_with_jitter_below() -> None:

@@ -29,16 +29,19 @@ from watch_wire import (
 
 from kcs.client import NO_RETRY, Client
 from kcs.core import builtin
-from kcs.watch import Apply, Watcher
+from kcs.watch import Apply, Watcher, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
 PODS = builtin("pods")
 
 
-def watcher(client: Client, **kw: Any) -> Watcher:
-    kw.setdefault("backoff", FAST_BACKOFF)
-    return Watcher(client, PODS, **kw)
+def watcher(client: Client, *, resource_version: str | None = None, **options: Any) -> Watcher:
+    """A watcher of every pod, with fast retries unless ``options`` say otherwise."""
+    options.setdefault("backoff", FAST_BACKOFF)
+    return Watcher(
+        client, PODS, options=WatchOptions(**options), resource_version=resource_version
+    )
 
 
 async def test_paginated_list_then_watch_from_its_rv(
@@ -464,7 +467,7 @@ async def test_server_errors_back_off_and_recover(
         events = await take(aiter(w), 3)
     assert summary(events[2]) == ("Apply", "a@11")
     assert w.stats.errors == {"api_error": 4}
-    assert "InternalError" in (w.stats.last_error or "")
+    assert "InternalError" in str(w.stats.last_error)
 
 
 async def test_connection_refused_is_retried() -> None:
@@ -481,7 +484,7 @@ async def test_connection_refused_is_retried() -> None:
                     await anyio.sleep(0.01)
             await w.stop()
     assert w.stats.lists == 0
-    assert "connection" in (w.stats.last_error or "")
+    assert w.last_error is not None and w.last_error.kind == "connection"
 
 
 async def drain(w: Watcher) -> None:

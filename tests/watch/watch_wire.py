@@ -10,6 +10,7 @@ what the watcher asked for.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,12 +20,24 @@ import anyio
 import orjson
 from aiohttp import web
 
-from kcs.watch import Apply, Backoff, Bookmark, Delete, Event, InitApply, InitDone, InitStart
+from kcs.watch import (
+    Apply,
+    Backoff,
+    Bookmark,
+    Delete,
+    Event,
+    InitApply,
+    InitDone,
+    InitStart,
+    WatchOptions,
+)
 
 POD_PATH = "/api/v1/pods"
 
 FAST_BACKOFF = Backoff(initial=0.01, maximum=0.05, reset_after=60.0)
 """Fast retries for tests: the same code paths as the defaults, in milliseconds."""
+FAST = WatchOptions(backoff=FAST_BACKOFF, permanent_error_backoff=FAST_BACKOFF)
+"""Watch options with fast retries (permanent errors included)."""
 
 
 def summary(event: Event) -> tuple[str, str]:
@@ -134,6 +147,7 @@ class WireServer:
         self.lists: list[bytes | Fail] = []
         self.watches: list[Script | Fail] = []
         self.list_queries: list[dict[str, str]] = []
+        self.list_times: list[float] = []
         self.watch_queries: list[dict[str, str]] = []
         self.disconnects = 0
         self.open_watches = 0
@@ -160,6 +174,7 @@ class WireServer:
                 return _fail(script)
             return await self._stream(request, script)
         self.list_queries.append(query)
+        self.list_times.append(time.monotonic())
         self._note()
         answer = self.lists.pop(0) if self.lists else Fail(500, "InternalError")
         if isinstance(answer, Fail):
