@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from benchmarks._workload import INDEXED_LABEL
-from kcs.cache import Lister, Store
+from kcs.cache import IndexOptions, Lister, Store, StoreOptions
 from kcs.client import Client
 from kcs.core import Object, Resource, builtin, codec_for
 from kcs.informer import FunctionHandler, HandlerRegistration, Informer
@@ -117,7 +117,7 @@ def resource_version_of(obj: Object) -> str:
 def filled_store(raw: Iterable[bytes], resource_version: str) -> Store:
     """A store with the three indexes (namespace, every label key, ``spec.nodeName``),
     default settings, filled as an informer's first list fills it."""
-    store = Store(field_indexes=FIELD_INDEXES)
+    store = Store(StoreOptions(indexes=IndexOptions(fields=FIELD_INDEXES)))
     codec = codec_for("Pod")
     relist = store.relist()
     for data in raw:
@@ -134,8 +134,8 @@ def update_store(store: Store, raw: Iterable[bytes]) -> None:
 
 
 def lister(store: Store) -> Lister:
-    """A lister over ``store``."""
-    return Lister(store)
+    """A lister over ``store`` (its read-only face)."""
+    return store.lister
 
 
 async def cancel_after_synced(informer: Informer, timeout: float) -> None:  # noqa: ASYNC109

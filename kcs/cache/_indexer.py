@@ -19,43 +19,24 @@ one path decode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard
+from kcs.cache._options import (
+    FIELD_INDEX_PREFIX,
+    LABEL_INDEX_PREFIX,
+    NAMESPACE_INDEX,
+    OWNER_INDEX,
+    IndexFunc,
+    IndexOptions,
+    field_index_name,
+    label_index_name,
+)
 from kcs.core import Object, field_value
 
-__all__ = [
-    "FIELD_INDEX_PREFIX",
-    "LABEL_INDEX_PREFIX",
-    "NAMESPACE_INDEX",
-    "OWNER_INDEX",
-    "IndexFunc",
-    "Indexer",
-    "field_index_name",
-    "label_index_name",
-]
-
-IndexFunc = Callable[[Object], Iterable[str]]
-"""A custom index function: the index values of an object (a ``str`` counts as one value)."""
-
-NAMESPACE_INDEX = "namespace"
-"""The name of the namespace index (client-go's ``cache.NamespaceIndex``)."""
-OWNER_INDEX = "owner"
-"""The name of the owner index: owner uid -> keys of the objects it owns."""
-LABEL_INDEX_PREFIX = "label:"
-FIELD_INDEX_PREFIX = "field:"
+__all__ = ["Indexer"]
 
 _EMPTY: Buckets = {}  # returned for a label key no object has; never mutated
-
-
-def label_index_name(key: str) -> str:
-    """The index name of label ``key``: ``label_index_name("app") == "label:app"``."""
-    return LABEL_INDEX_PREFIX + key
-
-
-def field_index_name(path: str) -> str:
-    """The index name of field ``path``: ``"field:spec.nodeName"``."""
-    return FIELD_INDEX_PREFIX + path
 
 
 def _values_of(fn: IndexFunc, obj: Object) -> frozenset[str]:
@@ -80,37 +61,32 @@ class _FieldIndex:
 class Indexer:
     """The indexes of one store (internal: the store owns it and calls it on every change).
 
-    Not thread-safe; the store calls it from its event loop only.
+    Built from :class:`~kcs.cache.IndexOptions`; :meth:`extend` adds indexes later (never
+    removes one). Not thread-safe; the store calls it from its event loop only.
     """
 
     __slots__ = ("_all_labels", "_custom", "_fields", "_labels", "_namespace", "_owners")
 
-    def __init__(
-        self,
-        *,
-        namespace: bool = True,
-        labels: bool | Iterable[str] = True,
-        fields: Iterable[str] = (),
-        owners: bool = False,
-        custom: Mapping[str, IndexFunc] | None = None,
-    ) -> None:
-        self._namespace: Buckets | None = {} if namespace else None
-        self._all_labels = labels is True
+    def __init__(self, options: IndexOptions) -> None:
+        self._namespace: Buckets | None = {} if options.namespace else None
+        self._all_labels = options.labels is True
         self._labels: dict[str, Buckets] = {}
-        if not isinstance(labels, bool):
-            for key in labels:
+        if not isinstance(options.labels, bool):
+            for key in sorted(options.labels):
                 self._labels[key] = {}
-        self._fields: dict[str, _FieldIndex] = {p: _FieldIndex(p) for p in fields}
-        self._owners: Buckets | None = {} if owners else None
-        self._custom: dict[str, tuple[IndexFunc, Buckets]] = {}
-        for name, fn in (custom or {}).items():
-            self._check_custom_name(name)
-            self._custom[name] = (fn, {})
+        self._fields: dict[str, _FieldIndex] = {
+            p: _FieldIndex(p) for p in sorted(options.fields)
+        }
+        self._owners: Buckets | None = {} if options.owners else None
+        self._custom: dict[str, tuple[IndexFunc, Buckets]] = {
+            name: (fn, {}) for name, fn in options.custom
+        }
 
-    def empty_like(self) -> Indexer:
-        """A new indexer with the same indexes and no objects."""
+    @property
+    def options(self) -> IndexOptions:
+        """The indexes kept now, as options (what :meth:`empty_like` builds again)."""
         labels: bool | Iterable[str] = True if self._all_labels else tuple(self._labels)
-        return Indexer(
+        return IndexOptions(
             namespace=self._namespace is not None,
             labels=labels,
             fields=tuple(self._fields),
@@ -118,28 +94,50 @@ class Indexer:
             custom={name: fn for name, (fn, _) in self._custom.items()},
         )
 
+    def empty_like(self) -> Indexer:
+        """A new indexer with the same indexes and no objects."""
+        return Indexer(self.options)
+
     # --- configuration ---------------------------------------------------------------
-    def _check_custom_name(self, name: str) -> None:
-        if (
-            not name
-            or name in (NAMESPACE_INDEX, OWNER_INDEX)
-            or name.startswith((LABEL_INDEX_PREFIX, FIELD_INDEX_PREFIX))
-        ):
-            raise ValueError(f"{name!r} is reserved for a built-in index; choose another name")
-        if name in self._custom:
-            raise ValueError(f"an index named {name!r} already exists")
+    def extend(self, options: IndexOptions, objects: Mapping[str, Object]) -> None:
+        """Add the indexes ``options`` ask for and this indexer lacks, indexing ``objects``
+        (the store's contents) at once. Raises ``ValueError`` (and adds nothing) for a
+        custom index name in use with another function."""
+        for name, fn in options.custom:
+            existing = self._custom.get(name)
+            if existing is not None and existing[0] is not fn and existing[0] != fn:
+                raise ValueError(
+                    f"the custom index {name!r} is already defined with another function "
+                    f"({existing[0]!r}, not {fn!r})"
+                )
+        for name, fn in options.custom:
+            if name not in self._custom:
+                buckets: Buckets = {}
+                for key, obj in objects.items():
+                    for value in _values_of(fn, obj):
+                        bucket_add(buckets, value, key)
+                self._custom[name] = (fn, buckets)
+        if options.namespace and self._namespace is None:
+            namespaces: Buckets = {}
+            for key, obj in objects.items():
+                if obj.metadata.namespace:
+                    bucket_add(namespaces, obj.metadata.namespace, key)
+            self._namespace = namespaces
+        if options.owners and self._owners is None:
+            owners: Buckets = {}
+            for key, obj in objects.items():
+                for ref in obj.metadata.owner_references:
+                    bucket_add(owners, ref.uid, key)
+            self._owners = owners
+        for path in sorted(options.fields):
+            self._add_field(path, objects)
+        if options.labels is True:
+            self._index_all_labels(objects)
+        elif options.labels is not False:
+            for label in sorted(options.labels):
+                self._add_label(label, objects)
 
-    def add_custom(self, name: str, fn: IndexFunc, objects: Mapping[str, Object]) -> None:
-        """Register index ``name`` and index ``objects`` (the store's contents) with it."""
-        self._check_custom_name(name)
-        buckets: Buckets = {}
-        for key, obj in objects.items():
-            for value in _values_of(fn, obj):
-                bucket_add(buckets, value, key)
-        self._custom[name] = (fn, buckets)
-
-    def add_field(self, path: str, objects: Mapping[str, Object]) -> None:
-        """Index field ``path`` too (no-op when it already is)."""
+    def _add_field(self, path: str, objects: Mapping[str, Object]) -> None:
         if path in self._fields:
             return
         index = _FieldIndex(path)
@@ -148,8 +146,7 @@ class Indexer:
             bucket_add(index.buckets, value, key)
         self._fields[path] = index
 
-    def add_label(self, label: str, objects: Mapping[str, Object]) -> None:
-        """Index label key ``label`` too (no-op when every label key is indexed)."""
+    def _add_label(self, label: str, objects: Mapping[str, Object]) -> None:
         if self._all_labels or label in self._labels:
             return
         buckets: Buckets = {}
@@ -159,16 +156,21 @@ class Indexer:
                 bucket_add(buckets, value, key)
         self._labels[label] = buckets
 
-    def adopt(self, other: Indexer, objects: Mapping[str, Object]) -> None:
-        """Add the indexes ``other`` has and this one lacks, indexing ``objects``."""
-        for name, (fn, _) in other._custom.items():
-            if name not in self._custom:
-                self.add_custom(name, fn, objects)
-        for path in other._fields:
-            self.add_field(path, objects)
-        if not self._all_labels:
-            for label in other._labels:
-                self.add_label(label, objects)
+    def _index_all_labels(self, objects: Mapping[str, Object]) -> None:
+        if self._all_labels:
+            return
+        known = set(self._labels)
+        indexes = self._labels
+        for key, obj in objects.items():
+            for label, value in obj.metadata.labels.items():
+                if label in known:
+                    continue
+                buckets = indexes.get(label)
+                if buckets is None:
+                    indexes[label] = {value: key}
+                else:
+                    bucket_add(buckets, value, key)
+        self._all_labels = True
 
     # --- maintenance -----------------------------------------------------------------
     def add(self, key: str, obj: Object, reuse: Indexer | None = None) -> None:

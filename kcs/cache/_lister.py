@@ -1,67 +1,35 @@
-"""Listers: typed, indexed reads of a store.
+"""The read-only face of a store: everything a reader may do with a cache, nothing more.
 
-A query is answered from the indexes when it can be:
-
-1. each ``key=value`` / ``key in (...)`` requirement of the label selector on an indexed
-   label key, and each ``path=value`` requirement of the field selector on an indexed
-   field, gives a candidate set of keys; the sets are intersected smallest first;
-2. with no such requirement, the namespace index gives the candidates;
-3. only then are all objects scanned.
-
-Every candidate is then checked against whatever the indexes did not answer (the
-namespace, ``!=``, ``notin``, exists, unindexed keys and fields), so the answer is
-always exactly the objects a scan would find.
+An informer keeps its :class:`~kcs.cache.Store` to itself and hands out its
+:class:`Lister`; so does any code that owns a store and shares its contents. A lister
+holds no state of its own: every call reads the store as it is at that moment, through the
+store's public reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from kcs.cache._buckets import Buckets
-from kcs.cache._indexer import Indexer
-from kcs.cache._store import Store
-from kcs.core import (
-    FieldRequirement,
-    FieldSelector,
-    LabelRequirement,
-    LabelSelector,
-    Object,
-    field_value,
-)
+from kcs.cache._history import HistoryWatch
+from kcs.cache._options import StoreOptions
+from kcs.core import FieldSelectorLike, LabelSelectorLike, Object
+
+if TYPE_CHECKING:
+    from kcs.cache._store import Store
 
 __all__ = ["Lister"]
 
-LabelSelectorLike = LabelSelector | str | Mapping[str, str] | None
-FieldSelectorLike = FieldSelector | str | Mapping[str, str] | None
-
-
-def _candidates(buckets: Buckets, values: Iterable[str]) -> Collection[str]:
-    """The keys under any of ``values`` (the live bucket itself when there is one value)."""
-    found = [b for v in values if (b := buckets.get(v)) is not None]
-    if not found:
-        return ()
-    if len(found) == 1:
-        only = found[0]
-        return (only,) if isinstance(only, str) else only
-    out: set[str] = set()
-    for b in found:
-        if isinstance(b, str):
-            out.add(b)
-        else:
-            out.update(b)
-    return out
-
 
 class Lister:
-    """Reads a :class:`~kcs.cache.Store`: get by name, list by selector, read an index.
+    """Reads a :class:`~kcs.cache.Store`: get by name, list by selector, read an index,
+    wait for a resourceVersion, watch the history. It cannot change the store.
 
     What a reader gets: the cached :class:`~kcs.core.Object` instances themselves, in
     a new ``list`` the caller owns (in no particular order). The objects are shared with
     the store and every other reader: never mutate them, including their ``labels`` and
     ``annotations`` dicts (copy with ``obj.to_dict()`` to edit; the mutation detector
     fails loudly in tests). Each call reads the store as it is at that moment: a relist
-    is seen entirely or not at all. A lister holds no state of its own and always reads
-    the store's current contents.
+    is seen entirely or not at all.
     """
 
     __slots__ = ("_store",)
@@ -69,23 +37,92 @@ class Lister:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    @property
-    def store(self) -> Store:
-        """The store this lister reads."""
-        return self._store
-
+    # --- objects ---------------------------------------------------------------------
     def get(self, name: str, namespace: str | None = None) -> Object | None:
         """The object ``name`` (in ``namespace`` when namespaced), or ``None``."""
         return self._store.get(f"{namespace}/{name}" if namespace else name)
 
+    def by_key(self, key: str) -> Object | None:
+        """The object under ``key`` (``namespace/name``, or ``name``), or ``None``."""
+        return self._store.get(key)
+
+    def keys(self) -> list[str]:
+        """The keys of every cached object (a new list, in no particular order)."""
+        return self._store.keys()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store
+
+    # --- indexes ---------------------------------------------------------------------
     def by_index(self, name: str, value: str) -> list[Object]:
         """The objects whose index ``name`` has ``value`` (``KeyError``: no such index)."""
         return self._store.by_index(name, value)
+
+    def index_keys(self, name: str, value: str) -> list[str]:
+        """The keys of the objects whose index ``name`` has ``value`` (``KeyError``: no
+        such index)."""
+        return self._store.index_keys(name, value)
 
     def index_values(self, name: str) -> list[str]:
         """The values of index ``name`` some cached object has (``KeyError``: no index)."""
         return self._store.index_values(name)
 
+    def index_names(self) -> list[str]:
+        """The names of the store's indexes (see :func:`~kcs.cache.label_index_name`)."""
+        return self._store.index_names()
+
+    # --- freshness and history -------------------------------------------------------
+    @property
+    def resource_version(self) -> str:
+        """The resourceVersion the store has reached (``""`` before anything arrived)."""
+        return self._store.resource_version
+
+    @property
+    def has_synced(self) -> bool:
+        """Whether a first complete list has been swapped in (stays true afterwards)."""
+        return self._store.has_synced
+
+    @property
+    def options(self) -> StoreOptions:
+        """The store's options (its indexes included)."""
+        return self._store.options
+
+    @property
+    def mutation_detector(self) -> bool:
+        """Whether the store's mutation detector is on."""
+        return self._store.mutation_detector
+
+    async def wait_for(
+        self,
+        resource_version: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - the answer says whether it was reached
+    ) -> bool:
+        """Wait until the store has reached ``resource_version``; ``False`` on timeout
+        (see :meth:`Store.wait_for <kcs.cache.Store.wait_for>`)."""
+        return await self._store.wait_for(resource_version, timeout)
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until the first relist is committed; ``False`` on timeout."""
+        return await self._store.wait_synced(timeout)
+
+    def watch(self, since_rv: str | None = None) -> HistoryWatch:
+        """Watch the store's changes after ``since_rv`` (see
+        :meth:`Store.watch <kcs.cache.Store.watch>`)."""
+        return self._store.watch(since_rv)
+
+    def verify(self) -> None:
+        """Check every cached object against its fingerprint (mutation detector on);
+        raises :class:`~kcs.cache.CacheMutationError` naming the first mutated key."""
+        self._store.verify()
+
+    def __repr__(self) -> str:
+        return f"<Lister of {self._store!r}>"
+
+    # Last in the class body: a method named ``list`` would shadow the builtin in the
+    # annotations before it.
     def list(
         self,
         namespace: str | None = None,
@@ -96,65 +133,8 @@ class Lister:
 
         Selectors are accepted as :class:`~kcs.core.LabelSelector` /
         :class:`~kcs.core.FieldSelector`, their string forms, or ``{key: value}``
-        mappings, with the apiserver's semantics (a missing field reads as ``""``).
+        mappings, with the apiserver's semantics (a missing field reads as ``""``),
+        answered from the indexes (see :meth:`Store.list <kcs.cache.Store.list>`).
         Raises :class:`~kcs.core.SelectorError` for a selector that does not parse.
         """
-        labels = LabelSelector.of(label_selector)
-        fields = FieldSelector.of(field_selector)
-        store = self._store
-        objects = store._objects
-        indexer = store._indexer
-        ns = namespace or None
-
-        candidates: list[Collection[str]] = []
-        rest_labels: list[LabelRequirement] = []
-        for req in labels.requirements:
-            if req.op in ("=", "in") and indexer.label_indexed(req.key):
-                buckets = indexer.buckets(f"label:{req.key}")
-                candidates.append(_candidates(buckets, req.values))
-            else:
-                rest_labels.append(req)
-        rest_fields: list[FieldRequirement] = []
-        for freq in fields.requirements:
-            if freq.op == "=" and indexer.field_values(freq.path) is not None:
-                buckets = indexer.buckets(f"field:{freq.path}")
-                candidates.append(_candidates(buckets, (freq.value,)))
-            else:
-                rest_fields.append(freq)
-        check_ns = ns
-        if not candidates and ns is not None and indexer.has_namespace_index:
-            candidates.append(_candidates(indexer.buckets("namespace"), (ns,)))
-            check_ns = None
-
-        found: Iterable[Object]
-        if candidates:
-            candidates.sort(key=len)
-            first, others = candidates[0], candidates[1:]
-            if others:
-                found = [objects[k] for k in first if all(k in c for c in others)]
-            else:
-                found = [objects[k] for k in first]
-        else:
-            found = objects.values()
-        # What the indexes did not answer, one cheap pass per requirement.
-        if check_ns is not None:
-            found = [o for o in found if o.metadata.namespace == check_ns]
-        for req in rest_labels:
-            found = [o for o in found if req.matches(o.metadata.labels)]
-        for freq in rest_fields:
-            found = [o for o in found if freq.matches(_field_reader(indexer, o))]
-        return found if isinstance(found, list) else list(found)
-
-
-def _field_reader(indexer: Indexer, obj: Object) -> Callable[[str], str]:
-    """Reads a field of ``obj`` for a field selector: from the index when it is indexed."""
-
-    def read(path: str) -> str:
-        values = indexer.field_values(path)
-        if values is not None:
-            known = values.get(obj.metadata.key)
-            if known is not None:
-                return known
-        return field_value(obj, path)
-
-    return read
+        return self._store.list(namespace, label_selector, field_selector)

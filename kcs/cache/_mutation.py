@@ -7,7 +7,7 @@ a fingerprint of each stored object (a hash of its encoded metadata) and compare
 whenever the store replaces or deletes that key, on a relist, and in
 :meth:`Store.verify() <kcs.cache.Store.verify>`. Like client-go's
 ``KUBE_CACHE_MUTATION_DETECTOR``, it is meant for tests: turn it on with
-``Store(mutation_detector=True)`` or the environment variable
+``StoreOptions(mutation_detector=True)`` or the environment variable
 ``KCS_CACHE_MUTATION_DETECTOR=1``. When off it costs nothing: the store holds ``None``.
 """
 

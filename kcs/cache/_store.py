@@ -10,27 +10,32 @@ readers in other tasks.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 import anyio
 
 from kcs.cache._delta import Added, Deleted, Delta, Updated
 from kcs.cache._errors import HistoryExpired
 from kcs.cache._history import History, HistoryWatch
-from kcs.cache._indexer import Indexer, IndexFunc
+from kcs.cache._indexer import Indexer
+from kcs.cache._lister import Lister
 from kcs.cache._mutation import MutationDetector, enabled_by_environment
+from kcs.cache._options import IndexFunc, IndexOptions, StoreOptions, check_metadata_paths
+from kcs.cache._query import select
 from kcs.cache._waiters import ResourceVersionWaiters
-from kcs.core import Object, resource_version_at_least, resource_version_newer
+from kcs.core import (
+    FieldSelector,
+    FieldSelectorLike,
+    LabelSelector,
+    LabelSelectorLike,
+    Object,
+    resource_version_at_least,
+    resource_version_newer,
+)
 
-__all__ = ["DEFAULT_HISTORY_SIZE", "Relist", "Store", "Transform"]
+__all__ = ["Relist", "Store"]
 
-Transform = Callable[[Object], Object]
-"""Applied to every object before it is stored (a projection, such as dropping status)."""
-
-DEFAULT_HISTORY_SIZE = 10_000
-"""How many recent changes a store keeps for :meth:`Store.watch` by default."""
-
-_EMPTY_BODY = b"{}"
+_DEFAULT_OPTIONS = StoreOptions()
 
 
 class Store:
@@ -56,60 +61,37 @@ class Store:
       resume from a recent resourceVersion (:class:`~kcs.cache.HistoryExpired` if it is
       too old).
 
-    Indexes (see ``docs/caches-and-indexes.md``): ``namespace_index`` (on by default),
-    ``label_index`` (``True``: every label key; or an iterable of label keys; ``False``),
-    ``field_indexes`` (paths such as ``"spec.nodeName"``), ``owner_index`` (owner uid ->
-    keys) and ``indexes``, custom functions by name.
-
-    ``transform`` runs on every object before it is stored (it must keep name,
-    namespace and resourceVersion). ``metadata_only=True`` stores ``apiVersion``,
-    ``kind`` and ``metadata`` only (``body`` is ``b"{}"``): exactly what a metadata-only
-    informer (``PartialObjectMetadata``) stores. ``managedFields`` are already stripped
-    by the codec unless it was asked to keep them.
-
-    ``mutation_detector``: ``True``/``False``, or ``None`` to follow the environment
-    variable ``KCS_CACHE_MUTATION_DETECTOR``.
+    ``options`` (a :class:`~kcs.cache.StoreOptions`) say what is kept and how it is
+    indexed (see ``docs/caches-and-indexes.md``). Writers hold the store; readers get
+    :attr:`lister`, its read-only face.
 
     Not thread-safe: use a store from one event loop (its informer's).
     """
 
-    def __init__(
-        self,
-        *,
-        namespace_index: bool = True,
-        label_index: bool | Iterable[str] = True,
-        field_indexes: Iterable[str] = (),
-        owner_index: bool = False,
-        indexes: Mapping[str, IndexFunc] | None = None,
-        transform: Transform | None = None,
-        metadata_only: bool = False,
-        history_size: int = DEFAULT_HISTORY_SIZE,
-        mutation_detector: bool | None = None,
-    ) -> None:
-        field_indexes = tuple(field_indexes)
-        if metadata_only:
-            _check_metadata_paths(field_indexes)
-        if history_size < 0:
-            raise ValueError("history_size must be >= 0")
-        self._indexer = Indexer(
-            namespace=namespace_index,
-            labels=label_index if isinstance(label_index, bool) else tuple(label_index),
-            fields=field_indexes,
-            owners=owner_index,
-            custom=indexes,
-        )
+    def __init__(self, options: StoreOptions | None = None) -> None:
+        options = options if options is not None else _DEFAULT_OPTIONS
+        self._options = options
+        self._indexer = Indexer(options.indexes)
         self._objects: dict[str, Object] = {}
-        self._transform = transform
-        self._metadata_only = metadata_only
-        self._prepare_needed = transform is not None or metadata_only
-        self._history = History(history_size) if history_size else None
-        if mutation_detector is None:
-            mutation_detector = enabled_by_environment()
-        self._detector = MutationDetector() if mutation_detector else None
+        self._project: Callable[[Object], Object] | None = (
+            options.project if options.projects else None
+        )
+        self._history = History(options.history_size) if options.history_size else None
+        detector = options.mutation_detector
+        if detector is None:
+            detector = enabled_by_environment()
+        self._detector = MutationDetector() if detector else None
         self._rv = ""
         self._waiters = ResourceVersionWaiters()
         self._synced = False
         self._synced_event: anyio.Event | None = None
+        self.lister = Lister(self)
+        """The read-only face of this store: what readers get (see :class:`Lister`)."""
+
+    @property
+    def options(self) -> StoreOptions:
+        """The options the store runs with (their indexes include any added later)."""
+        return self._options
 
     # --- reading ---------------------------------------------------------------------
     @property
@@ -176,34 +158,40 @@ class Store:
         return list(self._indexer.buckets(index))
 
     # --- configuration ---------------------------------------------------------------
-    def add_index(self, name: str, fn: IndexFunc) -> None:
-        """Add a custom index ``name``: ``fn(obj)`` returns the object's index values.
+    def add_indexes(self, indexes: IndexOptions) -> None:
+        """Add the indexes ``indexes`` ask for that the store lacks (never removes one).
 
-        May be called at any time: the objects already cached are indexed at once.
-        ``fn`` must be a pure function of the object; a ``str`` result counts as one
-        value. Raises ``ValueError`` for a name in use or reserved (``namespace``,
-        ``owner``, ``label:*``, ``field:*``).
+        May be called at any time, even while a relist is being built: the objects
+        already cached are indexed at once. The store's :attr:`options` then hold the
+        merged indexes (:meth:`IndexOptions.merge <kcs.cache.IndexOptions.merge>`).
+        Raises ``ValueError`` (and adds nothing) for a custom index name in use with
+        another function, or a field path a metadata-only store cannot have.
         """
-        self._indexer.add_custom(name, fn, self._objects)
+        merged = self._options.indexes.merge(indexes)
+        if self._options.metadata_only:
+            check_metadata_paths(indexes.fields)
+        self._indexer.extend(merged, self._objects)
+        self._options = self._options.with_indexes(merged)
+
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        """Add the custom index ``name``: ``fn(obj)`` returns the object's index values.
+
+        ``fn`` must be a pure function of the object; a ``str`` result counts as one value.
+        Adding the same function under the same name again does nothing; another function
+        under a name in use, or a reserved name (``namespace``, ``owner``, ``label:*``,
+        ``field:*``), raises ``ValueError``. See :meth:`add_indexes`.
+        """
+        self.add_indexes(IndexOptions(namespace=False, labels=False, custom={name: fn}))
 
     def add_field_index(self, path: str) -> None:
-        """Index field ``path`` (such as ``spec.nodeName``) too; see :meth:`add_index`."""
-        if self._metadata_only:
-            _check_metadata_paths((path,))
-        self._indexer.add_field(path, self._objects)
+        """Index field ``path`` (such as ``spec.nodeName``) too; see :meth:`add_indexes`."""
+        self.add_indexes(IndexOptions(namespace=False, labels=False, fields=(path,)))
 
     def add_label_index(self, label: str) -> None:
-        """Index label key ``label`` too (no-op when every label key is indexed)."""
-        self._indexer.add_label(label, self._objects)
+        """Index label key ``label`` too (nothing to do when every label key is indexed)."""
+        self.add_indexes(IndexOptions(namespace=False, labels=(label,)))
 
     # --- writing ---------------------------------------------------------------------
-    def _prepare(self, obj: Object) -> Object:
-        if self._transform is not None:
-            obj = self._transform(obj)
-        if self._metadata_only and obj.body != _EMPTY_BODY:
-            obj = Object(obj.api_version, obj.kind, obj.metadata, _EMPTY_BODY)
-        return obj
-
     def apply(self, obj: Object) -> Delta | None:
         """Add or update ``obj`` (a watch ADDED or MODIFIED event).
 
@@ -213,8 +201,9 @@ class Store:
         Raises :class:`~kcs.cache.CacheMutationError` (before changing anything) if the
         detector is on and the stored object was mutated.
         """
-        if self._prepare_needed:
-            obj = self._prepare(obj)
+        project = self._project
+        if project is not None:
+            obj = project(obj)
         meta = obj.metadata
         rv = meta.resource_version
         key = meta.key
@@ -249,8 +238,9 @@ class Store:
         or ``None`` when the key is not cached or the cached object is newer than
         ``obj`` (it was created again). The store's resourceVersion advances either way.
         """
-        if self._prepare_needed:
-            obj = self._prepare(obj)
+        project = self._project
+        if project is not None:
+            obj = project(obj)
         meta = obj.metadata
         rv = meta.resource_version
         key = meta.key
@@ -282,7 +272,7 @@ class Store:
         :class:`Relist` without committing leaves the store untouched (a list that had
         to restart).
         """
-        return Relist(self)
+        return Relist(self._project, self.get, lambda: self._indexer, self._commit)
 
     def replace(self, objects: Iterable[Object], resource_version: str) -> list[Delta]:
         """Swap in ``objects`` as the complete state at ``resource_version``, atomically.
@@ -302,7 +292,7 @@ class Store:
         detector = self._detector
         if detector is not None:
             detector.verify(previous)
-        indexer.adopt(self._indexer, objects)  # indexes added while the relist ran
+        indexer.extend(self._indexer.options, objects)  # indexes added while it ran
         deltas: list[Delta] = []
         for key, new in objects.items():
             old = previous.get(key)
@@ -410,9 +400,30 @@ class Store:
 
     # Last in the class body: a method named ``list`` would shadow the builtin in the
     # annotations after it.
-    def list(self) -> list[Object]:
-        """Every cached object (a new list of the cached instances, in no particular order)."""
-        return list(self._objects.values())
+    def list(
+        self,
+        namespace: str | None = None,
+        label_selector: LabelSelectorLike = None,
+        field_selector: FieldSelectorLike = None,
+    ) -> list[Object]:
+        """The cached objects in ``namespace`` (``None`` or ``""``: all) that match.
+
+        A new list of the cached instances (in no particular order), answered from the
+        indexes where it can be and always exactly what a scan would find. Selectors are
+        accepted as :class:`~kcs.core.LabelSelector` / :class:`~kcs.core.FieldSelector`,
+        their string forms, or ``{key: value}`` mappings, with the apiserver's semantics
+        (a missing field reads as ``""``). Raises :class:`~kcs.core.SelectorError` for a
+        selector that does not parse.
+        """
+        if not namespace and label_selector is None and field_selector is None:
+            return list(self._objects.values())
+        return select(
+            self._objects,
+            self._indexer,
+            namespace,
+            LabelSelector.of(label_selector),
+            FieldSelector.of(field_selector),
+        )
 
 
 class Relist:
@@ -422,14 +433,28 @@ class Relist:
     :meth:`commit` once. Objects whose resourceVersion equals the stored one keep the
     stored instance (no new memory; what readers already hold stays current). A key
     added twice keeps the last object.
+
+    Made by the store, which hands it exactly what it needs: its projection, a read of
+    the current object of a key, its current indexer (to reuse the field values of
+    unchanged objects) and the commit.
     """
 
-    __slots__ = ("_done", "_indexer", "_objects", "_store")
+    __slots__ = ("_commit", "_current", "_current_indexer", "_done", "_indexer", "_objects",
+                 "_project")
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(
+        self,
+        project: Callable[[Object], Object] | None,
+        current: Callable[[str], Object | None],
+        current_indexer: Callable[[], Indexer],
+        commit: Callable[[dict[str, Object], Indexer, str], list[Delta]],
+    ) -> None:
+        self._project = project
+        self._current = current
+        self._current_indexer = current_indexer
+        self._commit = commit
         self._objects: dict[str, Object] = {}
-        self._indexer = store._indexer.empty_like()
+        self._indexer = current_indexer().empty_like()
         self._done = False
 
     def __len__(self) -> int:
@@ -439,21 +464,20 @@ class Relist:
         """Add one listed object."""
         if self._done:
             raise RuntimeError("this relist was already committed")
-        store = self._store
-        if store._prepare_needed:
-            obj = store._prepare(obj)
+        if self._project is not None:
+            obj = self._project(obj)
         key = obj.metadata.key
         objects = self._objects
         prev = objects.get(key)
         if prev is not None:
             self._indexer.remove(key, prev)
-        cur = store._objects.get(key)
+        cur = self._current(key)
         reuse = None
         if cur is not None:
             rv = obj.metadata.resource_version
             if cur is obj or (rv and cur.metadata.resource_version == rv):
                 obj = cur
-                reuse = store._indexer
+                reuse = self._current_indexer()
         self._indexer.add(key, obj, reuse)
         objects[key] = obj
 
@@ -471,14 +495,6 @@ class Relist:
         """
         if self._done:
             raise RuntimeError("this relist was already committed")
-        deltas = self._store._commit(self._objects, self._indexer, resource_version)
+        deltas = self._commit(self._objects, self._indexer, resource_version)
         self._done = True
         return deltas
-
-
-def _check_metadata_paths(paths: Iterable[str]) -> None:
-    for path in paths:
-        if not path.startswith("metadata."):
-            raise ValueError(
-                f"a metadata-only store cannot index {path!r}: only metadata.* paths exist"
-            )

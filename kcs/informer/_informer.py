@@ -18,7 +18,7 @@ from typing import Any, Unpack
 import anyio
 import anyio.abc
 
-from kcs.cache import Delta, IndexFunc, Lister, Relist, Store
+from kcs.cache import Delta, IndexFunc, IndexOptions, Lister, Relist, Store, StoreOptions
 from kcs.client import Client
 from kcs.core import FieldSelector, LabelSelector, Object, Resource, codec_for
 from kcs.informer._consistent import (
@@ -125,14 +125,18 @@ class Informer:
             resource.kind, keep_managed_fields=options.get("keep_managed_fields", False)
         )
         self.store = Store(
-            label_index=options.get("label_index", True),
-            field_indexes=options.get("field_indexes", ()),
-            owner_index=options.get("owner_index", False),
-            indexes=options.get("indexes"),
-            transform=self._transform,
-            metadata_only=self.metadata_only,
-            history_size=options.get("history_size", 10_000),
-            mutation_detector=options.get("mutation_detector"),
+            StoreOptions(
+                indexes=IndexOptions(
+                    labels=options.get("label_index", True),
+                    fields=options.get("field_indexes", ()),
+                    owners=options.get("owner_index", False),
+                    custom=options.get("indexes") or {},
+                ),
+                transform=self._transform,
+                metadata_only=self.metadata_only,
+                history_size=options.get("history_size", 10_000),
+                mutation_detector=options.get("mutation_detector"),
+            )
         )
         """The cache (see :class:`kcs.cache.Store`)."""
         self.lister = Lister(self.store)

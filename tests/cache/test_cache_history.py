@@ -6,7 +6,16 @@ import anyio
 import pytest
 from cache_objects import bump, pod
 
-from kcs.cache import Added, Deleted, Delta, HistoryExpired, HistoryWatch, Store, Updated
+from kcs.cache import (
+    Added,
+    Deleted,
+    Delta,
+    HistoryExpired,
+    HistoryWatch,
+    Store,
+    StoreOptions,
+    Updated,
+)
 from kcs.core import Gone
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
@@ -89,7 +98,7 @@ async def test_a_relist_contributes_its_true_differences() -> None:
 
 
 async def test_too_old_an_rv_raises_history_expired_a_410() -> None:
-    store = Store(history_size=3)
+    store = Store(StoreOptions(history_size=3))
     for i in range(1, 6):
         store.apply(pod(f"p{i}", rv=str(i)))
     # Entries for rv 1 and 2 fell out: the history is complete from rv 2 on.
@@ -104,7 +113,7 @@ async def test_too_old_an_rv_raises_history_expired_a_410() -> None:
 
 
 async def test_a_consumer_that_falls_behind_gets_history_expired() -> None:
-    store = Store(history_size=4)
+    store = Store(StoreOptions(history_size=4))
     store.apply(pod("p0", rv="1"))
     watch = store.watch("1")
     for i in range(2, 8):  # six changes, only four kept
@@ -135,9 +144,9 @@ async def test_non_numeric_rvs_are_found_by_equality() -> None:
 
 
 async def test_no_history() -> None:
-    store = Store(history_size=0)
+    store = Store(StoreOptions(history_size=0))
     store.apply(pod("a"))
     with pytest.raises(HistoryExpired):
         store.watch()
     with pytest.raises(ValueError):
-        Store(history_size=-1)
+        Store(StoreOptions(history_size=-1))

@@ -15,7 +15,9 @@ from kcs.cache import (
     NAMESPACE_INDEX,
     OWNER_INDEX,
     Added,
+    IndexOptions,
     Store,
+    StoreOptions,
     field_index_name,
     label_index_name,
 )
@@ -55,7 +57,7 @@ def test_a_bucket_of_one_key_is_the_bare_key_and_becomes_a_set_at_two() -> None:
 
 
 def test_unique_label_values_cost_no_sets() -> None:
-    store = Store(label_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True)))
     for i in range(50):
         store.apply(pod(f"p{i}", labels={"pod-template-hash": f"h{i}", "app": "web"}))
     hashes = store._indexer.buckets(label_index_name("pod-template-hash"))
@@ -84,7 +86,7 @@ def test_namespace_index_leaves_out_cluster_scoped_objects() -> None:
 
 
 def test_label_index_follows_label_changes() -> None:
-    store = Store(label_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True)))
     a = pod("a", labels={"app": "web", "tier": "front"})
     store.apply(a)
     store.apply(pod("b", labels={"app": "web"}))
@@ -99,7 +101,7 @@ def test_label_index_follows_label_changes() -> None:
 
 
 def test_label_index_on_chosen_keys_only() -> None:
-    store = Store(label_index=["app"])
+    store = Store(StoreOptions(indexes=IndexOptions(labels=["app"])))
     store.apply(pod("a", labels={"app": "web", "tier": "front"}))
     assert store.index_keys("label:app", "web") == ["default/a"]
     with pytest.raises(KeyError, match="label:tier"):
@@ -108,13 +110,13 @@ def test_label_index_on_chosen_keys_only() -> None:
     assert store.index_keys("label:tier", "front") == ["default/a"]
     store.apply(pod("a", rv="2", labels={"app": "web"}))
     assert store.index_keys("label:tier", "front") == []
-    no_labels = Store(label_index=False)
+    no_labels = Store(StoreOptions(indexes=IndexOptions(labels=False)))
     with pytest.raises(KeyError):
         no_labels.index_values("label:app")
 
 
 def test_field_index_reads_the_path_and_moves_on_change() -> None:
-    store = Store(field_indexes=["spec.nodeName"])
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"])))
     a = pod("a", node="n1")
     store.apply(a)
     store.apply(pod("b", node="n1"))
@@ -135,7 +137,7 @@ def test_field_index_reads_the_path_and_moves_on_change() -> None:
 
 
 def test_field_index_on_scalars_and_metadata() -> None:
-    store = Store(field_indexes=["spec.priority", "spec.hostNetwork", "metadata.name"])
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.priority", "spec.hostNetwork", "metadata.name"])))
     store.apply(pod("a", extra_spec={"priority": 5, "hostNetwork": True}))
     store.apply(pod("b", extra_spec={"priority": {"not": "scalar"}}))
     assert store.index_keys("field:spec.priority", "5") == ["default/a"]
@@ -147,7 +149,7 @@ def test_field_index_on_scalars_and_metadata() -> None:
 
 
 def test_owner_index_maps_owner_uids_to_keys() -> None:
-    store = Store(owner_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(owners=True)))
     a = pod("a", owners=["rs-1"])
     store.apply(a)
     store.apply(pod("b", owners=["rs-1", "job-9"]))
@@ -167,7 +169,7 @@ def test_custom_indexes_registered_up_front_or_later() -> None:
     def by_containers(obj: Object) -> Iterable[str]:
         return [c["name"] for c in obj.get_path("spec.containers") or []]
 
-    store = Store(indexes={"phase": by_phase})
+    store = Store(StoreOptions(indexes=IndexOptions(custom={"phase": by_phase})))
     a = pod("a", phase="Running")
     store.apply(a)
     store.apply(pod("b", phase="Pending", extra_spec={"containers": [{"name": "x"}]}))
@@ -189,13 +191,13 @@ def test_reserved_index_names_are_refused(name: str) -> None:
 
 
 def test_duplicate_index_name_and_unknown_index() -> None:
-    store = Store(indexes={"x": lambda o: []})
+    store = Store(StoreOptions(indexes=IndexOptions(custom={"x": lambda o: []})))
     with pytest.raises(ValueError, match="already"):
         store.add_index("x", lambda o: [])
     with pytest.raises(KeyError, match="nope"):
         store.by_index("nope", "v")
     with pytest.raises(KeyError):
-        Store(namespace_index=False).by_index(NAMESPACE_INDEX, "default")
+        Store(StoreOptions(indexes=IndexOptions(namespace=False))).by_index(NAMESPACE_INDEX, "default")
 
 
 def test_a_failing_index_function_leaves_the_store_unchanged() -> None:
@@ -207,7 +209,7 @@ def test_a_failing_index_function_leaves_the_store_unchanged() -> None:
             raise RuntimeError("boom")
         return [obj.name]
 
-    store = Store(indexes={"picky": picky}, label_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(custom={"picky": picky}, labels=True)))
     good = pod("a", labels={"app": "web"})
     store.apply(good)
     with pytest.raises(RuntimeError):
@@ -223,7 +225,7 @@ def test_a_failing_index_function_leaves_the_store_unchanged() -> None:
 
 
 def test_relist_rebuilds_indexes_and_keeps_indexes_added_meanwhile() -> None:
-    store = Store(field_indexes=["spec.nodeName"], owner_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True)))
     store.replace([pod("a", node="n1", owners=["o1"]), pod("b", node="n1")], "1")
     relist = store.relist()
     relist.add_many([pod("a", node="n1", owners=["o1"]), pod("c", node="n2")])
@@ -282,11 +284,7 @@ def _expected_indexes(objs: list[Object]) -> dict[str, dict[str, set[str]]]:
 @settings(max_examples=150, deadline=None)
 @given(ops)
 def test_indexes_always_equal_a_rebuild(operations: list[tuple[str, Any]]) -> None:
-    store = Store(
-        field_indexes=["spec.nodeName"],
-        owner_index=True,
-        indexes={"phase": lambda o: [o.get_path("status.phase") or ""]},
-    )
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True, custom={"phase": lambda o: [o.get_path("status.phase") or ""]})))
     model: dict[str, Object] = {}
     for rv, (op, arg) in enumerate(operations, start=1):
         if op == "replace":
@@ -325,3 +323,149 @@ def test_indexes_always_equal_a_rebuild(operations: list[tuple[str, Any]]) -> No
 def _pod(spec: PodSpec, rv: int) -> Object:
     name, ns, labels, node_name, owners, phase = spec
     return pod(name, ns, str(rv), labels=labels, node=node_name, owners=owners, phase=phase)
+
+
+# --- index options: values, merged by union -------------------------------------------------
+
+
+def test_index_options_are_normalized_values() -> None:
+    def fn(o: Object) -> list[str]:
+        return [o.name]
+
+    assert IndexOptions(labels=["b", "a"], fields=["x"], custom={"f": fn}) == IndexOptions(
+        labels=("a", "b"), fields={"x"}, custom=[("f", fn)]
+    )
+    assert IndexOptions(labels=[]) == IndexOptions(labels=False)
+    assert IndexOptions(custom={"f": fn}) != IndexOptions(custom={"f": lambda o: [o.name]})
+    assert hash(IndexOptions(fields=["x"])) == hash(IndexOptions(fields=("x",)))
+    with pytest.raises(TypeError, match="collections"):
+        IndexOptions(fields="spec.nodeName")
+    with pytest.raises(ValueError, match="reserved"):
+        IndexOptions(custom={"owner": fn})
+
+
+def test_merge_is_the_union_and_refuses_two_functions_for_one_name() -> None:
+    def fn(o: Object) -> list[str]:
+        return [o.name]
+
+    some = IndexOptions(namespace=False, labels=["app"], fields=["spec.nodeName"])
+    other = IndexOptions(namespace=False, labels=["tier"], owners=True, custom={"f": fn})
+    assert some.merge(other) == IndexOptions(
+        namespace=False, labels=["app", "tier"], fields=["spec.nodeName"], owners=True,
+        custom={"f": fn},
+    )
+    assert some.merge(IndexOptions()).labels is True  # every label key wins
+    assert some.merge(IndexOptions()).namespace
+    assert other.merge(IndexOptions(namespace=False, labels=False, custom={"f": fn})) == other
+    with pytest.raises(ValueError, match="'f' is already defined with another function"):
+        other.merge(IndexOptions(custom={"f": lambda o: []}))
+
+
+def test_every_index_can_be_added_later() -> None:
+    store = Store(StoreOptions(indexes=IndexOptions(namespace=False, labels=["app"])))
+    store.apply(pod("a", labels={"app": "web", "tier": "front"}, owners=["o1"]))
+    store.apply(pod("b", "other", labels={"tier": "back"}))
+    with pytest.raises(KeyError):
+        store.by_index(NAMESPACE_INDEX, "default")
+    store.add_indexes(IndexOptions(labels=True, owners=True))  # namespace=True by default
+    assert store.index_keys(NAMESPACE_INDEX, "other") == ["other/b"]
+    assert store.index_keys("label:tier", "front") == ["default/a"]
+    assert store.index_keys("label:app", "web") == ["default/a"]
+    assert store.index_keys(OWNER_INDEX, "o1") == ["default/a"]
+    assert store.options.indexes == IndexOptions(labels=True, owners=True)
+    store.apply(pod("c", labels={"zone": "z1"}, owners=["o1"]))  # followed from now on
+    assert store.index_keys("label:zone", "z1") == ["default/c"]
+    assert sorted(store.index_keys(OWNER_INDEX, "o1")) == ["default/a", "default/c"]
+
+
+def test_a_conflicting_custom_index_adds_nothing() -> None:
+    store = Store(StoreOptions(indexes=IndexOptions(custom={"x": lambda o: ["1"]})))
+    before = store.options
+    with pytest.raises(ValueError, match="already"):
+        store.add_indexes(IndexOptions(fields=["spec.nodeName"], custom={"x": lambda o: []}))
+    assert store.options == before
+    assert "field:spec.nodeName" not in store.index_names()
+
+
+extensions = st.builds(
+    lambda ns, labels, fields, owners, phase: IndexOptions(
+        namespace=ns, labels=labels, fields=fields, owners=owners,
+        custom={"phase": _phase} if phase else {},
+    ),
+    st.booleans(),
+    st.one_of(st.booleans(), st.lists(st.sampled_from(["app", "tier", "hash"]), max_size=2)),
+    st.lists(st.sampled_from(["spec.nodeName", "status.phase"]), max_size=2),
+    st.booleans(),
+    st.booleans(),
+)
+
+
+def _phase(o: Object) -> list[str]:
+    return [o.get_path("status.phase") or ""]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("apply"), pods),
+            st.tuples(st.just("delete"), pods),
+            st.tuples(st.just("replace"), st.lists(pods, max_size=6)),
+            st.tuples(st.just("extend"), extensions),
+            st.tuples(st.just("extend_during_relist"), st.tuples(extensions, st.lists(pods, max_size=4))),
+        ),
+        max_size=20,
+    )
+)
+def test_indexes_added_at_any_time_equal_a_rebuild(operations: list[tuple[str, Any]]) -> None:
+    store = Store(StoreOptions(indexes=IndexOptions(namespace=False, labels=False)))
+    for rv, (op, arg) in enumerate(operations, start=1):
+        if op == "replace":
+            store.replace([_pod(p, rv) for p in arg], str(rv))
+        elif op == "apply":
+            store.apply(_pod(arg, rv))
+        elif op == "delete":
+            store.delete(_pod(arg, rv))
+        elif op == "extend":
+            store.add_indexes(arg)
+        else:
+            extension, listed = arg
+            relist = store.relist()
+            relist.add_many([_pod(p, rv) for p in listed])
+            store.add_indexes(extension)
+            relist.commit(str(rv))
+        objs = store.list()
+        expected = _expected_indexes(objs)
+        options = store.options.indexes
+        wanted = set(options.names())
+        if options.labels is True:
+            wanted |= {n for n in expected if n.startswith("label:")}
+        assert set(options.names()) <= set(store.index_names())
+        for name in wanted:
+            want = dict(expected[name]) if name in expected else {}
+            if name.startswith("field:") and name != "field:spec.nodeName":
+                want = _rebuild_field(objs, name.removeprefix("field:"))
+            got = {v: set(store.index_keys(name, v)) for v in store.index_values(name)}
+            assert got == want, name
+    store.verify()
+
+
+def _rebuild_field(objs: list[Object], path: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for o in objs:
+        out[get_path(o.to_dict(), path) or ""].add(o.key)
+    return dict(out)
+
+
+def test_the_lister_is_a_read_only_face() -> None:
+    store = Store()
+    store.replace([pod("a")], "1")
+    lister = store.lister
+    assert store.lister is lister
+    for writer in ("apply", "delete", "replace", "relist", "observe_resource_version",
+                   "add_index", "add_indexes", "store", "_objects"):
+        assert not hasattr(lister, writer), writer
+    assert lister.by_key("default/a") is store.get("default/a")
+    assert lister.keys() == ["default/a"] and len(lister) == 1 and "default/a" in lister
+    assert lister.resource_version == "1" and lister.has_synced
+    assert lister.options is store.options

@@ -9,7 +9,7 @@ from cache_objects import node, pod
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kcs.cache import Lister, Store
+from kcs.cache import IndexOptions, Lister, Store, StoreOptions
 from kcs.core import (
     FieldRequirement,
     FieldSelector,
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.timeout(30)
 
 
 @pytest.fixture
-def lister() -> Lister:
-    store = Store(label_index=True, field_indexes=["spec.nodeName"])
+def store() -> Store:
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True, fields=["spec.nodeName"])))
     store.replace(
         [
             pod("web-1", "prod", labels={"app": "web", "tier": "front"}, node="n1"),
@@ -37,18 +37,23 @@ def lister() -> Lister:
         ],
         "10",
     )
-    return Lister(store)
+    return store
+
+
+@pytest.fixture
+def lister(store: Store) -> Lister:
+    return store.lister
 
 
 def names(objs: list[Object]) -> set[str]:
     return {o.key for o in objs}
 
 
-def test_get_by_name_and_namespace(lister: Lister) -> None:
+def test_get_by_name_and_namespace(store: Store, lister: Lister) -> None:
     got = lister.get("web-1", "prod")
     assert got is not None
     assert got.key == "prod/web-1"
-    assert got is lister.store.get("prod/web-1")  # the cached instance, no copy
+    assert got is store.get("prod/web-1")  # the cached instance, no copy
     assert lister.get("web-1", "nowhere") is None
     assert lister.get("n1") is not None  # cluster-scoped
 
@@ -97,13 +102,13 @@ def test_list_by_field_selector_and_combinations(lister: Lister) -> None:
     }
 
 
-def test_list_returns_a_new_list_of_the_cached_instances(lister: Lister) -> None:
+def test_list_returns_a_new_list_of_the_cached_instances(store: Store, lister: Lister) -> None:
     first = lister.list(label_selector="app=web")
     first.clear()  # the caller owns the list
     again = lister.list(label_selector="app=web")
     assert len(again) == 3
     for obj in again:
-        assert obj is lister.store.get(obj.key)
+        assert obj is store.get(obj.key)
 
 
 def test_by_index_and_index_values(lister: Lister) -> None:
@@ -159,9 +164,9 @@ field_requirements = st.builds(
 )
 configs = st.sampled_from(
     [
-        {"label_index": True, "field_indexes": ["spec.nodeName"]},
-        {"label_index": ["app"], "field_indexes": ["spec.hostname", "metadata.name"]},
-        {"label_index": False, "namespace_index": False},
+        IndexOptions(labels=True, fields=["spec.nodeName"]),
+        IndexOptions(labels=["app"], fields=["spec.hostname", "metadata.name"]),
+        IndexOptions(labels=False, namespace=False),
     ]
 )
 
@@ -196,9 +201,9 @@ def test_index_answer_equals_scan_answer(
     namespace: str | None,
     label_reqs: list[LabelRequirement],
     field_reqs: list[FieldRequirement],
-    config: dict[str, Any],
+    config: IndexOptions,
 ) -> None:
-    store = Store(**config)
+    store = Store(StoreOptions(indexes=config))
     listed = [
         pod(name, ns, "1", labels=labels, node=node_name, extra_spec={"hostname": h} if h else {})
         for name, ns, labels, node_name, h in specs

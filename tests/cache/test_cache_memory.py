@@ -8,7 +8,7 @@ import json
 import msgspec
 import pytest
 
-from kcs.cache import Store
+from kcs.cache import IndexOptions, Store, StoreOptions
 from kcs.core import codec_for
 from kcs.testing._workload import typical_pod
 
@@ -32,7 +32,7 @@ def test_a_store_with_three_indexes_tracks_well_under_one_object_per_pod(
 ) -> None:
     codec = codec_for("Pod")
     before = _tracked()
-    store = Store(field_indexes=["spec.nodeName"], label_index=True, owner_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], labels=True, owners=True)))
     store.replace([codec.decode_object(raw) for raw in pod_json], "1")
     for i, raw in enumerate(pod_json[:500]):  # updates go through the history too
         newer = raw.replace(b'"resourceVersion":"1"', b'"resourceVersion":"%d"' % (i + 2))
@@ -67,7 +67,7 @@ def test_a_store_with_three_indexes_tracks_well_under_one_object_per_pod(
 
 def test_metadata_only_store_keeps_no_body(pod_json: list[bytes]) -> None:
     codec = codec_for("Pod")
-    store = Store(metadata_only=True)
+    store = Store(StoreOptions(metadata_only=True))
     store.replace([codec.decode_object(raw) for raw in pod_json[:100]], "1")
     assert all(obj.body == b"{}" for obj in store.list())
     assert all(obj.labels for obj in store.list())

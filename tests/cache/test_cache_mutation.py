@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from cache_objects import bump, pod
 
-from kcs.cache import CacheMutationError, Lister, Store
+from kcs.cache import CacheMutationError, Lister, Store, StoreOptions
 from kcs.core import object_from_dict
 
 pytestmark = pytest.mark.timeout(10)
@@ -60,7 +60,7 @@ def test_other_keys_and_stale_events_still_check_the_stored_object() -> None:
 
 
 def test_detector_off_costs_nothing_and_catches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    store = Store(mutation_detector=False)
+    store = Store(StoreOptions(mutation_detector=False))
     assert store._detector is None
     a = pod("a", rv="1", labels={"app": "web"})
     store.apply(a)
@@ -73,7 +73,7 @@ def test_detector_off_costs_nothing_and_catches_nothing(monkeypatch: pytest.Monk
     assert Store().mutation_detector
     monkeypatch.delenv("KCS_CACHE_MUTATION_DETECTOR")
     assert not Store().mutation_detector
-    assert Store(mutation_detector=True).mutation_detector
+    assert Store(StoreOptions(mutation_detector=True)).mutation_detector
 
 
 def test_kept_managed_fields_are_covered_too() -> None:

@@ -7,7 +7,7 @@ import msgspec
 import pytest
 from cache_objects import bump, node, pod
 
-from kcs.cache import Added, Deleted, Lister, Store, Updated
+from kcs.cache import Added, Deleted, IndexOptions, Lister, Store, StoreOptions, Updated
 from kcs.core import Object
 
 pytestmark = pytest.mark.timeout(10)
@@ -152,7 +152,7 @@ def test_relist_is_built_aside_and_abandoning_it_changes_nothing() -> None:
 
 
 def test_relist_commits_once_and_a_duplicate_key_keeps_the_last_object() -> None:
-    store = Store(label_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True)))
     relist = store.relist()
     relist.add(pod("a", rv="1", labels={"v": "first"}))
     last = pod("a", rv="2", labels={"v": "second"})
@@ -169,7 +169,7 @@ def test_relist_commits_once_and_a_duplicate_key_keeps_the_last_object() -> None
 @pytest.mark.anyio
 async def test_readers_see_the_old_or_the_new_contents_never_half() -> None:
     """A relist fed page by page, with a reader running between every two pages."""
-    store = Store(label_index=True)
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True)))
     lister = Lister(store)
     old = [pod(f"old{i}", rv="1", labels={"gen": "old"}) for i in range(40)]
     store.replace(old, "1")
@@ -227,7 +227,7 @@ def test_transform_projects_objects_before_they_are_stored() -> None:
         fields.pop("status", None)
         return Object(obj.api_version, obj.kind, obj.metadata, msgspec.json.encode(fields))
 
-    store = Store(transform=drop_status, field_indexes=["spec.nodeName"])
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"]), transform=drop_status))
     store.apply(pod("a", node="n1", phase="Running"))
     cached = store.get("default/a")
     assert cached is not None
@@ -240,7 +240,7 @@ def test_transform_projects_objects_before_they_are_stored() -> None:
 
 
 def test_metadata_only_stores_metadata_and_rejects_body_field_indexes() -> None:
-    store = Store(metadata_only=True, field_indexes=["metadata.name"])
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["metadata.name"]), metadata_only=True))
     store.replace([pod("a", node="n1", labels={"app": "web"})], "1")
     cached = store.get("default/a")
     assert cached is not None
@@ -248,7 +248,7 @@ def test_metadata_only_stores_metadata_and_rejects_body_field_indexes() -> None:
     assert cached.labels == {"app": "web"}
     assert store.by_index("field:metadata.name", "a") == [cached]
     with pytest.raises(ValueError, match="metadata-only"):
-        Store(metadata_only=True, field_indexes=["spec.nodeName"])
+        Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"]), metadata_only=True))
     with pytest.raises(ValueError, match="metadata-only"):
         store.add_field_index("spec.nodeName")
 
