@@ -17,7 +17,14 @@ from benchmarks._workload import INDEXED_LABEL
 from kcs.cache import IndexOptions, Lister, Store, StoreOptions
 from kcs.client import Client
 from kcs.core import Object, Resource, builtin, codec_for
-from kcs.informer import FunctionHandler, HandlerRegistration, Informer
+from kcs.informer import (
+    ConsistentReader,
+    FunctionHandler,
+    HandlerRegistration,
+    Informer,
+    InformerOptions,
+)
+from kcs.watch import WatchOptions
 
 PODS = builtin("pods")
 FIELD_INDEXES = ["spec.nodeName"]
@@ -40,8 +47,10 @@ class WatchInformer:
     no-op handler."""
 
     def __init__(self, client: Client) -> None:
-        self.informer = Informer(client, PODS, label_index=[INDEXED_LABEL],
-                                 field_indexes=FIELD_INDEXES)
+        indexes = IndexOptions(labels=[INDEXED_LABEL], fields=FIELD_INDEXES)
+        self.informer = Informer(
+            client, PODS, options=InformerOptions(store=StoreOptions(indexes=indexes))
+        )
         handler = FunctionHandler(on_add=self._noop, on_update=self._noop,
                                   on_delete=self._noop)
         self.registration: HandlerRegistration = self.informer.add_handler(handler)
@@ -52,10 +61,10 @@ class WatchInformer:
 
     async def wait_synced(self, timeout: float) -> None:  # noqa: ASYNC109
         """Until the first list is cached and its adds were delivered to the handler."""
-        if not (await self.informer.wait_synced(timeout)
-                and await self.registration.wait_synced(timeout)
+        await self.informer.wait_synced(timeout)  # raises SyncTimeoutError naming why
+        if not (await self.registration.wait_synced(timeout)
                 and await self.registration.wait_idle(timeout)):
-            raise RuntimeError("the informer did not sync")
+            raise RuntimeError("the handler did not receive the first list")
 
     async def wait_handled(self, resource_version: str, timeout: float) -> None:  # noqa: ASYNC109
         """Until the cache has reached ``resource_version`` and the handler has been
@@ -67,7 +76,7 @@ class WatchInformer:
     @property
     def cached(self) -> int:
         """Objects in the cache."""
-        return len(self.informer.store)
+        return len(self.informer.lister)
 
 
 def watch_informer(client: Client) -> WatchInformer:
@@ -82,10 +91,11 @@ def sync_informer(client: Client, initial_list: str = "list",
                   snapshot: str | None = None) -> Informer:
     """An informer on pods with the ``spec.nodeName`` index, listing with
     ``initial_list`` (``"list"`` or ``"stream"``) or warmed from ``snapshot``."""
+    store = StoreOptions(indexes=IndexOptions(fields=FIELD_INDEXES))
     if snapshot is not None:
-        return Informer(client, PODS, field_indexes=FIELD_INDEXES, snapshot=snapshot)
-    return Informer(client, PODS, field_indexes=FIELD_INDEXES,
-                    initial_list="stream" if initial_list == "stream" else "list")
+        return Informer(client, PODS, options=InformerOptions(store=store, snapshot=snapshot))
+    watch = WatchOptions(initial_list="stream" if initial_list == "stream" else "list")
+    return Informer(client, PODS, options=InformerOptions(watch=watch, store=store))
 
 
 async def save_snapshot(informer: Informer, path: str) -> None:
@@ -100,7 +110,10 @@ def latency_informer(client: Client, resource: Resource, on_update: Any = None) 
     """An informer on ``resource`` with the ``app`` label index (and ``spec.nodeName``
     for pods); ``on_update(old, new)`` is called for every update."""
     fields = FIELD_INDEXES if resource == PODS else []
-    informer = Informer(client, resource, label_index=["app"], field_indexes=fields)
+    indexes = IndexOptions(labels=["app"], fields=fields)
+    informer = Informer(
+        client, resource, options=InformerOptions(store=StoreOptions(indexes=indexes))
+    )
     if on_update is not None:
         informer.add_handler(FunctionHandler(on_update=on_update))
     return informer
@@ -109,6 +122,20 @@ def latency_informer(client: Client, resource: Resource, on_update: Any = None) 
 def resource_version_of(obj: Object) -> str:
     """The resourceVersion of a cached object."""
     return obj.metadata.resource_version
+
+
+def cached_keys(informer: Informer) -> list[str]:
+    """The keys of every object in ``informer``'s cache."""
+    return informer.lister.keys()
+
+
+async def consistent_get(
+    informer: Informer, name: str, namespace: str, timeout: float = 5.0  # noqa: ASYNC109
+) -> Object | None:
+    """A consistent read of one object through ``informer`` (live after ``timeout``)."""
+    return await ConsistentReader(informer, timeout=timeout).get(
+        informer.resource, name, namespace
+    )
 
 
 # --- memory and index -----------------------------------------------------------------
@@ -142,6 +169,5 @@ async def cancel_after_synced(informer: Informer, timeout: float) -> None:  # no
     """Run ``informer`` until it has synced, then stop it."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)
-        if not await informer.wait_synced(timeout):
-            raise RuntimeError("the informer did not sync")
+        await informer.wait_synced(timeout)  # raises SyncTimeoutError naming why
         tg.cancel_scope.cancel()

@@ -7,7 +7,7 @@ steady 1,000 writes/s (batches of 10 every 10 ms through the control channel's
 * ``watch_ms``: from just before a batch is sent to the apiserver until the informer's
   handler is called with that write (p50, p99). The send time includes the control
   request, so the figures are an upper bound.
-* ``consistent_read_ms``: :meth:`Informer.consistent_get` (current resourceVersion,
+* ``consistent_read_ms``: :meth:`ConsistentReader.get` (current resourceVersion,
   wait, answer from the cache) while the writes go on (p50, p99), alternating with
   ``live_get_ms``: a plain GET of the same object.
 * ``consistent_quiet_ms``: a consistent get of a ConfigMap (a collection that receives no
@@ -39,7 +39,7 @@ BATCH = 10  # writes per tick
 CONFIGMAPS = builtin("configmaps")
 QUIET_OBJECTS = 100
 CONSISTENT_READERS = 10
-CONSISTENT_TIMEOUT = 5.0  # the default of consistent_get
+CONSISTENT_TIMEOUT = 5.0  # the default of ConsistentReader
 
 
 async def _writer(api: ApiServerProcess, keys: list[str], seconds: float,
@@ -85,7 +85,7 @@ async def _main(quick: bool) -> Metrics:
         async with anyio.create_task_group() as tg:
             tg.start_soon(informer.run)
             await informer.wait_synced(600)
-            keys = sorted(informer.store.keys())
+            keys = sorted(_kcs.cached_keys(informer))
             # 1. watch latency: writes only
             sent: list[tuple[int, float]] = []
             await _writer(api, keys, seconds, sent)
@@ -101,7 +101,7 @@ async def _main(quick: bool) -> Metrics:
                 while not done.is_set():
                     ns, name = keys[(i * 7919) % len(keys)].split("/")
                     t0 = time.perf_counter()
-                    obj = await informer.consistent_get(name, ns)
+                    obj = await _kcs.consistent_get(informer, name, ns)
                     consistent.append((time.perf_counter() - t0) * 1000)
                     assert obj is not None
                     t0 = time.perf_counter()
@@ -155,7 +155,7 @@ async def _quiet_reads(client: Client, api: ApiServerProcess, pod_keys: list[str
         while not done.is_set():
             name = f"quiet-{(k + i * CONSISTENT_READERS) % QUIET_OBJECTS}"
             t0 = time.perf_counter()
-            obj = await informer.consistent_get(name, "default", timeout=read_timeout)
+            obj = await _kcs.consistent_get(informer, name, "default", read_timeout)
             consistent.append((time.perf_counter() - t0) * 1000)
             assert obj is not None
             i += 1

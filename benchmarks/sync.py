@@ -37,8 +37,9 @@ async def _sync(client: Client, current: str, initial_list: str = "list",
     t0 = time.perf_counter()
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)
-        if not await informer.wait_synced(600) or not await informer.wait_for(current, 600):
-            raise RuntimeError("the informer did not sync")
+        await informer.wait_synced(600)  # raises SyncTimeoutError, naming why, if it cannot
+        if not await informer.wait_for(current, 600):
+            raise RuntimeError("the informer did not catch up")
         elapsed = time.perf_counter() - t0
         tg.cancel_scope.cancel()
     return elapsed

@@ -177,7 +177,7 @@ class DemoController(Controller):
                 action = "annotated"
         if (not self.quiet or self._reported_term != self.term) and self.informer:
             self._reported_term = self.term
-            emit("reconcile", key=str(key), term=self.term, cache=len(self.informer.store),
+            emit("reconcile", key=str(key), term=self.term, cache=len(self.informer.lister),
                  syncs=self.informer.stats.syncs, action=action, value=wanted)
         return None
 
@@ -224,7 +224,7 @@ async def replica(args: argparse.Namespace) -> None:
 
         async def report_synced() -> None:
             await manager.informers.wait_synced()
-            emit("synced", cache=len(runner.primary.store))
+            emit("synced", cache=len(runner.primary.lister))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(report_synced)

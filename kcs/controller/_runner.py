@@ -83,11 +83,7 @@ def _is_terminal(exc: BaseException) -> bool:
 
 def _not_synced(informer: Informer) -> str:
     """Why ``informer`` has not synced, in a few words."""
-    if not informer.running:
-        return "its informer was never started (run the InformerFactory, as the Manager does)"
-    watcher = informer.watcher
-    last = watcher.stats.last_error if watcher is not None else None
-    return str(last) if last is not None else "no answer from the apiserver yet"
+    return informer.not_synced_reason or "synced"
 
 
 class Runner:
@@ -247,7 +243,7 @@ class Runner:
         waiting = [i for i in informers if not i.has_synced]
         for informer in waiting:
             left = None if timeout is None else max(0.0, deadline - anyio.current_time())
-            await informer.wait_synced(left)
+            await informer.lister.wait_synced(left)
         unsynced = [i for i in waiting if not i.has_synced]
         if unsynced:
             causes = "; ".join(f"{i.resource}: {_not_synced(i)}" for i in unsynced)

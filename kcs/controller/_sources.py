@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Unpack
+from typing import Literal
 
 from kcs.controller._predicates import Predicate, all_of
 from kcs.core import FieldSelector, LabelSelector, Object, ObjectKey, Resource, split_api_version
@@ -97,14 +97,14 @@ class Builder:
         namespace: str | None,
         label_selector: LabelSelectorLike,
         field_selector: FieldSelectorLike,
-        options: InformerOptions,
+        options: InformerOptions | None,
     ) -> Informer:
         return self.informers.informer(
             resource,
             namespace=namespace,
             label_selector=LabelSelector.of(label_selector),
             field_selector=FieldSelector.of(field_selector),
-            **options,
+            options=options,
         )
 
     def _add(
@@ -123,15 +123,16 @@ class Builder:
         namespace: str | None = None,
         label_selector: LabelSelectorLike = None,
         field_selector: FieldSelectorLike = None,
-        **options: Unpack[InformerOptions],
+        options: InformerOptions | None = None,
     ) -> Informer:
         """Declare the primary resource: its objects' keys are what ``reconcile`` gets.
 
         ``predicates`` must all pass for an event to enqueue (none: every event does).
         ``namespace`` and the selectors narrow the informer (and the cache) to what the
         controller is responsible for; ``options`` are the informer's
-        (:class:`~kcs.informer.InformerOptions`, e.g. ``metadata_only=True`` for owned
-        kinds whose bodies the controller never reads). Requests with equal arguments
+        (:class:`~kcs.informer.InformerOptions`, e.g. ``InformerOptions(store=
+        StoreOptions(metadata_only=True))`` for owned kinds whose bodies the controller
+        never reads; ``None``: the factory's). Requests with equal arguments
         share one informer.
         """
         if self._primary is not None:
@@ -148,7 +149,7 @@ class Builder:
         namespace: str | None = None,
         label_selector: LabelSelectorLike = None,
         field_selector: FieldSelectorLike = None,
-        **options: Unpack[InformerOptions],
+        options: InformerOptions | None = None,
     ) -> Informer:
         """Declare a kind the controller creates and owns (call after :meth:`for_`).
 
@@ -169,7 +170,7 @@ class Builder:
         namespace: str | None = None,
         label_selector: LabelSelectorLike = None,
         field_selector: FieldSelectorLike = None,
-        **options: Unpack[InformerOptions],
+        options: InformerOptions | None = None,
     ) -> Informer:
         """Declare any other kind: a change of an object enqueues ``map_fn(object)``.
 

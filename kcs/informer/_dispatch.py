@@ -1,9 +1,10 @@
 """One handler's dispatcher: a pending queue coalesced by key, drained by its own task.
 
-The informer pushes the deltas of each batch with :meth:`HandlerRegistration._push`
-(plain dict operations, never blocking) and the registration's task delivers them to the
-handler one call at a time. While the handler is busy, later changes of a key fold into
-the entry already pending for it:
+The informer pushes the deltas of each batch with :meth:`Dispatcher.push_deltas` (plain
+dict operations, never blocking) and the dispatcher's task delivers them to the handler
+one call at a time. The :class:`~kcs.informer.HandlerRegistration` the user holds is a
+handle on it that reads its state and can remove it, nothing more. While the handler is
+busy, later changes of a key fold into the entry already pending for it:
 
 =====================  =====================  ==========================================
 pending                then                   pending becomes
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -38,7 +41,7 @@ from kcs.cache import Added, Delta, Updated
 from kcs.core import Object
 from kcs.informer._handler import HandlerResult, ResourceEventHandler
 
-__all__ = ["HandlerRegistration"]
+__all__ = ["Dispatcher", "HandlerError"]
 
 _log = logging.getLogger("kcs.informer")
 
@@ -52,32 +55,56 @@ _REPLACE = 3  # the key was deleted and created again: on_delete(old), then on_a
 # plain functions still lets the event loop run.
 _CHECKPOINT_EVERY = 64
 
+_METHODS = ("on_add", "on_update", "on_delete", "on_delete")
+
 
 _Pending = tuple[int, "Object | None", Object, bool]
 """What one key has pending for one handler: ``(op, old, new, initial)``; replaced by a
 new tuple when a later change coalesces into it (tuples are the cheapest record here)."""
 
 
-class HandlerRegistration:
-    """The handle :meth:`~kcs.informer.Informer.add_handler` returns.
+@dataclass(frozen=True, slots=True)
+class HandlerError:
+    """The last exception a handler raised (``registration.last_error``).
 
-    Guarantees:
-
-    * the handler's calls are made by this registration's own task, one at a time, in the
-      order in which keys first became pending; a slow handler never blocks the cache,
-      the watch or other handlers;
-    * :attr:`pending` never exceeds the number of distinct keys (changes coalesce per key,
-      see the module documentation of ``kcs.informer._dispatch``);
-    * :attr:`has_synced` becomes true once every object of the informer's first list (or
-      of the cache at the time the handler was added) has been delivered with
-      ``is_initial=True``;
-    * an exception raised by the handler is logged and counted in :attr:`errors`; the
-      registration carries on with the next change.
+    ``exception`` carries the user's traceback (``exception.__traceback__``); the same
+    traceback was logged on the ``kcs.informer`` logger when it happened.
     """
 
-    def __init__(self, handler: ResourceEventHandler, name: str = "") -> None:
+    handler: str
+    """The registration's name."""
+    method: str
+    """``"on_add"``, ``"on_update"`` or ``"on_delete"``."""
+    key: str
+    """The key of the object the call was about."""
+    exception: Exception
+    at: float = field(default=0.0, compare=False)
+    """When it happened (``time.time()``)."""
+
+    def __str__(self) -> str:
+        return (
+            f"event handler {self.handler} raised in {self.method}({self.key}): "
+            f"{type(self.exception).__name__}: {self.exception}"
+        )
+
+
+class Dispatcher:
+    """Delivers one handler's changes from a pending queue coalesced by key (internal).
+
+    The informer pushes (:meth:`push_initial`, :meth:`push_deltas`) and runs
+    :meth:`run` in a task of its own; the user's :class:`HandlerRegistration` reads the
+    public attributes and calls :meth:`remove`. See the module documentation for the
+    coalescing rules.
+    """
+
+    def __init__(
+        self,
+        handler: ResourceEventHandler,
+        name: str,
+        on_remove: Callable[[Dispatcher], None] | None = None,
+    ) -> None:
         self.handler = handler
-        self.name = name or type(handler).__qualname__
+        self.name = name
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._wake = anyio.Event()
         self._idle = anyio.Event()
@@ -86,14 +113,17 @@ class HandlerRegistration:
         self._initial_left = 0
         self._initial_pushed = False
         self._scope: anyio.CancelScope | None = None
-        self._removed = False
-        self._on_remove: Callable[[HandlerRegistration], None] | None = None
+        self.removed = False
+        """Whether :meth:`remove` was called."""
+        self._on_remove = on_remove
         self.delivered = 0
         """Handler calls made so far."""
         self.errors = 0
         """Handler calls that raised."""
         self.coalesced = 0
         """Changes folded into an entry that was already pending."""
+        self.last_error: HandlerError | None = None
+        """The last exception the handler raised, or ``None``."""
 
     # --- state ---------------------------------------------------------------------
     @property
@@ -113,23 +143,18 @@ class HandlerRegistration:
         return self._synced.is_set()
 
     async def wait_idle(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
-        """Wait until nothing is pending and no call is in progress (for tests and
-        graceful shutdown); ``False`` if ``timeout`` seconds pass first."""
+        """Wait until nothing is pending and no call is in progress; ``False`` if
+        ``timeout`` seconds pass first."""
         with anyio.move_on_after(math.inf if timeout is None else timeout):
             await self._idle.wait()
         return self._idle.is_set()
 
-    @property
-    def removed(self) -> bool:
-        """Whether :meth:`remove` was called."""
-        return self._removed
-
     def remove(self) -> None:
-        """Stop delivering to this handler: pending changes are dropped, a call in
-        progress is cancelled. Idempotent."""
-        if self._removed:
+        """Stop delivering: pending changes are dropped, a call in progress is cancelled.
+        Idempotent."""
+        if self.removed:
             return
-        self._removed = True
+        self.removed = True
         self._pending.clear()
         if self._on_remove is not None:
             self._on_remove(self)
@@ -139,9 +164,9 @@ class HandlerRegistration:
         self._idle.set()
 
     # --- producer side (the informer's task) -------------------------------------------
-    def _push_initial(self, objects: list[Object]) -> None:
+    def push_initial(self, objects: list[Object]) -> None:
         """Queue ``on_add(obj, is_initial=True)`` for each of ``objects`` (done once)."""
-        if self._initial_pushed or self._removed:
+        if self._initial_pushed or self.removed:
             return
         self._initial_pushed = True
         pending = self._pending
@@ -154,9 +179,9 @@ class HandlerRegistration:
             self._synced.set()
         self._wakeup()
 
-    def _push_deltas(self, deltas: list[Delta]) -> None:
+    def push_deltas(self, deltas: list[Delta]) -> None:
         """Queue a batch of store changes, coalescing per key, and wake the task."""
-        if self._removed:
+        if self.removed:
             return
         pending = self._pending
         for d in deltas:
@@ -218,13 +243,13 @@ class HandlerRegistration:
             self._synced.set()
 
     # --- consumer side (the registration's own task) ---------------------------------
-    async def _run(
+    async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Deliver pending changes until removed or cancelled."""
         with anyio.CancelScope() as scope:
             self._scope = scope
-            if self._removed:
+            if self.removed:
                 scope.cancel()
             task_status.started()
             await self._drain_forever()
@@ -256,8 +281,8 @@ class HandlerRegistration:
                     res = on_add(new, False)
                 if res is not None:
                     await res
-            except Exception:
-                self._failed(key)
+            except Exception as exc:
+                self._failed(key, "on_add" if op == _REPLACE else _METHODS[op], exc)
             if initial:
                 self._initial_done()
             since_checkpoint += 1
@@ -272,17 +297,22 @@ class HandlerRegistration:
             res = method(*args)
             if res is not None:
                 await res
-        except Exception:
-            self._failed(key)
+        except Exception as exc:
+            self._failed(key, "on_delete", exc)
 
-    def _failed(self, key: str) -> None:
+    def _failed(self, key: str, method: str, exc: Exception) -> None:
         self.errors += 1
-        _log.exception(
-            "event handler %s failed on %s; continuing with the next change", self.name, key
+        self.last_error = HandlerError(self.name, method, key, exc, time.time())
+        _log.error(
+            "event handler %s raised in %s(%s); continuing with the next change",
+            self.name,
+            method,
+            key,
+            exc_info=exc,
         )
 
     def __repr__(self) -> str:
         return (
-            f"HandlerRegistration({self.name}, pending={self.pending}, "
+            f"Dispatcher({self.name}, pending={self.pending}, "
             f"delivered={self.delivered}, errors={self.errors})"
         )

@@ -25,7 +25,9 @@ class ResourceEventHandler:
     * pending changes are coalesced per key while the handler is busy, so the handler may
       skip intermediate states but always receives the latest state of every key (or its
       deletion), and its backlog holds at most one entry per key;
-    * an exception is logged and counted, and the next change is delivered as usual.
+    * an exception is logged with its traceback (naming the handler, the method and the
+      key), counted and kept as ``registration.last_error``; the next change is
+      delivered as usual.
 
     The objects passed in are the cached objects themselves: never mutate them.
     """
@@ -81,6 +83,10 @@ class FunctionHandler(ResourceEventHandler):
         return None if self._delete is None else self._delete(obj)
 
     def __repr__(self) -> str:
-        fns = [n for n, f in (("add", self._add), ("update", self._update),
-                              ("delete", self._delete)) if f is not None]
+        fns = [
+            f"{n}={getattr(f, '__qualname__', None) or f!r}"
+            for n, f in (("on_add", self._add), ("on_update", self._update),
+                         ("on_delete", self._delete))
+            if f is not None
+        ]
         return f"FunctionHandler({', '.join(fns)})"

@@ -2,7 +2,7 @@
 
 ``run()`` reads the watcher's batches and, for each batch, applies every event to the
 store (a relist is built aside and swapped in at ``InitDone``), collects the deltas the
-store reports, then hands them to every handler registration at once. Registrations
+store reports, then hands them to every handler's dispatcher at once. Dispatchers
 coalesce per key and deliver from tasks of their own, so nothing a handler does slows the
 watch or the store.
 """
@@ -12,26 +12,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Unpack
 
 import anyio
 import anyio.abc
 
-from kcs.cache import Delta, IndexFunc, IndexOptions, Lister, Relist, Store, StoreOptions
+from kcs.cache import Delta, IndexFunc, IndexOptions, Lister, Relist, Store
 from kcs.client import Client
-from kcs.core import FieldSelector, LabelSelector, Object, Resource, codec_for
-from kcs.informer._consistent import (
-    CacheNotFresh,
-    and_fields,
-    and_labels,
-    current_resource_version,
-    live_get,
-    live_list,
+from kcs.core import (
+    Codec,
+    FieldSelector,
+    FieldSelectorLike,
+    LabelSelector,
+    LabelSelectorLike,
+    Object,
+    Resource,
+    codec_for,
 )
-from kcs.informer._dispatch import HandlerRegistration
-from kcs.informer._handler import ResourceEventHandler
-from kcs.informer._options import Fallback, InformerOptions
+from kcs.informer._dispatch import Dispatcher
+from kcs.informer._errors import NotSynced, SyncTimeoutError
+from kcs.informer._handler import FunctionHandler, ResourceEventHandler
+from kcs.informer._options import InformerOptions
+from kcs.informer._registration import HandlerRegistration
 from kcs.informer._snapshot import SnapshotError, read_snapshot, write_snapshot
 from kcs.observability import observe_informer
 from kcs.watch import (
@@ -43,18 +46,21 @@ from kcs.watch import (
     InitDone,
     InitStart,
     Watcher,
-    WatchOptions,
+    WatchError,
+    WatchErrorHook,
+    WatcherState,
+    describe_scope,
 )
 
 __all__ = ["Informer", "InformerStats"]
 
 _log = logging.getLogger("kcs.informer")
 
-_EMPTY_BODY = b"{}"
-_WATCHER_OPTIONS = ("initial_list", "page_size", "watch_timeout", "dead_stream_timeout", "backoff")
+_DEFAULT_OPTIONS = InformerOptions()
 
-LabelSelectorLike = LabelSelector | str | dict[str, str] | None
-FieldSelectorLike = FieldSelector | str | dict[str, str] | None
+# While wait_synced() waits without a timeout, it logs why the informer is not synced
+# this often.
+SYNC_REPORT_INTERVAL = 30.0
 
 
 @dataclass(slots=True)
@@ -71,11 +77,13 @@ class InformerStats:
     """Complete lists swapped into the store (the first one and every relist)."""
     snapshot_loads: int = 0
     """Snapshots loaded at start."""
+    watch_errors: int = 0
+    """Troubles its watchers reported (see :attr:`Informer.last_error`)."""
 
 
 class Informer:
     """One shared watch of ``(resource, namespace, label_selector, field_selector)``, kept
-    in a :class:`~kcs.cache.Store` and fanned out to :class:`ResourceEventHandler` s.
+    in a cache and fanned out to :class:`ResourceEventHandler` s.
 
     Guarantees:
 
@@ -88,14 +96,18 @@ class Informer:
       handler hears of it; handlers are then woken once.
     * **Handlers never block the cache.** See :meth:`add_handler`.
     * **resourceVersion.** :attr:`resource_version` advances with every event and
-      bookmark; :meth:`wait_for` waits for a given one (read-your-writes), and
-      :meth:`consistent_get`/:meth:`consistent_list` wait for the server's current one.
-    * **Zero-copy reads.** :attr:`store` and :attr:`lister` return the cached objects
-      themselves: never mutate them.
+      bookmark; :meth:`wait_for` waits for a given one (read-your-writes).
+    * **Zero-copy reads.** :attr:`lister` returns the cached objects themselves: never
+      mutate them. Readers get the lister (read only); the store stays inside.
+    * **Visible failures.** Every watch error reaches :meth:`add_error_hook` hooks and
+      :attr:`last_error`; :attr:`not_synced_reason` says why the cache is not synced;
+      :meth:`wait_synced` with a timeout raises :class:`~kcs.informer.SyncTimeoutError`
+      naming the cause.
 
     Prefer :meth:`InformerFactory.informer <kcs.informer.InformerFactory.informer>`, which
     shares one informer between every controller of the process that asks for it.
-    ``options`` are described by :class:`~kcs.informer.InformerOptions`.
+    ``options`` (an :class:`~kcs.informer.InformerOptions`) are passed intact to the
+    watcher (``options.watch``) and the store (``options.store``).
     """
 
     def __init__(
@@ -105,8 +117,10 @@ class Informer:
         namespace: str | None = None,
         label_selector: LabelSelectorLike = None,
         field_selector: FieldSelectorLike = None,
-        **options: Unpack[InformerOptions],
+        *,
+        options: InformerOptions | None = None,
     ) -> None:
+        options = options if options is not None else _DEFAULT_OPTIONS
         self._client = client
         self.resource = resource
         """The resource watched."""
@@ -116,38 +130,27 @@ class Informer:
         """The label selector of the watch (empty: every object)."""
         self.field_selector = FieldSelector.of(field_selector)
         """The field selector of the watch (empty: every object)."""
-        self.options: InformerOptions = dict(options)  # type: ignore[assignment]
-        o: dict[str, Any] = dict(options)
-        self._watch_options = WatchOptions(**{k: o[k] for k in _WATCHER_OPTIONS if k in o})
-        self.metadata_only = options.get("metadata_only", False)
-        self._transform = options.get("transform")
-        self._codec = codec_for(
-            resource.kind, keep_managed_fields=options.get("keep_managed_fields", False)
+        self.scope = describe_scope(
+            resource,
+            self.namespace,
+            None if self.label_selector.empty else str(self.label_selector),
+            None if self.field_selector.empty else str(self.field_selector),
         )
-        self.store = Store(
-            StoreOptions(
-                indexes=IndexOptions(
-                    labels=options.get("label_index", True),
-                    fields=options.get("field_indexes", ()),
-                    owners=options.get("owner_index", False),
-                    custom=options.get("indexes") or {},
-                ),
-                transform=self._transform,
-                metadata_only=self.metadata_only,
-                history_size=options.get("history_size", 10_000),
-                mutation_detector=options.get("mutation_detector"),
-            )
-        )
-        """The cache (see :class:`kcs.cache.Store`)."""
-        self.lister = Lister(self.store)
-        """Reads the cache (see :class:`kcs.cache.Lister`)."""
-        self._custom_indexes: dict[str, IndexFunc] = dict(options.get("indexes") or {})
-        self._snapshot = options.get("snapshot")
+        """The collection in plain words (``"pods in all namespaces"``)."""
+        self._options = options
+        self._codec = codec_for(resource.kind, keep_managed_fields=options.keep_managed_fields)
+        self._store = Store(options.store)
+        self.lister: Lister = self._store.lister
+        """Reads the cache (see :class:`kcs.cache.Lister`): the read-only face of the
+        informer's store."""
         self.stats = InformerStats()
         """What this informer has processed."""
         self.watcher: Watcher | None = None
         """The watcher of the current :meth:`run` (``None`` when not running)."""
+        self._dispatchers: list[Dispatcher] = []
         self._registrations: list[HandlerRegistration] = []
+        self._error_hooks: list[WatchErrorHook] = []
+        self._last_error: WatchError | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._relist: Relist | None = None
         self._running = False
@@ -155,14 +158,43 @@ class Informer:
 
     # --- state -----------------------------------------------------------------------
     @property
+    def client(self) -> Client:
+        """The client the informer lists and watches with."""
+        return self._client
+
+    @property
+    def options(self) -> InformerOptions:
+        """The options the informer runs with; ``options.store.indexes`` include the
+        indexes added since it was made."""
+        store = self._store.options
+        if store is self._options.store:
+            return self._options
+        return InformerOptions(
+            watch=self._options.watch,
+            store=store,
+            keep_managed_fields=self._options.keep_managed_fields,
+            snapshot=self._options.snapshot,
+        )
+
+    @property
+    def codec(self) -> Codec:
+        """The codec the informer decodes objects with (for reads made around it)."""
+        return self._codec
+
+    def project(self, obj: Object) -> Object:
+        """What the cache makes of ``obj`` (the transform, then the metadata-only cut):
+        for objects read live, so that they look exactly like cached ones."""
+        return self._store.options.project(obj)
+
+    @property
     def has_synced(self) -> bool:
         """Whether a first complete list (or a snapshot) is in the cache; stays true."""
-        return self.store.has_synced
+        return self._store.has_synced
 
     @property
     def resource_version(self) -> str:
         """The resourceVersion the cache has reached (events and bookmarks)."""
-        return self.store.resource_version
+        return self._store.resource_version
 
     @property
     def running(self) -> bool:
@@ -174,9 +206,77 @@ class Informer:
         """The current handler registrations."""
         return list(self._registrations)
 
-    async def wait_synced(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
-        """Wait until :attr:`has_synced`; ``False`` if ``timeout`` seconds pass first."""
-        return await self.store.wait_synced(timeout)
+    @property
+    def last_error(self) -> WatchError | None:
+        """The last trouble a watcher of this informer reported (kept across runs), or
+        ``None``."""
+        return self._last_error
+
+    @property
+    def not_synced_reason(self) -> str | None:
+        """Why the cache has not synced, in one line, or ``None`` once it has.
+
+        For readiness endpoints and logs: the watcher's last error in plain words and
+        what it does now (``"403 Forbidden: listing pods in all namespaces is not allowed
+        for this identity (RBAC) ... (failed 3 times in a row; retrying in 20.0s)"``),
+        that the informer was never started, or what it is still waiting for.
+        """
+        if self._store.has_synced:
+            return None
+        if not self._running:
+            return (
+                "not running: nothing called Informer.run() (run the InformerFactory, as the "
+                "Manager does)"
+            )
+        watcher = self.watcher
+        if watcher is None:
+            return "starting (loading the snapshot)"
+        stats = watcher.stats
+        last = stats.last_error
+        if watcher.state is WatcherState.BACKING_OFF and last is not None:
+            when = ""
+            if watcher.retry_at is not None:
+                when = f"; retrying in {max(0.0, watcher.retry_at - anyio.current_time()):.1f}s"
+            times = stats.consecutive_failures
+            return f"{last} (failed {times} time{'s' if times != 1 else ''} in a row{when})"
+        doing = f"{watcher.state.value}: {stats.pages} pages, {stats.events} objects so far"
+        if last is not None and stats.consecutive_failures:
+            return f"{last} ({doing})"
+        return f"{doing}; no error so far"
+
+    @property
+    def not_synced(self) -> NotSynced | None:
+        """:attr:`not_synced_reason` with the resource, the scope and the last error, as
+        a record (what :class:`~kcs.informer.SyncTimeoutError` carries), or ``None``."""
+        reason = self.not_synced_reason
+        if reason is None:
+            return None
+        watcher = self.watcher
+        last = watcher.stats.last_error if watcher is not None else None
+        return NotSynced(self.resource, self.scope, reason, last or self._last_error)
+
+    async def wait_synced(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Return once the cache has synced (at once if it has).
+
+        With a ``timeout``, raise :class:`~kcs.informer.SyncTimeoutError` when it runs
+        out: the error names the resource, the scope and why (the watcher's last error,
+        such as a 403 or a 404; or that the informer is not running). Without one, wait
+        as long as it takes — an RBAC rule can be granted or a CRD installed while it
+        waits — and log the reason on the ``kcs.informer`` logger every 30 seconds, so
+        a wait is never silent.
+        """
+        if self._store.has_synced:
+            return
+        if timeout is not None:
+            if not await self._store.wait_synced(timeout):
+                not_synced = self.not_synced
+                if not_synced is not None:
+                    raise SyncTimeoutError(timeout, [not_synced])
+            return
+        waited = 0.0
+        while not await self._store.wait_synced(SYNC_REPORT_INTERVAL):
+            waited += SYNC_REPORT_INTERVAL
+            _log.warning("%s: not synced after %.0fs: %s", self, waited, self.not_synced_reason)
 
     async def wait_for(self, resource_version: str, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until the cache has reached ``resource_version``; ``False`` on timeout.
@@ -186,7 +286,29 @@ class Informer:
         informer's selectors reaches the cache only through a bookmark, which may take
         up to the server's bookmark interval.
         """
-        return await self.store.wait_for(resource_version, timeout)
+        return await self._store.wait_for(resource_version, timeout)
+
+    # --- errors ----------------------------------------------------------------------
+    def add_error_hook(self, hook: WatchErrorHook) -> Callable[[], None]:
+        """Call ``hook(error)`` with every :class:`~kcs.watch.WatchError` the informer's
+        watcher reports, as it happens (in the informer's task: it must not block; an
+        exception it raises is logged and ignored). Returns a function that removes it."""
+        self._error_hooks.append(hook)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._error_hooks.remove(hook)
+
+        return remove
+
+    def _watch_error(self, error: WatchError) -> None:
+        self._last_error = error
+        self.stats.watch_errors += 1
+        for hook in list(self._error_hooks):
+            try:
+                hook(error)
+            except Exception:
+                _log.exception("%s: the error hook %r raised; ignored", self, hook)
 
     # --- handlers --------------------------------------------------------------------
     def add_handler(
@@ -200,185 +322,74 @@ class Informer:
         * Each registration has its own task and its own pending changes, coalesced per
           key (so its backlog is bounded by the number of keys): a slow handler delays
           only itself and sees the latest state of each key.
-        * A handler's exception is logged and counted (``registration.errors``); the
-          informer and the other handlers carry on.
+        * A handler's exception is logged with its traceback under ``name`` (default:
+          the handler's class, or a :class:`FunctionHandler`'s functions), naming the
+          method and the key; it is counted (``registration.errors``) and kept
+          (``registration.last_error``); the informer and the other handlers carry on.
 
         Returns the :class:`~kcs.informer.HandlerRegistration`; ``remove()`` it to
         unsubscribe.
         """
-        reg = HandlerRegistration(handler, name)
-        reg._on_remove = self._remove_registration
-        self._registrations.append(reg)
-        if self.store.has_synced:
-            reg._push_initial(self.store.list())
+        dispatcher = Dispatcher(handler, name or _handler_name(handler), self._removed)
+        registration = HandlerRegistration(dispatcher)
+        self._dispatchers.append(dispatcher)
+        self._registrations.append(registration)
+        if self._store.has_synced:
+            dispatcher.push_initial(self._store.list())
         if self._task_group is not None:
-            self._task_group.start_soon(reg._run)
-        return reg
+            self._task_group.start_soon(dispatcher.run)
+        return registration
 
-    def _remove_registration(self, reg: HandlerRegistration) -> None:
-        with contextlib.suppress(ValueError):
-            self._registrations.remove(reg)
+    def _removed(self, dispatcher: Dispatcher) -> None:
+        for i, d in enumerate(self._dispatchers):
+            if d is dispatcher:
+                del self._dispatchers[i]
+                del self._registrations[i]
+                return
 
     # --- indexes ---------------------------------------------------------------------
-    def add_index(self, name: str, fn: IndexFunc) -> None:
-        """Add a custom index ``name`` (``fn(obj)`` gives the object's index values).
+    def add_indexes(self, indexes: IndexOptions) -> None:
+        """Add the indexes ``indexes`` ask for that the cache lacks, indexing the cached
+        objects at once (see :meth:`Store.add_indexes <kcs.cache.Store.add_indexes>`).
+        Raises ``ValueError`` for a custom index name in use with another function."""
+        self._store.add_indexes(indexes)
 
-        May be called at any time (cached objects are indexed at once). Adding the
-        same function under the same name again is a no-op; a different function under
-        a name in use raises ``ValueError``. Read it with ``lister.by_index(name, v)``.
-        """
-        existing = self._custom_indexes.get(name)
-        if existing is not None:
-            if existing is fn or existing == fn:
-                return
-            raise ValueError(f"the {self.resource} informer already has an index {name!r}")
-        self.store.add_index(name, fn)
-        self._custom_indexes[name] = fn
+    def add_index(self, name: str, fn: IndexFunc) -> None:
+        """Add the custom index ``name`` (``fn(obj)`` gives the object's index values);
+        the same function again is a no-op, another one under a name in use raises
+        ``ValueError``. Read it with ``lister.by_index(name, value)``."""
+        self._store.add_index(name, fn)
 
     def add_label_index(self, label: str) -> None:
         """Index label key ``label`` (``kcs.cache.label_index_name(label)``); no-op when
         it already is."""
-        self.store.add_label_index(label)
+        self._store.add_label_index(label)
 
     def add_field_index(self, path: str) -> None:
         """Index field ``path`` such as ``spec.nodeName``
         (``kcs.cache.field_index_name(path)``); no-op when it already is."""
-        self.store.add_field_index(path)
-
-    # --- consistent reads --------------------------------------------------------------
-    def _project(self, obj: Object) -> Object:
-        """What the store would make of ``obj`` (for answers read live)."""
-        if self._transform is not None:
-            obj = self._transform(obj)
-        if self.metadata_only and obj.body != _EMPTY_BODY:
-            obj = Object(obj.api_version, obj.kind, obj.metadata, _EMPTY_BODY)
-        return obj
-
-    def _read_namespace(self, namespace: str | None) -> str | None:
-        if not self.resource.namespaced:
-            return None
-        if namespace and self.namespace and namespace != self.namespace:
-            raise ValueError(
-                f"the {self.resource} informer watches namespace {self.namespace!r} only, "
-                f"not {namespace!r}"
-            )
-        return namespace or self.namespace
-
-    async def _catch_up(self, timeout: float) -> str | None:  # noqa: ASYNC109
-        """Wait for the cache to reach the server's current resourceVersion.
-
-        Returns ``None`` when it did, else the resourceVersion it waited for (``""``
-        when even finding it took too long).
-        """
-        deadline = anyio.current_time() + timeout
-        wanted = ""
-        with anyio.move_on_after(timeout):
-            wanted = await current_resource_version(
-                self._client,
-                self.resource,
-                self.namespace,
-                self.label_selector,
-                self.field_selector,
-            )
-            if await self.store.wait_for(wanted, max(0.0, deadline - anyio.current_time())):
-                return None
-        return wanted
-
-    def _not_fresh(self, wanted: str, timeout: float) -> CacheNotFresh:
-        return CacheNotFresh(self.resource, wanted, self.resource_version, timeout)
-
-    async def consistent_get(
-        self,
-        name: str,
-        namespace: str | None = None,
-        *,
-        timeout: float = 5.0,  # noqa: ASYNC109
-        fallback: Fallback = "live",
-    ) -> Object | None:
-        """The object ``name`` as of now: at least as fresh as a live GET started now.
-
-        Finds the server's current resourceVersion (a quorum LIST with ``limit=1``),
-        waits up to ``timeout`` seconds for the cache to reach it, then answers from the
-        cache (``None``: no such object, or outside the informer's selectors). If the
-        cache does not catch up in time: ``fallback="live"`` reads the object from the
-        apiserver (transformed like a cached one), ``"error"`` raises
-        :class:`~kcs.informer.CacheNotFresh`. See ``docs/consistency.md``.
-        """
-        ns = self._read_namespace(namespace)
-        if self.resource.namespaced and not ns:
-            raise ValueError(f"{self.resource} is namespaced: give a namespace")
-        wanted = await self._catch_up(timeout)
-        if wanted is None:
-            return self.lister.get(name, ns)
-        if fallback == "error":
-            raise self._not_fresh(wanted, timeout)
-        _log.debug("%s: cache not fresh after %gs; reading %s live", self, timeout, name)
-        return await live_get(
-            self._client,
-            self.resource,
-            self._codec,
-            self._project,
-            name,
-            ns,
-            self.label_selector,
-            self.field_selector,
-        )
-
-    async def consistent_list(
-        self,
-        namespace: str | None = None,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
-        *,
-        timeout: float = 5.0,  # noqa: ASYNC109
-        fallback: Fallback = "live",
-    ) -> list[Object]:
-        """The matching objects as of now (see :meth:`consistent_get`), from the indexes.
-
-        Within the informer's own namespace and selectors; the selectors given here
-        narrow them further. The live fallback is a paginated quorum LIST with the
-        informer's and the given selectors combined.
-        """
-        ns = self._read_namespace(namespace)
-        labels = LabelSelector.of(label_selector)
-        fields = FieldSelector.of(field_selector)
-        wanted = await self._catch_up(timeout)
-        if wanted is None:
-            return self.lister.list(ns, labels, fields)
-        if fallback == "error":
-            raise self._not_fresh(wanted, timeout)
-        _log.debug("%s: cache not fresh after %gs; listing live", self, timeout)
-        return await live_list(
-            self._client,
-            self.resource,
-            self._codec,
-            self._project,
-            ns,
-            and_labels(self.label_selector, labels),
-            and_fields(self.field_selector, fields),
-            self._watch_options.page_size,
-        )
+        self._store.add_field_index(path)
 
     # --- snapshots -------------------------------------------------------------------
     async def save_snapshot(self, path: str | os.PathLike[str]) -> int:
         """Write the cache (objects and resourceVersion) to ``path``, atomically.
 
-        A later ``Informer(..., snapshot=path)`` starts from it and resumes the watch at
-        its resourceVersion instead of listing. Returns the number of objects written.
-        Raises ``RuntimeError`` before the first sync.
+        A later informer with ``InformerOptions(snapshot=path)`` starts from it and
+        resumes the watch at its resourceVersion instead of listing. Returns the number
+        of objects written. Raises ``RuntimeError`` before the first sync.
         """
-        if not self.store.has_synced:
+        if not self._store.has_synced:
             raise RuntimeError(f"the {self.resource} informer has not synced yet")
-        objects = self.store.list()  # the cached instances, as of now (immutable)
-        rv = self.store.resource_version
+        objects = self._store.list()  # the cached instances, as of now (immutable)
+        rv = self._store.resource_version
         return await anyio.to_thread.run_sync(
             write_snapshot, path, self.resource, rv, objects
         )
 
     async def _load_snapshot(self) -> str | None:
         """Load the configured snapshot into the store; its resourceVersion, or ``None``."""
-        path = self._snapshot
-        if path is None or self.store.has_synced:
+        path = self._options.snapshot
+        if path is None or self._store.has_synced:
             return None
         try:
             rv, objects = await anyio.to_thread.run_sync(
@@ -389,7 +400,7 @@ class Informer:
             return None
         if not rv:
             return None
-        self._synced(self.store.replace(objects, rv))
+        self._synced(self._store.replace(objects, rv))
         self.stats.snapshot_loads += 1
         _log.info("%s: loaded %d objects at rv %s from %s", self, len(objects), rv, path)
         return rv
@@ -402,9 +413,10 @@ class Informer:
             self.namespace,
             None if self.label_selector.empty else self.label_selector,
             None if self.field_selector.empty else self.field_selector,
-            options=self._watch_options,
+            options=self._options.watch,
             resource_version=resource_version,
             codec=self._codec,
+            on_error=self._watch_error,
         )
 
     async def run(self) -> None:
@@ -419,11 +431,11 @@ class Informer:
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
-                for reg in self._registrations:
-                    tg.start_soon(reg._run)
+                for dispatcher in self._dispatchers:
+                    tg.start_soon(dispatcher.run)
                 start_rv = await self._load_snapshot()
-                if start_rv is None and self.store.has_synced:
-                    start_rv = self.store.resource_version or None
+                if start_rv is None and self._store.has_synced:
+                    start_rv = self._store.resource_version or None
                 await self._consume(self._watcher(start_rv))
         finally:
             self._task_group = None
@@ -439,7 +451,7 @@ class Informer:
 
     def _process(self, batch: list[Event]) -> None:
         """Apply one batch to the store, then hand its deltas to every handler."""
-        store = self.store
+        store = self._store
         deltas: list[Delta] = []
         append = deltas.append
         for event in batch:
@@ -484,23 +496,24 @@ class Informer:
         """The first complete state is in: every handler gets it as initial adds."""
         self.stats.syncs += 1
         del changes  # all Added: the store was empty
-        objects = self.store.list()
+        objects = self._store.list()
         self.stats.deltas += len(objects)
-        for reg in self._registrations:
-            reg._push_initial(objects)
+        for dispatcher in self._dispatchers:
+            dispatcher.push_initial(objects)
 
     def _dispatch(self, deltas: list[Delta]) -> None:
         self.stats.deltas += len(deltas)
-        for reg in self._registrations:
-            reg._push_deltas(deltas)
+        for dispatcher in self._dispatchers:
+            dispatcher.push_deltas(deltas)
 
     def __repr__(self) -> str:
-        parts = [str(self.resource)]
-        if self.namespace:
-            parts.append(f"namespace={self.namespace}")
-        if not self.label_selector.empty:
-            parts.append(f"labels={self.label_selector}")
-        if not self.field_selector.empty:
-            parts.append(f"fields={self.field_selector}")
-        return f"Informer({' '.join(parts)})"
+        return f"Informer({self.scope})"
+
+
+def _handler_name(handler: ResourceEventHandler) -> str:
+    """The name a handler's errors are logged under when none is given: a
+    :class:`FunctionHandler` by its functions, any other by its class."""
+    if isinstance(handler, FunctionHandler):
+        return repr(handler)
+    return type(handler).__qualname__
 

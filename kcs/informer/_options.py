@@ -1,70 +1,67 @@
-"""The options an informer accepts, shared by :class:`Informer` and its factory."""
+"""An informer's settings: one frozen value made of the watcher's and the store's.
+
+:class:`InformerOptions` is built once (by the user, or the controller builder) and passed
+intact: its ``watch`` part to the :class:`~kcs.watch.Watcher`, its ``store`` part to the
+:class:`~kcs.cache.Store`. Every default is stated in those values, once.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from typing import Literal, TypedDict
+from dataclasses import dataclass, fields
+from typing import Literal
 
-from kcs.cache import IndexFunc, Transform
-from kcs.watch import Backoff, InitialList
+from kcs.cache import StoreOptions
+from kcs.watch import WatchOptions
 
-__all__ = ["INDEX_OPTIONS", "Fallback", "InformerOptions"]
+__all__ = ["Fallback", "InformerOptions"]
 
 Fallback = Literal["live", "error"]
 """What a consistent read does when the cache does not catch up in time: read from the
 apiserver (``"live"``) or raise :class:`~kcs.informer.CacheNotFresh` (``"error"``)."""
 
 
-class InformerOptions(TypedDict, total=False):
-    """Keyword options of :class:`~kcs.informer.Informer` and
-    :meth:`InformerFactory.informer <kcs.informer.InformerFactory.informer>`."""
+@dataclass(frozen=True, slots=True)
+class InformerOptions:
+    """The settings of an :class:`~kcs.informer.Informer`; immutable, compared by value.
 
-    # What is cached
-    metadata_only: bool
-    """Cache ``apiVersion``, ``kind`` and ``metadata`` only (the body is dropped on
-    arrival, client side: what a ``PartialObjectMetadata`` informer stores)."""
-    transform: Transform | None
-    """Applied to every object before it is cached (a projection, e.g. drop ``status``);
-    must keep name, namespace and resourceVersion, and be idempotent (a snapshot holds
-    transformed objects and they are transformed again on load)."""
-    keep_managed_fields: bool
-    """Keep ``metadata.managedFields`` (stripped by default: a large share of a pod)."""
+    * ``watch`` — how the collection is listed and watched (:class:`~kcs.watch.WatchOptions`);
+    * ``store`` — what is cached and how it is indexed (:class:`~kcs.cache.StoreOptions`:
+      indexes, ``transform``, ``metadata_only``, ``history_size``, the mutation detector);
+    * ``keep_managed_fields`` — keep ``metadata.managedFields`` (stripped by default: a
+      large share of a pod);
+    * ``snapshot`` — load this snapshot (see :meth:`Informer.save_snapshot
+      <kcs.informer.Informer.save_snapshot>`) and resume the watch from its
+      resourceVersion instead of listing; a missing or unusable file means a list.
 
-    # Indexes (merged when a shared informer is requested again)
-    label_index: bool | Iterable[str]
-    """Index every label key (``True``, the default), some label keys, or none."""
-    field_indexes: Iterable[str]
-    """Field paths to index, such as ``"spec.nodeName"``."""
-    owner_index: bool
-    """Index owner uids (``kcs.cache.OWNER_INDEX``); cannot be added after creation."""
-    indexes: Mapping[str, IndexFunc]
-    """Custom index functions by name."""
+    A shared informer (:class:`~kcs.informer.InformerFactory`) serves a second request
+    only when its options are equal in everything but ``store.indexes``, which are merged.
+    """
 
-    # How the watch runs (passed to kcs.watch.Watcher)
-    initial_list: InitialList
-    """``"list"`` (paginated, the default) or ``"stream"`` (``sendInitialEvents``)."""
-    page_size: int
-    """Objects per page of a paginated list (default 500)."""
-    watch_timeout: float
-    """Base of the randomized server-side watch timeout, in seconds (default 300)."""
-    dead_stream_timeout: float
-    """Seconds without a byte after which a watch is closed and resumed (default 150)."""
-    backoff: Backoff
-    """Backoff between failed attempts."""
+    watch: WatchOptions = WatchOptions()
+    store: StoreOptions = StoreOptions()
+    keep_managed_fields: bool = False
+    snapshot: str | os.PathLike[str] | None = None
+    """Normalized to a ``str`` on construction."""
 
-    # The store
-    history_size: int
-    """Recent changes kept for ``informer.store.watch(since_rv)`` (default 10,000)."""
-    mutation_detector: bool | None
-    """Check that nobody mutates cached objects (``None``: follow
-    ``KCS_CACHE_MUTATION_DETECTOR``)."""
+    def __post_init__(self) -> None:
+        if self.snapshot is not None and not isinstance(self.snapshot, str):
+            object.__setattr__(self, "snapshot", os.fspath(self.snapshot))
 
-    # Warm start
-    snapshot: str | os.PathLike[str] | None
-    """Load this snapshot (see :meth:`Informer.save_snapshot`) and resume the watch from
-    its resourceVersion instead of listing; a missing or unusable file means a list."""
-
-
-INDEX_OPTIONS = frozenset({"label_index", "field_indexes", "owner_index", "indexes"})
-"""Options that add indexes; a shared informer merges them instead of keying on them."""
+    def differences(self, other: InformerOptions) -> list[str]:
+        """The settings that differ between these options and ``other``, indexes aside,
+        each as ``"store.transform: <a> != <b>"`` (empty: they can share one informer)."""
+        out: list[str] = []
+        for part in ("watch", "store"):
+            mine, theirs = getattr(self, part), getattr(other, part)
+            for f in fields(mine):
+                if part == "store" and f.name == "indexes":
+                    continue
+                a, b = getattr(mine, f.name), getattr(theirs, f.name)
+                if a != b:
+                    out.append(f"{part}.{f.name}: {a!r} != {b!r}")
+        for name in ("keep_managed_fields", "snapshot"):
+            a, b = getattr(self, name), getattr(other, name)
+            if a != b:
+                out.append(f"{name}: {a!r} != {b!r}")
+        return out

@@ -267,7 +267,7 @@ class Manager:
     async def _sync(self) -> None:
         await self.informers.wait_synced()
         self._synced = True
-        sizes = sum(len(i.store) for i in self.informers.informers)
+        sizes = sum(len(i.lister) for i in self.informers.informers)
         _log.info("%s: caches synced (%d objects)", self.identity, sizes)
         if self.elector is not None:
             await self.elector.set_synced(True)
@@ -304,11 +304,7 @@ class Manager:
 
 
 def _not_synced_reason(informer: Informer) -> str:
-    if not informer.running:
-        return "not started"
-    watcher = informer.watcher
-    last = watcher.stats.last_error if watcher is not None else None
-    return str(last) if last is not None else "waiting for the first list"
+    return informer.not_synced_reason or "synced"
 
 
 async def _drain(runners: Sequence[Runner]) -> None:

@@ -26,7 +26,7 @@ class ObservedInformer(Protocol):
     resource: Any
     namespace: str | None
     stats: Any
-    store: Any
+    lister: Any
     watcher: Any
 
     @property
@@ -117,7 +117,7 @@ def observe_informer(informer: ObservedInformer, telemetry: Telemetry | None = N
     )
     t.observe(
         "kcs.informer.objects", "{object}", "Objects in the cache.",
-        _summed(t, lambda i, _, __: len(i.store)), gauge=True,
+        _summed(t, lambda i, _, __: len(i.lister)), gauge=True,
     )
     t.observe(
         "kcs.informer.staleness", "s",

@@ -42,7 +42,7 @@ def server_state(api: FakeApiServer, resource: str = "pods") -> dict[str, str]:
 
 
 def cache_state(informer: Informer) -> dict[str, str]:
-    return {obj.key: obj.resource_version for obj in informer.store.list()}
+    return {obj.key: obj.resource_version for obj in informer.lister.list()}
 
 
 class Recorder(ResourceEventHandler):
@@ -116,7 +116,6 @@ async def running(informer: Informer, *, sync: bool = True) -> AsyncIterator[Inf
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)
         if sync:
-            with anyio.fail_after(10):
-                assert await informer.wait_synced()
+            await informer.wait_synced(10)
         yield informer
         tg.cancel_scope.cancel()

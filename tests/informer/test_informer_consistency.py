@@ -11,10 +11,12 @@ from informer_helpers import CONFIGMAPS, PODS, caught_up, new_pod, running
 
 from kcs.client import Client, RequestRecord
 from kcs.core import builtin
-from kcs.informer import CacheNotFresh, Informer
+from kcs.informer import CacheNotFresh, ConsistentReader, Informer
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+NAMESPACES = builtin("namespaces")
 
 
 class Verbs:
@@ -55,15 +57,17 @@ async def test_consistent_get_sees_a_write_made_just_before_from_the_cache(
 ) -> None:
     client, verbs = counted
     informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
     async with running(informer):
         for i in range(5):
             await client.create(PODS, new_pod(f"p{i}", app=f"v{i}"))
             # no wait: the read itself catches up; "error" proves the answer is the cache's
-            got = await informer.consistent_get(f"p{i}", "default", fallback="error")
+            got = await reader.get(PODS, f"p{i}", "default", fallback="error")
             assert got is not None and got.labels == {"app": f"v{i}"}
         await client.delete(PODS, "p0", "default")
-        assert await informer.consistent_get("p0", "default", fallback="error") is None
-        listed = await informer.consistent_list("default", {"app": "v3"}, fallback="error")
+        assert await reader.get(PODS, "p0", "default", fallback="error") is None
+        listed = await reader.list(PODS, "default", label_selector={"app": "v3"},
+                                   fallback="error")
         assert [o.name for o in listed] == ["p3"]
     assert verbs.counts["get"] == 0  # never read live
     assert verbs.counts["list"] >= 7  # one quorum list (limit=1) per consistent read
@@ -75,6 +79,7 @@ async def test_timeout_falls_back_to_a_live_read(
     client, verbs = counted
     api.create("pods", new_pod("p", app="old"))
     informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
     async with running(informer):
         api.faults.stall()  # the watch delivers nothing: the cache cannot catch up
         api.patch("pods", "p", {"metadata": {"labels": {"app": "new"}}}, namespace="default")
@@ -83,33 +88,34 @@ async def test_timeout_falls_back_to_a_live_read(
         assert cached is not None and cached.labels == {"app": "old"}
 
         with anyio.fail_after(3):
-            live = await informer.consistent_get("p", "default", timeout=0.3)
+            live = await reader.get(PODS, "p", "default", timeout=0.3)
         assert live is not None and live.labels == {"app": "new"}
         assert verbs.counts["get"] == 1
-        assert await informer.consistent_get("nope", "default", timeout=0.1) is None
+        assert await reader.get(PODS, "nope", "default", timeout=0.1) is None
 
-        listed = await informer.consistent_list(label_selector="app=new", timeout=0.3)
+        listed = await reader.list(PODS, label_selector="app=new", timeout=0.3)
         assert sorted(o.name for o in listed) == ["p", "q"]
         assert informer.lister.list(label_selector="app=new") == []  # the cache is behind
 
         api.faults.unstall()
         await caught_up(api, informer)
-        got = await informer.consistent_get("p", "default", fallback="error")
+        got = await reader.get(PODS, "p", "default", fallback="error")
         assert got is not None and got.labels == {"app": "new"}
 
 
 async def test_timeout_raises_when_asked_to(api: FakeApiServer, client: Client) -> None:
     informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
     async with running(informer):
         api.faults.stall()
         api.create("pods", new_pod("p"))
         with pytest.raises(CacheNotFresh) as err:
-            await informer.consistent_get("p", "default", timeout=0.2, fallback="error")
+            await reader.get(PODS, "p", "default", timeout=0.2, fallback="error")
         assert err.value.wanted == str(api.revision)
         assert err.value.reached == informer.resource_version != err.value.wanted
         assert isinstance(err.value, TimeoutError) and "0.2s" in str(err.value)
         with pytest.raises(CacheNotFresh):
-            await informer.consistent_list(timeout=0.2, fallback="error")
+            await reader.list(PODS, timeout=0.2, fallback="error")
 
 
 async def test_a_read_before_the_first_sync_waits_or_falls_back(
@@ -117,14 +123,15 @@ async def test_a_read_before_the_first_sync_waits_or_falls_back(
 ) -> None:
     api.create("pods", new_pod("p"))
     informer = Informer(client, PODS)  # not running
+    reader = ConsistentReader(informer)
     with pytest.raises(CacheNotFresh) as err:
-        await informer.consistent_get("p", "default", timeout=0.1, fallback="error")
+        await reader.get(PODS, "p", "default", timeout=0.1, fallback="error")
     assert err.value.reached == ""
-    live = await informer.consistent_get("p", "default", timeout=0.1)
+    live = await reader.get(PODS, "p", "default", timeout=0.1)
     assert live is not None and live.name == "p"
     async with anyio.create_task_group() as tg:
         tg.start_soon(informer.run)  # the read below waits for the sync
-        got = await informer.consistent_get("p", "default", timeout=5, fallback="error")
+        got = await reader.get(PODS, "p", "default", timeout=5, fallback="error")
         assert got is not None and informer.has_synced
         tg.cancel_scope.cancel()
 
@@ -138,6 +145,7 @@ async def test_a_quiet_resource_catches_up_through_a_bookmark(
     api.bookmark_frequency = 0.2
     api.create("pods", new_pod("p"))
     informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
     async with running(informer):
         await caught_up(api, informer)
         # a write elsewhere moves the server's revision past every pod event
@@ -146,7 +154,7 @@ async def test_a_quiet_resource_catches_up_through_a_bookmark(
         started = anyio.current_time()
         # the read's quorum list (limit=1) brings the pods' watch cache up to date, and the
         # next bookmark of the informer's watch carries that revision
-        got = await informer.consistent_get("p", "default", timeout=5, fallback="error")
+        got = await reader.get(PODS, "p", "default", timeout=5, fallback="error")
         assert got is not None
         assert int(informer.resource_version) >= api.revision  # a bookmark got it there
         assert anyio.current_time() - started < 2  # within a few bookmark intervals (0.2 s)
@@ -163,12 +171,13 @@ async def test_a_quiet_resource_waits_for_kubes_once_a_minute_bookmark(
     client, verbs = counted
     api.create("pods", new_pod("p"))
     informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
     async with running(informer):
         await caught_up(api, informer)
         api.create("configmaps", {"metadata": {"name": "cm", "namespace": "default"}})
         with pytest.raises(CacheNotFresh):
-            await informer.consistent_get("p", "default", timeout=0.5, fallback="error")
-        live = await informer.consistent_get("p", "default", timeout=0.5)
+            await reader.get(PODS, "p", "default", timeout=0.5, fallback="error")
+        live = await reader.get(PODS, "p", "default", timeout=0.5)
         assert live is not None and verbs.counts["get"] == 1  # fell back to a live read
         assert int(informer.resource_version) < api.revision
 
@@ -177,20 +186,21 @@ async def test_reads_respect_the_informer_scope(api: FakeApiServer, client: Clie
     api.create("pods", new_pod("in", "default", app="yes"))
     api.create("pods", new_pod("out", "default", app="no"))
     informer = Informer(client, PODS, "default", label_selector={"app": "yes"})
+    reader = ConsistentReader(informer)
     async with running(informer):
-        assert await informer.consistent_get("out", fallback="error") is None
-        got = await informer.consistent_get("in", fallback="error")
+        assert await reader.get(PODS, "out", fallback="error") is None
+        got = await reader.get(PODS, "in", fallback="error")
         assert got is not None
-        with pytest.raises(ValueError, match="namespace 'default' only"):
-            await informer.consistent_get("in", "other")
+        with pytest.raises(LookupError, match="no informer of pods covers namespace other"):
+            await reader.get(PODS, "in", "other")
         api.faults.stall()
         api.create("pods", new_pod("out2", "default", app="no"))
         api.create("pods", new_pod("in2", "default", app="yes"))
         # live answers are limited to the informer's selector too
-        assert await informer.consistent_get("out2", timeout=0.2) is None
-        live = await informer.consistent_get("in2", timeout=0.2)
+        assert await reader.get(PODS, "out2", timeout=0.2) is None
+        live = await reader.get(PODS, "in2", timeout=0.2)
         assert live is not None and live.name == "in2"
-        listed = await informer.consistent_list(timeout=0.2)
+        listed = await reader.list(PODS, timeout=0.2)
         assert sorted(o.name for o in listed) == ["in", "in2"]
 
 
@@ -199,15 +209,16 @@ async def test_cluster_scoped_and_other_kinds(api: FakeApiServer, client: Client
     # ServiceAccount right after it: the revision moves past the namespaces watch, which
     # then catches up through a bookmark (kube's period shortened to 0.2 s, as above).
     api.bookmark_frequency = 0.2
-    namespaces = Informer(client, builtin("namespaces"))
+    namespaces = Informer(client, NAMESPACES)
     configmaps = Informer(client, CONFIGMAPS)
+    reader = ConsistentReader([namespaces, configmaps])  # routes by resource
     async with running(namespaces), running(configmaps):
-        await client.create(builtin("namespaces"), {"metadata": {"name": "team-a"}})
-        got = await namespaces.consistent_get("team-a", fallback="error")
+        await client.create(NAMESPACES, {"metadata": {"name": "team-a"}})
+        got = await reader.get(NAMESPACES, "team-a", fallback="error")
         assert got is not None and got.namespace == ""
         await client.create(CONFIGMAPS, {"metadata": {"name": "c", "namespace": "team-a"},
                                          "data": {"k": "v"}})
-        cm = await configmaps.consistent_get("c", "team-a", fallback="error")
+        cm = await reader.get(CONFIGMAPS, "c", "team-a", fallback="error")
         assert cm is not None and cm["data"] == {"k": "v"}
         with pytest.raises(ValueError, match="namespaced"):
-            await configmaps.consistent_get("c")
+            await reader.get(CONFIGMAPS, "c")

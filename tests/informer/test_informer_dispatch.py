@@ -1,6 +1,6 @@
-"""A handler registration on its own: coalescing per key, bounded backlog, sync, errors.
+"""A handler's dispatcher on its own: coalescing per key, bounded backlog, sync, errors.
 
-These feed store deltas straight into a registration (no HTTP): the coalescing rules are
+These feed store deltas straight into a dispatcher (no HTTP): the coalescing rules are
 a table, and each row is checked here; the end-to-end tests check them under a real watch.
 """
 
@@ -13,7 +13,8 @@ from informer_helpers import PODS, Recorder, caught_up, new_pod, running, server
 from kcs.cache import Added, Deleted, Delta, Updated
 from kcs.client import Client
 from kcs.core import Object, object_from_dict
-from kcs.informer import FunctionHandler, HandlerRegistration, Informer
+from kcs.informer import FunctionHandler, Informer
+from kcs.informer._dispatch import Dispatcher
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
@@ -40,14 +41,14 @@ class Log(FunctionHandler):
 async def deliver(*batches: list[Delta], initial: list[Object] | None = None) -> list[tuple[str, ...]]:
     """Push ``batches`` while the handler is not running, then let it drain."""
     log = Log()
-    reg = HandlerRegistration(log)
+    reg = Dispatcher(log, "log")
     if initial is not None:
-        reg._push_initial(initial)
+        reg.push_initial(initial)
     for batch in batches:
-        reg._push_deltas(batch)
+        reg.push_deltas(batch)
     assert reg.pending <= len({d.key for b in batches for d in b} | {o.key for o in initial or []})
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reg._run)
+        tg.start_soon(reg.run)
         assert await reg.wait_idle(5)
         tg.cancel_scope.cancel()
     return log.calls
@@ -101,17 +102,17 @@ async def test_has_synced_after_the_initial_objects_were_delivered() -> None:
     async def slow_add(obj: Object, is_initial: bool) -> None:
         await gate.wait()
 
-    reg = HandlerRegistration(FunctionHandler(on_add=slow_add))
+    reg = Dispatcher(FunctionHandler(on_add=slow_add), "slow")
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reg._run)
-        reg._push_initial([pod(f"k{i}", 1) for i in range(3)])
+        tg.start_soon(reg.run)
+        reg.push_initial([pod(f"k{i}", 1) for i in range(3)])
         assert not await reg.wait_synced(0.05)
         gate.set()
         assert await reg.wait_synced(5)
         assert reg.delivered == 3
         tg.cancel_scope.cancel()
-    empty = HandlerRegistration(Log())
-    empty._push_initial([])
+    empty = Dispatcher(Log(), "log")
+    empty.push_initial([])
     assert empty.has_synced
 
 
@@ -161,16 +162,16 @@ async def test_removed_registration_cancels_its_call_and_drops_its_backlog() -> 
         finally:
             cancelled = True
 
-    reg = HandlerRegistration(FunctionHandler(on_add=stuck))
+    reg = Dispatcher(FunctionHandler(on_add=stuck), "stuck")
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reg._run)
-        reg._push_deltas([Added(pod(f"k{i}", 1)) for i in range(3)])
+        tg.start_soon(reg.run)
+        reg.push_deltas([Added(pod(f"k{i}", 1)) for i in range(3)])
         with anyio.fail_after(5):
             await started.wait()
         reg.remove()
         assert reg.removed and reg.pending == 0
     assert cancelled  # the task group ended: the registration's task stopped by itself
-    reg._push_deltas([Added(pod("late", 1))])
+    reg.push_deltas([Added(pod("late", 1))])
     assert reg.pending == 0
 
 
@@ -186,12 +187,17 @@ async def test_async_handler_errors_are_counted_and_each_call_of_a_replace_is_se
     async def add(obj: Object, is_initial: bool) -> None:
         added.append(obj.resource_version)
 
-    reg = HandlerRegistration(FunctionHandler(on_add=add, on_delete=bad_delete), name="h")
-    reg._push_deltas([Deleted(a1), Added(pod("a", 7, "u2"))])  # deleted, then re-created
+    reg = Dispatcher(FunctionHandler(on_add=add, on_delete=bad_delete), "h")
+    reg.push_deltas([Deleted(a1), Added(pod("a", 7, "u2"))])  # deleted, then re-created
     async with anyio.create_task_group() as tg:
-        tg.start_soon(reg._run)
+        tg.start_soon(reg.run)
         assert await reg.wait_idle(5)
         tg.cancel_scope.cancel()
     assert reg.errors == 1 and reg.delivered == 2
     assert added == ["7"]  # the add still happened after the failed delete
-    assert "event handler h failed on default/a" in caplog.text
+    assert "event handler h raised in on_delete(default/a)" in caplog.text
+    (record,) = [r for r in caplog.records if r.name == "kcs.informer"]
+    assert record.exc_info is not None and "delete failed" in str(record.exc_info[1])
+    assert reg.last_error is not None and reg.last_error.key == "default/a"
+    assert reg.last_error.method == "on_delete"
+    assert isinstance(reg.last_error.exception, ValueError)

@@ -20,10 +20,12 @@ from informer_helpers import (
     server_state,
 )
 
+from kcs.cache import StoreOptions
 from kcs.client import Client
 from kcs.core import AlreadyExists, NotFound
-from kcs.informer import Informer
+from kcs.informer import ConsistentReader, Informer, InformerOptions
 from kcs.testing import FakeApiServer
+from kcs.watch import WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -61,9 +63,9 @@ async def apply_op(api: FakeApiServer, informer: Informer, op: str, i: int,
             truth: str | None = api.get("pods", name, "default")["metadata"]["resourceVersion"]
         except NotFound:
             truth = None
-        got = await informer.consistent_get(name, "default", timeout=0.3)
+        got = await ConsistentReader(informer).get(PODS, name, "default", timeout=0.3)
         if (got.resource_version if got else None) != truth:
-            errors.append(f"consistent_get({name}) = {got}, server has rv {truth}")
+            errors.append(f"consistent get({name}) = {got}, server has rv {truth}")
     elif op == "drop":
         api.faults.drop_watches()
     elif op == "compact_and_drop":  # the resume point may be gone: 410 -> relist
@@ -104,8 +106,7 @@ async def test_cache_and_handlers_converge_to_the_server(
     async with FakeApiServer() as api:
         api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(0, NAMES, 2)])
         async with Client.from_url(api.url, qps=None) as client:
-            informer = Informer(client, PODS, initial_list=initial_list, page_size=page_size,
-                                backoff=FAST_BACKOFF, mutation_detector=True)
+            informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(initial_list=initial_list, page_size=page_size, backoff=FAST_BACKOFF), store=StoreOptions(mutation_detector=True)))
             fast, slow = Recorder(), Recorder(delay=0.003)
             regs = [informer.add_handler(fast), informer.add_handler(slow)]
             async with running(informer):
@@ -117,7 +118,7 @@ async def test_cache_and_handlers_converge_to_the_server(
                 assert cache_state(informer) == want
                 assert fast.versions() == want
                 assert slow.versions() == want
-                informer.store.verify()
+                informer.lister.verify()
     assert not errors, errors
     assert not fast.violations, fast.violations
     assert not slow.violations, slow.violations

@@ -20,9 +20,10 @@ from informer_helpers import (
 
 from kcs.client import Client
 from kcs.core import builtin
-from kcs.informer import Informer, SnapshotError
+from kcs.informer import Informer, InformerOptions, SnapshotError
 from kcs.informer._snapshot import read_snapshot
 from kcs.testing import FakeApiServer
+from kcs.watch import WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -42,7 +43,7 @@ async def test_warm_start_resumes_without_a_list(
     api.delete("pods", "p0", "default")
     api.patch("pods", "p1", {"metadata": {"labels": {"app": "b"}}}, namespace="default")
 
-    warm = Informer(client, PODS, snapshot=path, backoff=FAST_BACKOFF)
+    warm = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(backoff=FAST_BACKOFF), snapshot=path))
     rec = Recorder()
     reg = warm.add_handler(rec)
     async with running(warm):
@@ -71,7 +72,7 @@ async def test_a_snapshot_older_than_the_history_relists(
     api.create("pods", new_pod("new"))
     api.compact()  # the snapshot's resourceVersion is gone: 410 -> relist
 
-    warm = Informer(client, PODS, snapshot=path, backoff=FAST_BACKOFF)
+    warm = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(backoff=FAST_BACKOFF), snapshot=path))
     rec = Recorder()
     reg = warm.add_handler(rec)
     async with running(warm):
@@ -110,7 +111,7 @@ async def test_an_unusable_snapshot_means_a_list(
         path.unlink()
     resource = builtin("configmaps") if damage == "other-resource" else PODS
     with caplog.at_level(logging.WARNING, logger="kcs.informer"):
-        warm = Informer(client, resource, snapshot=path)
+        warm = Informer(client, resource, options=InformerOptions(snapshot=path))
         async with running(warm):
             assert warm.stats.snapshot_loads == 0
             assert warm.watcher is not None and warm.watcher.stats.lists == 1

@@ -16,11 +16,12 @@ from informer_helpers import (
     server_state,
 )
 
-from kcs.cache import field_index_name
+from kcs.cache import IndexOptions, StoreOptions, field_index_name
 from kcs.client import Client
 from kcs.core import Object
-from kcs.informer import FunctionHandler, Informer
+from kcs.informer import ConsistentReader, FunctionHandler, Informer, InformerOptions
 from kcs.testing import FakeApiServer
+from kcs.watch import WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -30,7 +31,7 @@ async def test_sync_is_the_server_state(
     api: FakeApiServer, client: Client, initial_list: str
 ) -> None:
     api.seed("pods", [new_pod(f"p{i}", f"ns{i % 3}", app=f"a{i % 2}") for i in range(1200)])
-    informer = Informer(client, PODS, initial_list=initial_list, page_size=500)  # type: ignore[arg-type]
+    informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(initial_list=initial_list, page_size=500)))  # type: ignore[arg-type]
     assert not informer.has_synced
     rec = Recorder()
     reg = informer.add_handler(rec)
@@ -47,7 +48,7 @@ async def test_sync_is_the_server_state(
 
 async def test_handlers_see_every_change_in_order(api: FakeApiServer, client: Client) -> None:
     api.seed("pods", [new_pod("a"), new_pod("b")])
-    informer = Informer(client, PODS, backoff=FAST_BACKOFF)
+    informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(backoff=FAST_BACKOFF)))
     rec = Recorder()
     reg = informer.add_handler(rec)
     async with running(informer):
@@ -132,7 +133,7 @@ async def test_relist_after_410_dispatches_only_true_differences(
     api: FakeApiServer, client: Client
 ) -> None:
     api.seed("pods", [new_pod(f"p{i}") for i in range(20)])
-    informer = Informer(client, PODS, backoff=FAST_BACKOFF)
+    informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(backoff=FAST_BACKOFF)))
     rec = Recorder()
     reg = informer.add_handler(rec)
     async with running(informer):
@@ -164,8 +165,8 @@ async def test_metadata_only_transform_and_managed_fields(
     pod["status"] = {"phase": "Running"}
     api.create("pods", pod)
 
-    meta = Informer(client, PODS, metadata_only=True)
-    kept = Informer(client, PODS, keep_managed_fields=True)
+    meta = Informer(client, PODS, options=InformerOptions(store=StoreOptions(metadata_only=True)))
+    kept = Informer(client, PODS, options=InformerOptions(keep_managed_fields=True))
 
     def drop_status(obj: Object) -> Object:
         fields = obj.fields()
@@ -173,7 +174,7 @@ async def test_metadata_only_transform_and_managed_fields(
         return Object(obj.api_version, obj.kind, obj.metadata,
                       b'{"spec":' + __import__("orjson").dumps(fields["spec"]) + b"}")
 
-    slim = Informer(client, PODS, transform=drop_status)
+    slim = Informer(client, PODS, options=InformerOptions(store=StoreOptions(transform=drop_status)))
     async with running(meta), running(kept), running(slim):
         m = meta.lister.get("p", "default")
         assert m is not None and m.body == b"{}" and m.labels == {"app": "a"}
@@ -184,16 +185,16 @@ async def test_metadata_only_transform_and_managed_fields(
         # a consistent read answered live gets the same treatment
         api.faults.stall()
         api.create("pods", new_pod("q", node="n2"))
-        live = await meta.consistent_get("q", "default", timeout=0.3)
+        live = await ConsistentReader(meta).get(PODS, "q", "default", timeout=0.3)
         assert live is not None and live.body == b"{}"
-        live = await slim.consistent_get("q", "default", timeout=0.3)
+        live = await ConsistentReader(slim).get(PODS, "q", "default", timeout=0.3)
         assert live is not None and "status" not in live and live["spec"]["nodeName"] == "n2"
 
 
 async def test_indexes(api: FakeApiServer, client: Client) -> None:
     api.seed("pods", [new_pod(f"p{i}", f"ns{i % 2}", node=f"n{i % 3}", app=f"a{i % 4}")
                       for i in range(24)])
-    informer = Informer(client, PODS, field_indexes=["spec.nodeName"])
+    informer = Informer(client, PODS, options=InformerOptions(store=StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"]))))
     informer.add_index("by-app-node", lambda o: [f"{o.labels.get('app')}@{o['spec']['nodeName']}"])
     async with running(informer):
         on_n1 = {o.key for o in informer.lister.by_index(field_index_name("spec.nodeName"), "n1")}
@@ -202,12 +203,12 @@ async def test_indexes(api: FakeApiServer, client: Client) -> None:
         assert custom == {f"ns{i % 2}/p{i}" for i in range(24) if i % 4 == 1 and i % 3 == 1}
         informer.add_label_index("app")  # no-op: every label key is indexed by default
         informer.add_field_index("spec.schedulerName")  # added while running
-        assert field_index_name("spec.schedulerName") in informer.store.index_names()
+        assert field_index_name("spec.schedulerName") in informer.lister.index_names()
         same = informer.add_index  # re-adding the same function is a no-op
         fn = lambda o: [o.name]  # noqa: E731
         same("names", fn)
         same("names", fn)
-        with pytest.raises(ValueError, match="already has an index"):
+        with pytest.raises(ValueError, match="the custom index 'names' is already defined with another function"):
             informer.add_index("names", lambda o: [o.name])
         # A pod's node never changes (the update is forbidden): a pod on another node is a
         # new pod under the same name.
@@ -221,7 +222,7 @@ async def test_indexes(api: FakeApiServer, client: Client) -> None:
 async def test_async_and_sync_handlers_and_a_second_run_resumes(
     api: FakeApiServer, client: Client
 ) -> None:
-    informer = Informer(client, PODS, backoff=FAST_BACKOFF)
+    informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(backoff=FAST_BACKOFF)))
     sync_seen: list[str] = []
     reg = informer.add_handler(FunctionHandler(on_add=lambda o, i: sync_seen.append(o.key)))
     async with running(informer):
@@ -248,13 +249,13 @@ async def test_mutation_of_a_cached_object_fails_loudly(
 ) -> None:
     api.create("pods", new_pod("p", app="a"))
     informer = Informer(client, PODS)
-    assert informer.store.mutation_detector
+    assert informer.lister.mutation_detector
     async with running(informer):
         obj = informer.lister.get("p", "default")
         assert obj is not None
         obj.labels["app"] = "mutated"  # what a reader must never do
         with pytest.raises(Exception, match="default/p"):
-            informer.store.verify()
+            informer.lister.verify()
 
 
 async def test_batches_reach_the_store_before_the_handlers(
@@ -265,7 +266,7 @@ async def test_batches_reach_the_store_before_the_handlers(
 
     def on_add(obj: Object, is_initial: bool) -> None:
         # by the time a handler hears of a change, its whole batch is in the cache
-        seen_in_store.append(informer.store.get(obj.key) is not None)
+        seen_in_store.append(informer.lister.by_key(obj.key) is not None)
 
     reg = informer.add_handler(FunctionHandler(on_add=on_add))
     async with running(informer):

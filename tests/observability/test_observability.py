@@ -114,7 +114,7 @@ async def test_a_controller_run_emits_metrics_and_spans(
         assert _value(points["kcs.informer.events"], **cm_attrs) >= n + 1
         assert _value(points["kcs.informer.lists"], **cm_attrs) >= 1
         assert _value(points["kcs.informer.objects"], **cm_attrs) == n + 1 == len(
-            run.primary.store
+            run.primary.lister
         )
         assert _value(points["kcs.informer.objects"], resource="secrets") == n
         assert "kcs.informer.relists" in points and "kcs.informer.bookmarks" in points
@@ -240,7 +240,7 @@ async def test_the_informer_hot_path_makes_no_per_event_otel_calls(
         try:
             for i in range(n):
                 api.create(CONFIGMAPS, {"metadata": {"name": f"hot{i}", "namespace": "default"}})
-            await _until(lambda: len(informer.store) >= n)
+            await _until(lambda: len(informer.lister) >= n)
         finally:
             sys.setprofile(None)
         tg.cancel_scope.cancel()

@@ -1,4 +1,4 @@
-"""A tiny scripted apiserver for wire-level edge cases of the watcher.
+"""A tiny scripted apiserver for wire-level edge cases of the watcher and the informer.
 
 The fake apiserver (kcs.testing) speaks the protocol correctly; this one says exactly what
 a test scripts, including what a correct server never says: malformed or truncated lines,
@@ -129,6 +129,7 @@ class Fail:
     code: int
     reason: str
     headers: dict[str, str] = field(default_factory=dict)
+    message: str = ""
 
 
 class Hold:
@@ -206,7 +207,7 @@ class WireServer:
 def _fail(fail: Fail) -> web.Response:
     return web.Response(
         status=fail.code,
-        body=orjson.dumps(status(fail.code, fail.reason)),
+        body=orjson.dumps(status(fail.code, fail.reason, fail.message)),
         content_type="application/json",
         headers=fail.headers,
     )
