@@ -29,6 +29,7 @@ from kcs.core import (
     LabelSelector,
     LabelSelectorLike,
     Object,
+    parse_resource_version,
     resource_version_at_least,
     resource_version_newer,
 )
@@ -82,6 +83,7 @@ class Store:
             detector = enabled_by_environment()
         self._detector = MutationDetector() if detector else None
         self._rv = ""
+        self._rv_n: int | None = None  # parse_resource_version(self._rv)
         self._waiters = ResourceVersionWaiters()
         self._synced = False
         self._synced_event: anyio.Event | None = None
@@ -206,6 +208,7 @@ class Store:
             obj = project(obj)
         meta = obj.metadata
         rv = meta.resource_version
+        n = parse_resource_version(rv)  # once, for both comparisons below
         key = meta.key
         objects = self._objects
         old = objects.get(key)
@@ -218,9 +221,13 @@ class Store:
         else:
             if detector is not None:
                 detector.check(key, old)
-            if rv and resource_version_at_least(old.metadata.resource_version, rv):
-                self._advance(rv)
-                return None
+            if rv:
+                old_rv = old.metadata.resource_version
+                o = parse_resource_version(old_rv)
+                # resource_version_at_least(old_rv, rv), with rv parsed once
+                if (o >= n) if (o is not None and n is not None) else (old_rv == rv):
+                    self._advance_to(rv, n)
+                    return None
             self._indexer.update(key, old, obj)
             objects[key] = obj
             delta = Updated(old, obj)
@@ -228,7 +235,15 @@ class Store:
             detector.record(key, obj)
         if self._history is not None:
             self._history.record(rv, delta)
-        self._advance(rv)
+        # _advance_to(rv, n), inlined: this is the hot path of every event
+        cur = self._rv_n
+        if (n > cur) if (n is not None and cur is not None) else (
+            not resource_version_at_least(self._rv, rv)
+        ):
+            self._rv = rv
+            self._rv_n = n
+            if self._waiters.count:
+                self._waiters.notify(rv)
         return delta
 
     def delete(self, obj: Object) -> Delta | None:
@@ -312,6 +327,7 @@ class Store:
             for delta in deltas:
                 self._history.record(resource_version, delta)
         self._rv = resource_version
+        self._rv_n = parse_resource_version(resource_version)
         if self._waiters.count:
             self._waiters.notify(resource_version)
         if not self._synced:
@@ -328,8 +344,18 @@ class Store:
         self._advance(resource_version)
 
     def _advance(self, rv: str) -> None:
-        if not resource_version_at_least(self._rv, rv):
+        self._advance_to(rv, parse_resource_version(rv))
+
+    def _advance_to(self, rv: str, n: int | None) -> None:
+        """Move the store's resourceVersion to ``rv`` (``n``: its integer value) unless it
+        has reached it already: ``resource_version_at_least`` exactly, with the store's own
+        value kept parsed so that each event parses one resourceVersion, not two."""
+        cur = self._rv_n
+        if (n > cur) if (n is not None and cur is not None) else (
+            not resource_version_at_least(self._rv, rv)
+        ):
             self._rv = rv
+            self._rv_n = n
             if self._waiters.count:
                 self._waiters.notify(rv)
 

@@ -117,6 +117,7 @@ class StreamDecoder:
         append = out.append
         stats = self._reporter.stats
         rv = self.resource_version
+        delivered = 0
         for line in lines:
             try:
                 etype, obj = decode(line)
@@ -142,7 +143,7 @@ class StreamDecoder:
                     rv = obj_rv or rv
                     continue
                 append(Apply(obj))
-                stats.events += 1
+                delivered += 1
                 rv = obj_rv or rv
             elif etype == "DELETED":
                 meta = obj.metadata
@@ -153,7 +154,7 @@ class StreamDecoder:
                     rv = obj_rv or rv
                     continue
                 append(Delete(obj))
-                stats.events += 1
+                delivered += 1
                 rv = obj_rv or rv
             elif etype == "BOOKMARK":
                 stats.bookmarks += 1
@@ -167,6 +168,7 @@ class StreamDecoder:
                 break
             else:
                 self._unknown(etype)
+        stats.events += delivered
         self.resource_version = rv
         return out
 
