@@ -13,7 +13,7 @@ pending                then                   pending becomes
 (nothing)              Updated(o, n)          update(o, n)
 (nothing)              Deleted(d)             delete(d)
 add(a)                 Updated(_, n)          add(n)            (still initial if a was)
-add(a)                 Deleted(_)             (nothing)         the handler never saw it
+add(a)                 Deleted(d)             delete(d)         it existed: say it is gone
 update(o, _)           Updated(_, n)          update(o, n)      first old, last new
 update(o, _)           Deleted(d)             delete(d)
 delete(d)              Added(n)               replace(d, n)     on_delete(d), on_add(n)
@@ -22,7 +22,10 @@ replace(d, _)          Deleted(x)             delete(x)
 =====================  =====================  ==========================================
 
 So the backlog holds at most one entry per key, and the handler always ends up having
-seen the latest state of every key (or its deletion).
+seen the latest state of every key (or its deletion). A key created and deleted while the
+handler was busy is still reported deleted, although the handler never saw it added:
+handlers that map an object to another key (its owner's) must hear that it is gone,
+because the owner may be waiting for exactly that object.
 """
 
 from __future__ import annotations
@@ -224,12 +227,9 @@ class Dispatcher:
             pending[key] = (_DELETE, None, obj, False)
             return
         self.coalesced += 1
-        if p[0] == _ADD:  # the handler never saw it: nothing to tell
-            del pending[key]
-            if p[3]:
-                self._initial_done()
-            return
-        pending[key] = (_DELETE, None, obj, False)
+        # An initial add folded into a delete keeps its flag: the initial delivery is over
+        # once this delete was delivered.
+        pending[key] = (_DELETE, None, obj, p[0] == _ADD and p[3])
 
     def _wakeup(self) -> None:
         """Called after a batch was pushed: let the dispatcher task run."""

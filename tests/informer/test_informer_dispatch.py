@@ -67,8 +67,8 @@ a1, a2, a3 = pod("a", 1), pod("a", 2), pod("a", 3)
         ([[Added(a1)], [Updated(a1, a2)], [Updated(a2, a3)]], [("add", "a", "3", "False")]),
         # Updated x n -> Updated(first old, last new)
         ([[Updated(a1, a2), Updated(a2, a3)]], [("update", "a", "1", "3")]),
-        # Added then Deleted -> nothing
-        ([[Added(a1)], [Deleted(a2)]], []),
+        # Added then Deleted -> Deleted: an owner-mapping handler must hear it is gone
+        ([[Added(a1)], [Deleted(a2)]], [("delete", "a", "2")]),
         # Updated then Deleted -> Deleted (the last state)
         ([[Updated(a1, a2)], [Deleted(a3)]], [("delete", "a", "3")]),
         # Deleted then Added (re-created) -> on_delete(old), on_add(new)
@@ -86,7 +86,31 @@ async def test_coalescing_rules(batches: list[list[Delta]], expected: list[tuple
 async def test_initial_adds_coalesce_and_keep_their_flag() -> None:
     b1 = pod("b", 1)
     calls = await deliver([Updated(a1, a2)], [Deleted(b1)], initial=[a1, b1])
-    assert calls == [("add", "a", "2", "True")]
+    # b was listed and deleted before the handler saw it: it still hears b is gone
+    assert calls == [("add", "a", "2", "True"), ("delete", "b", "1")]
+
+
+async def test_an_initial_object_deleted_unseen_counts_towards_sync_once_delivered() -> None:
+    gate = anyio.Event()
+    deleted: list[str] = []
+
+    async def slow_add(obj: Object, is_initial: bool) -> None:
+        await gate.wait()
+
+    reg = Dispatcher(
+        FunctionHandler(on_add=slow_add, on_delete=lambda o: deleted.append(o.metadata.name)),
+        "slow",
+    )
+    a, b = pod("a", 1), pod("b", 1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reg.run)
+        reg.push_initial([a, b])
+        reg.push_deltas([Deleted(b)])
+        assert not await reg.wait_synced(0.05)  # a's initial add is still in progress
+        gate.set()
+        assert await reg.wait_synced(5)
+        assert deleted == ["b"]
+        tg.cancel_scope.cancel()
 
 
 async def test_keys_are_delivered_in_the_order_they_became_pending() -> None:
