@@ -318,3 +318,22 @@ async def test_a_live_change_overtakes_the_initial_list(
         ctl.gate.set()
         await ctl.calls.wait_until(lambda: ctl.calls.count() == 31)
     assert ctl.calls.keys[1] == ObjectKey("default", "fresh"), ctl.calls.keys[:3]
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(20)
+async def test_the_cache_reads_declared_sources_and_names_where_to_declare_others(
+    api: FakeApiServer, client: Client, factory: InformerFactory
+) -> None:
+    api.create(DEPLOYMENTS, deployment("web"))
+    run = Runner(ConfigPerDeployment(), client, factory)
+    async with running(factory):
+        await factory.wait_synced(5)
+        cache = run.context.cache
+        dep = await cache.get(DEPLOYMENTS, "web", "default")
+        assert dep is not None and dep.name == "web"
+        assert dep is run.primary.lister.get("web", "default")  # the cached instance
+        assert [o.name for o in await cache.list(DEPLOYMENTS)] == ["web"]
+        with pytest.raises(LookupError, match=r"ConfigPerDeployment: no informer serves "
+                           r"secrets .*declare it in setup\(\) with builder\.owns\(\)"):
+            await cache.get(SECRETS, "token", "default")
