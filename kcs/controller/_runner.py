@@ -81,11 +81,6 @@ def _is_terminal(exc: BaseException) -> bool:
     return False
 
 
-def _not_synced(informer: Informer) -> str:
-    """Why ``informer`` has not synced, in a few words."""
-    return informer.not_synced_reason or "synced"
-
-
 class Runner:
     """Runs one :class:`~kcs.controller.Controller` (see its guarantees).
 
@@ -246,7 +241,7 @@ class Runner:
             await informer.lister.wait_synced(left)
         unsynced = [i for i in waiting if not i.has_synced]
         if unsynced:
-            causes = "; ".join(f"{i.resource}: {_not_synced(i)}" for i in unsynced)
+            causes = "; ".join(f"{i.scope}: {i.not_synced_reason}" for i in unsynced)
             raise CacheSyncTimeout(
                 f"{self.name}: caches not synced after {timeout:g}s: {causes}"
             )

@@ -12,7 +12,7 @@ import anyio.abc
 from kcs.client import NOOP_OBSERVER, Client
 from kcs.controller import Controller, ControllerMetrics, EventRecorder, Runner
 from kcs.core import ObjectKey
-from kcs.informer import Informer, InformerFactory
+from kcs.informer import InformerFactory
 from kcs.leaderelection import (
     AUTO,
     ElectionEventHandler,
@@ -174,10 +174,7 @@ class Manager:
         elif self._shutting_down:
             reason = "shutting down"
         elif not self._synced:
-            reason = "caches not synced: " + "; ".join(
-                f"{i.resource}: {_not_synced_reason(i)}"
-                for i in self.informers.informers if not i.has_synced
-            )
+            reason = f"caches not synced: {self.informers.not_synced_reason or 'syncing'}"
         elector = self.elector
         leadership = elector.leadership if elector is not None else None
         return HealthStatus(
@@ -301,10 +298,6 @@ class Manager:
                 _log.warning("%s: reconciles still running after %ss; cancelling them",
                              self.identity, self.drain_timeout)
             tg.cancel_scope.cancel()
-
-
-def _not_synced_reason(informer: Informer) -> str:
-    return informer.not_synced_reason or "synced"
 
 
 async def _drain(runners: Sequence[Runner]) -> None:
