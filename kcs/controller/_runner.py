@@ -203,14 +203,15 @@ class Runner:
         remove_hook = self.client.add_write_hook(self._tracker.record) if ryw else None
         registrations: list[HandlerRegistration] = []
         try:
+            for source in self.sources:
+                handler = _Enqueue(queue, source)
+                name = f"{self.name}: {source.kind} {source.resource}"
+                registrations.append(source.informer.add_handler(handler, name=name))
+            # Outside the task group, so that CacheSyncTimeout reaches the caller as itself.
+            await self._wait_synced(self._distinct_informers())
             async with anyio.create_task_group() as tg:
                 if self._own_events:
                     tg.start_soon(self.events.run)
-                for source in self.sources:
-                    handler = _Enqueue(queue, source)
-                    name = f"{self.name}: {source.kind} {source.resource}"
-                    registrations.append(source.informer.add_handler(handler, name=name))
-                await self._wait_synced(self._distinct_informers())
                 _log.info(
                     "%s: caches synced, starting %d workers",
                     self.name,
@@ -234,11 +235,14 @@ class Runner:
 
     async def _wait_synced(self, informers: Iterable[Informer]) -> None:
         timeout = self.controller.sync_timeout
-        deadline = math.inf if timeout is None else anyio.current_time() + timeout
         waiting = [i for i in informers if not i.has_synced]
+        if timeout is None:  # as long as it takes; each informer logs why every 30 s
+            for informer in waiting:
+                await informer.wait_synced()
+            return
+        deadline = anyio.current_time() + timeout
         for informer in waiting:
-            left = None if timeout is None else max(0.0, deadline - anyio.current_time())
-            await informer.lister.wait_synced(left)
+            await informer.lister.wait_synced(max(0.0, deadline - anyio.current_time()))
         unsynced = [i for i in waiting if not i.has_synced]
         if unsynced:
             causes = "; ".join(f"{i.scope}: {i.not_synced_reason}" for i in unsynced)

@@ -11,6 +11,7 @@ from ctl_helpers import Calls, deployment, eventually, running
 from kcs.client import Client
 from kcs.controller import (
     Builder,
+    CacheSyncTimeout,
     Context,
     Controller,
     GenerationChanged,
@@ -337,3 +338,21 @@ async def test_the_cache_reads_declared_sources_and_names_where_to_declare_other
         with pytest.raises(LookupError, match=r"ConfigPerDeployment: no informer serves "
                            r"secrets .*declare it in setup\(\) with builder\.owns\(\)"):
             await cache.get(SECRETS, "token", "default")
+
+
+class QuickSyncTimeout(ConfigPerDeployment):
+    sync_timeout = 0.3
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(20)
+async def test_a_runner_whose_informers_were_never_started_says_so(
+    client: Client, factory: InformerFactory
+) -> None:
+    run = Runner(QuickSyncTimeout(), client, factory)  # nobody runs the factory
+    with anyio.fail_after(5), pytest.raises(CacheSyncTimeout) as err:
+        await run.run()
+    message = str(err.value)
+    assert message.startswith("QuickSyncTimeout: caches not synced after 0.3s: "), message
+    assert "deployments.apps in all namespaces: not running: nothing called Informer.run()" \
+        in message, message
