@@ -12,7 +12,7 @@ package does not need pytest). ``typical_pod`` / ``typical_pods`` build the dete
 "typical pod" objects the benchmarks use.
 """
 
-from kcs.testing._accounting import RequestLog, RequestRecord, WriteLog, WriteRecord
+from kcs.testing._accounting import RequestLog, ServedRequest, WriteLog, WriteRecord
 from kcs.testing._cluster import CONTROLLERS, ClusterControllers
 from kcs.testing._faults import VERBS, Faults, PartitionMode
 from kcs.testing._kubelet import NodeAgent, NodeAgentMode
@@ -33,7 +33,7 @@ __all__ = [
     "NodeAgentMode",
     "PartitionMode",
     "RequestLog",
-    "RequestRecord",
+    "ServedRequest",
     "WatchHub",
     "WriteLog",
     "WriteRecord",

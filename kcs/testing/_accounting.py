@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["RequestLog", "RequestRecord", "WriteLog", "WriteRecord", "token_fingerprint"]
+__all__ = ["RequestLog", "ServedRequest", "WriteLog", "WriteRecord", "token_fingerprint"]
 
 
 def token_fingerprint(token: str | None) -> str | None:
@@ -83,7 +83,7 @@ _ids = itertools.count(1)
 
 
 @dataclass(slots=True)
-class RequestRecord:
+class ServedRequest:
     """One HTTP request: what it was, who sent it, and how it ended.
 
     ``cancelled`` is true when the client went away before the response was complete
@@ -117,19 +117,19 @@ class RequestLog:
     """
 
     def __init__(self) -> None:
-        self._active: dict[int, RequestRecord] = {}
-        self.cancelled: list[RequestRecord] = []
+        self._active: dict[int, ServedRequest] = {}
+        self.cancelled: list[ServedRequest] = []
         self.total = 0
         self._changed = asyncio.Event()
 
-    def begin(self, record: RequestRecord) -> RequestRecord:
+    def begin(self, record: ServedRequest) -> ServedRequest:
         """Note a request as started."""
         self.total += 1
         self._active[record.id] = record
         self._notify()
         return record
 
-    def end(self, record: RequestRecord, *, cancelled: bool = False) -> None:
+    def end(self, record: ServedRequest, *, cancelled: bool = False) -> None:
         """Note a request as finished (or abandoned by its client when ``cancelled``)."""
         record.ended = time.monotonic()
         record.cancelled = cancelled
@@ -143,7 +143,7 @@ class RequestLog:
         """How many non-watch requests are being handled now."""
         return sum(1 for r in self._active.values() if r.verb != "watch")
 
-    def active(self) -> list[RequestRecord]:
+    def active(self) -> list[ServedRequest]:
         """The requests being handled now, watches included."""
         return list(self._active.values())
 

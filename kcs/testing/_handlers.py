@@ -21,7 +21,7 @@ import orjson
 from aiohttp import web
 
 from kcs.core import ApiError, status_body
-from kcs.testing._accounting import RequestLog, RequestRecord
+from kcs.testing._accounting import RequestLog, ServedRequest
 from kcs.testing._authn import Authenticator, UserInfo
 from kcs.testing._decoding import FieldValidation
 from kcs.testing._discovery import (
@@ -163,7 +163,7 @@ class ApiHandler:
         client = ClientInfo(request.headers.get("User-Agent", ""), _bearer(request))
         info = parse_request_info(request.method, path, request.query)
         record = self.requests.begin(
-            RequestRecord(request.method, path, info.verb if info.resource_request
+            ServedRequest(request.method, path, info.verb if info.resource_request
                           else request.method.lower(), client.user_agent, client.fingerprint)
         )
         cancelled = refused = False

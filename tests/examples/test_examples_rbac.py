@@ -40,7 +40,7 @@ from examples_helpers import (
     ready,
 )
 
-from kcs.testing import FakeApiServer, RequestLog, RequestRecord
+from kcs.testing import FakeApiServer, RequestLog, ServedRequest
 
 pytestmark = [
     pytest.mark.anyio,
@@ -73,7 +73,7 @@ def granted(objects: list[dict[str, Any]]) -> set[Permission]:
             for resource in rule["resources"] for verb in rule["verbs"]}
 
 
-def permission(record: RequestRecord) -> Permission | None:
+def permission(record: ServedRequest) -> Permission | None:
     m = _PATH.match(record.path)
     if m is None or (m.group("group") is None and record.path.startswith("/apis/")):
         return None
@@ -88,13 +88,13 @@ class Recording(RequestLog):
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: list[RequestRecord] = []
+        self.seen: list[ServedRequest] = []
 
-    def begin(self, record: RequestRecord) -> RequestRecord:
+    def begin(self, record: ServedRequest) -> ServedRequest:
         self.seen.append(record)
         return super().begin(record)
 
-    def by(self, token: str) -> list[RequestRecord]:
+    def by(self, token: str) -> list[ServedRequest]:
         from kcs.testing._accounting import token_fingerprint
 
         fingerprint = token_fingerprint(token)
