@@ -17,7 +17,6 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any, Literal, Self, TypedDict, Unpack
 
 import orjson
@@ -253,12 +252,7 @@ class Client:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:

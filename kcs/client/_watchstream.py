@@ -9,7 +9,6 @@ read, the list of lines it completed. That is the least Python work per event: o
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Self
 
 import aiohttp
@@ -86,12 +85,7 @@ class WatchStream:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.aclose_now()
 
     async def aclose(self) -> None:

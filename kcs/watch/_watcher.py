@@ -28,7 +28,6 @@ import types
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
-from types import TracebackType
 from typing import Final, Literal, NoReturn, Self, TypeVar
 
 import anyio
@@ -275,12 +274,7 @@ class Watcher:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
         gen = self._gen
         if isinstance(gen, types.AsyncGeneratorType) and not gen.ag_running:
