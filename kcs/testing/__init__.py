@@ -8,12 +8,14 @@ controllers (namespace, service account, garbage collector, and a node agent for
 kubelets) run inside it, as in a cluster; see ``docs/testing.md``.
 
 A pytest fixture lives in :mod:`kcs.testing.pytest_plugin` (imported on demand, so that this
-package does not need pytest). ``typical_pod`` / ``typical_pods`` build the deterministic
-"typical pod" objects the benchmarks use.
+package does not need pytest). ``eventually`` polls a condition that has no event to await,
+with a deadline and a clear failure. ``typical_pod`` / ``typical_pods`` build the
+deterministic "typical pod" objects the benchmarks use.
 """
 
 from kcs.testing._accounting import RequestLog, ServedRequest, WriteLog, WriteRecord
 from kcs.testing._cluster import CONTROLLERS, ClusterControllers
+from kcs.testing._eventually import eventually
 from kcs.testing._faults import VERBS, Faults, PartitionMode
 from kcs.testing._kubelet import NodeAgent, NodeAgentMode
 from kcs.testing._process import ApiServerProcess
@@ -37,6 +39,7 @@ __all__ = [
     "WatchHub",
     "WriteLog",
     "WriteRecord",
+    "eventually",
     "typical_pod",
     "typical_pods",
 ]

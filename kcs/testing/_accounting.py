@@ -62,10 +62,19 @@ class WriteLog:
 
     def __init__(self) -> None:
         self.records: list[WriteRecord] = []
+        self._changed = asyncio.Event()
 
     def append(self, record: WriteRecord) -> None:
         """Record one write."""
         self.records.append(record)
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[WriteLog], bool]) -> None:
+        """Wait until ``predicate(self)`` holds; it is re-checked after every write (no
+        polling). Bound it with the caller's scope (``with anyio.fail_after(5):``)."""
+        while not predicate(self):
+            self._changed.clear()
+            await self._changed.wait()
 
     def since(self, index: int) -> list[WriteRecord]:
         """The records from position ``index`` on."""

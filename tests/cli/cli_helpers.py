@@ -28,6 +28,7 @@ KCS = [sys.executable, "-m", "kcs"]
 
 # A user's controller file, as ``kcs run`` gets it.
 CONTROLLERS = '''
+from kcs.testing import eventually
 from kcs.controller import Builder, Context, Controller, Result
 from kcs.core import ObjectKey, builtin
 
@@ -150,16 +151,6 @@ async def http_get(port: int, path: str) -> tuple[int, str, str]:
     """``GET http://127.0.0.1:port/path``: status, body, content type."""
     async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}{path}") as r:
         return r.status, await r.text(), r.headers.get("Content-Type", "")
-
-
-async def eventually(check: Callable[[], Any], within: float, what: str) -> Any:
-    """Poll the async ``check()`` until it returns something truthy (bounded)."""
-    with anyio.fail_after(within):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await anyio.sleep(0.05)
 
 
 def run_kcs(args: Sequence[str], timeout: float = 60, **kwargs: Any

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_helpers import CONTROLLERS, eventually, http_get, kcs_process
+from cli_helpers import CONTROLLERS, http_get, kcs_process
 from prometheus_client.parser import text_string_to_metric_families
 
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from cli_helpers import CONTROLLERS, eventually, http_get, kcs_process, run_kcs
+from cli_helpers import CONTROLLERS, http_get, kcs_process, run_kcs
 
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio]
 

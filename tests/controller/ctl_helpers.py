@@ -13,20 +13,6 @@ from kcs.controller import Controller
 from kcs.informer import InformerFactory
 
 
-async def eventually(
-    condition: Callable[[], Any], *, timeout: float = 5.0, interval: float = 0.01
-) -> Any:
-    """Poll ``condition`` until it returns a true value (returned), or fail at ``timeout``.
-
-    For state that has no event to await (the apiserver's or the cache's contents)."""
-    with anyio.fail_after(timeout):
-        while True:
-            value = condition()
-            if value:
-                return value
-            await anyio.sleep(interval)
-
-
 @asynccontextmanager
 async def running(
     factory: InformerFactory, *controllers: Controller

@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
-from ctl_helpers import Calls, deployment, eventually, running
+from ctl_helpers import Calls, deployment, running
 
 from kcs.client import Client
 from kcs.controller import (
@@ -21,7 +21,7 @@ from kcs.controller import (
 )
 from kcs.core import Object, ObjectKey, builtin
 from kcs.informer import Informer, InformerFactory
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 DEPLOYMENTS = builtin("deployments.apps")
 CONFIGMAPS = builtin("configmaps")

@@ -9,10 +9,10 @@ from typing import Any
 
 import anyio
 import pytest
-from ctl_helpers import deployment, eventually
+from ctl_helpers import deployment
 
 from kcs.core import NotFound, builtin
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "writing-a-controller.md"
 CONFIGMAPS = builtin("configmaps")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ctl_helpers import Calls, deployment, eventually, running
+from ctl_helpers import Calls, deployment, running
 
 from kcs.client import Client
 from kcs.controller import (
@@ -21,7 +21,7 @@ from kcs.controller import (
 )
 from kcs.core import Conflict, NotFound, Object, ObjectKey, builtin, object_from_dict
 from kcs.informer import InformerFactory
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 CONFIGMAPS = builtin("configmaps")
 DEPLOYMENTS = builtin("deployments.apps")

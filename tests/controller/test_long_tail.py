@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import anyio
 import pytest
-from ctl_helpers import Calls, deployment, eventually, running
+from ctl_helpers import Calls, deployment, running
 
 from kcs.client import Client, HedgedReads
 from kcs.controller import Builder, Context, Controller, Result, Runner
 from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 DEPLOYMENTS = builtin("deployments.apps")
 CONFIGMAPS = builtin("configmaps")
@@ -154,7 +154,7 @@ async def test_a_controller_can_hedge_its_live_reads(api: FakeApiServer) -> None
         run = Runner(ctl, client, factory)
         async with running(factory, run):
             api.create(DEPLOYMENTS, deployment("web"))
-            await eventually(lambda: ctl.answered == 1, timeout=3)
+            await eventually(lambda: ctl.answered == 1, within=3)
     assert run.stats.timeouts == 0
     assert hedged.stats.hedge_wins == 1
     with anyio.fail_after(3):

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from ctl_helpers import Calls, deployment, eventually, running
+from ctl_helpers import Calls, deployment, running
 
 from kcs.client import Client
 from kcs.controller import Builder, Context, Controller, Result, Runner
 from kcs.controller._writes import WriteTracker
 from kcs.core import Object, ObjectKey, builtin, object_from_dict
 from kcs.informer import InformerFactory
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 DEPLOYMENTS = builtin("deployments.apps")
 CONFIGMAPS = builtin("configmaps")

@@ -243,9 +243,9 @@ async def test_the_manifests_rbac_covers_every_request_the_manager_makes(
     here), a controller that records Events, a graceful hand-off: every request on leases
     and events is one the rendered Role and ClusterRole allow, and the lease ones stay in
     the Role's namespace."""
-    from cli_helpers import eventually, kcs_process
+    from cli_helpers import kcs_process
 
-    from kcs.testing import FakeApiServer
+    from kcs.testing import FakeApiServer, eventually
 
     namespace = one(rendered, "Namespace")["metadata"]["name"]
     allowed_ns = rules(rendered, "Role")

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 from cli_helpers import http_get
+
+from kcs.testing import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -110,23 +111,7 @@ async def poll(check: Any, within: float, what: str, *, log: Any = None) -> Any:
     """``check()`` (sync or async) until it is truthy, within ``within`` seconds; an
     object not there yet (NotFound, KeyError) counts as not yet. On a timeout the
     assertion names ``what`` and shows ``log()`` (a process's output), if given."""
-    from kcs.core import NotFound
-
-    try:
-        with anyio.fail_after(within):
-            while True:
-                try:
-                    result = check()
-                    if hasattr(result, "__await__"):
-                        result = await result
-                except (LookupError, NotFound):
-                    result = None
-                if result:
-                    return result
-                await anyio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not within {within}s"
-                             + (f"\n{log()}" if log is not None else "")) from None
+    return await eventually(check, within, what, interval=0.05, log=log)
 
 
 def labels(obj: Mapping[str, Any]) -> dict[str, str]:

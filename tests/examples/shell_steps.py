@@ -35,7 +35,10 @@ from pathlib import Path
 import anyio
 from cli_helpers import Running, http_get, kcs_process
 
+from kcs.testing import eventually
+
 Check = Callable[[], Awaitable[object]]
+
 
 
 def bash_blocks(text: str, after: str | None = None, before: str | None = None) -> list[str]:
@@ -150,15 +153,7 @@ async def _ready(port: int) -> bool:
 
 
 async def _until(check: Check, what: str, session: Session, within: float = 45.0) -> None:
-    try:
-        with anyio.fail_after(within):
-            while True:
-                if await check():
-                    return
-                await anyio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"{what}: the check did not pass within {within}s\n"
-                             f"{session.log()}") from None
+    await eventually(check, within, what, interval=0.1, log=session.log)
 
 
 @asynccontextmanager

@@ -235,11 +235,3 @@ def work_writes(records: Sequence[WriteRecord], identity: str) -> list[WriteReco
     return [r for r in records if is_work_write(r) and writer(r) == (identity, "work")]
 
 
-async def wait_until(condition: Callable[[], bool], within: float, what: str) -> None:
-    """Poll ``condition`` every 20 ms until it holds, for at most ``within`` seconds (for
-    states of another process or of the server, which have no event to await)."""
-    with anyio.move_on_after(within):
-        while not condition():  # noqa: ASYNC110 (polling with a deadline, by design)
-            await anyio.sleep(0.02)
-        return
-    raise AssertionError(f"timed out after {within}s waiting for {what}")

@@ -9,7 +9,6 @@ from typing import Any
 
 import anyio
 import pytest
-from le_harness import wait_until
 
 from kcs.client import Client
 from kcs.leaderelection import (
@@ -26,7 +25,7 @@ from kcs.leaderelection import (
     format_micro_time,
     parse_micro_time,
 )
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -95,7 +94,7 @@ async def _wait_synced(api: FakeApiServer, *identities: str) -> None:
                 return False
         return True
 
-    await wait_until(synced, 2, f"the candidate Leases of {identities} to say synced")
+    await eventually(synced, 2, f"the candidate Leases of {identities} to say synced")
 
 
 async def test_a_single_elector_creates_the_lease_leads_and_releases_it(
@@ -145,7 +144,7 @@ async def test_of_two_electors_one_leads_and_the_other_follows_it(
         tg.start_soon(b.run)
         first = await events.wait(EV.STARTED_LEADING)
         leader, standby = (a, b) if first.identity == "a" else (b, a)
-        await wait_until(lambda: standby.leader == leader.identity, 2, "the standby to see it")
+        await eventually(lambda: standby.leader == leader.identity, 2, "the standby to see it")
         # The standby keeps watching while the leader renews, and never leads.
         await events.wait(EV.RENEWED, after=anyio.current_time() + 3 * TIMINGS.retry_period)
         assert leader.is_leader and not standby.is_leader
@@ -164,7 +163,7 @@ async def test_a_named_successor_that_is_not_synced_gets_a_plain_release(
         tg.start_soon(a.run)
         await events.wait(EV.STARTED_LEADING, "a")
         tg.start_soon(b.run)
-        await wait_until(lambda: b.leader == "a", 2, "b to see a lead")
+        await eventually(lambda: b.leader == "a", 2, "b to see a lead")
         assert await a.release("b") is None
         released = await events.wait(EV.RELEASED, "a")
         started = await events.wait(EV.STARTED_LEADING, "b")
@@ -242,7 +241,7 @@ async def test_an_unknown_holder_is_waited_out_on_our_own_clock_whatever_its_ren
     began = anyio.current_time()
     async with anyio.create_task_group() as tg:
         tg.start_soon(el.run)
-        await wait_until(lambda: el.leader == "ghost", 2, "the elector to see the ghost")
+        await eventually(lambda: el.leader == "ghost", 2, "the elector to see the ghost")
         started = await events.wait(EV.STARTED_LEADING, within=5)
         assert started.sent is not None
         assert started.sent - began >= TIMINGS.lease_duration
@@ -290,7 +289,7 @@ async def test_a_leader_repairs_nonsense_durations_and_times_and_keeps_leading(
             spec = _lease(api)["spec"]
             return spec["leaseDurationSeconds"] == 2 and parse_micro_time(spec["renewTime"]) is not None
 
-        await wait_until(repaired, 2, "the leader to repair the lease")
+        await eventually(repaired, 2, "the leader to repair the lease")
         assert el.is_leader and not events.of(EV.STOPPED_LEADING)
         tg.cancel_scope.cancel()
 
@@ -341,7 +340,7 @@ async def test_a_standby_that_cannot_watch_polls(
         await events.wait(EV.STARTED_LEADING, "a")
         api.faults.fail(500, verbs=["watch"])
         tg.start_soon(b.run)
-        await wait_until(lambda: b.leader == "a", 2, "b to read the lease")
+        await eventually(lambda: b.leader == "a", 2, "b to read the lease")
         assert not b.watching
         released_at = anyio.current_time()
         assert await a.release(None) is None

@@ -18,11 +18,10 @@ from le_harness import (
     check_never_two_leaders,
     lease_writes,
     replica_processes,
-    wait_until,
     work_writes,
 )
 
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 LEASE_DURATION = 1.5
 RENEW_DEADLINE = 1.0
@@ -48,7 +47,7 @@ async def _working(api: FakeApiServer, identity: str, writes: int = 5) -> None:
     def done() -> bool:
         return len(work_writes(api.writes.records, identity)) >= writes
 
-    await wait_until(done, 10, f"{identity} to do leader-only work")
+    await eventually(done, 10, f"{identity} to do leader-only work")
 
 
 async def test_graceful_handoff_to_a_synced_standby_then_release_to_an_unsynced_one() -> None:

@@ -4,7 +4,7 @@ the "never two leaders at work" invariant checked on its write log."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -90,11 +90,3 @@ def check_never_two_leaders(records: Sequence[WriteRecord]) -> list[str]:
     return runs
 
 
-async def wait_until(condition: Callable[[], bool], within: float, what: str) -> None:
-    """Poll ``condition`` every 20 ms until it holds (there is no event to await)."""
-    with anyio.move_on_after(within):
-        while True:
-            if condition():
-                return
-            await anyio.sleep(0.02)
-    raise AssertionError(f"timed out after {within}s waiting for {what}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import aiohttp
 import anyio
 import pytest
-from manager_helpers import wait_until
 
 from kcs.client import Client
 from kcs.demo import DemoController
 from kcs.leaderelection import ElectionTimings
 from kcs.manager import Manager
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -43,7 +42,7 @@ async def test_health_endpoints_readiness_and_graceful_shutdown(lease: str | Non
                 assert port > 0
                 assert (await _get(port, "/healthz"))[0] == 200
                 await manager.informers.wait_synced()
-                await wait_until(lambda: manager.ready and manager.is_leader
+                await eventually(lambda: manager.ready and manager.is_leader
                                  and controller.stats.reconciles >= 5, 5, "leading and ready")
                 status, text = await _get(port, "/readyz")
                 assert status == 200, text

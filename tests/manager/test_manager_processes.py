@@ -18,14 +18,13 @@ from manager_helpers import (
     check_never_two_leaders,
     churning_apiserver,
     lease_writes,
-    wait_until,
     work_writes,
 )
 
 from kcs.core import NotFound
 from kcs.demo import Replicas, with_replicas
 from kcs.leaderelection import ANNOTATION_SYNCED, candidate_lease_name
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -45,13 +44,13 @@ async def test_graceful_handoff_then_sigkill_never_two_leaders() -> None:
             await r0.wait_for("started_leading")
             r1 = await rs.start("r1", *TIMINGS)
             await r1.wait_for("synced")
-            await wait_until(lambda: len(work_writes(api.writes.records, "r0")) >= 5, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r0")) >= 5, 10,
                              "r0 at work")
             # standby readiness is true before it leads (warm standby)
             assert not r1.leading
             # The hand-off goes to a candidate that has *published* that it is synced (its
             # candidate Lease), which can lag the replica's own "synced" line under load.
-            await wait_until(lambda: _candidate_synced(api, "r1"), 10, "r1 a synced candidate")
+            await eventually(lambda: _candidate_synced(api, "r1"), 10, "r1 a synced candidate")
 
             asked = time.monotonic()
             r0.terminate()
@@ -64,7 +63,7 @@ async def test_graceful_handoff_then_sigkill_never_two_leaders() -> None:
             assert first["cache"] >= 10
             # a hand-off, not an expiry: far quicker than the lease duration
             assert started["at"] - asked < LEASE_DURATION
-            await wait_until(lambda: len(work_writes(api.writes.records, "r1")) >= 5, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r1")) >= 5, 10,
                              "r1 at work")
 
             r2 = await rs.start("r2", *TIMINGS)
@@ -73,7 +72,7 @@ async def test_graceful_handoff_then_sigkill_never_two_leaders() -> None:
             r1.kill()
             taken = await r2.wait_for("started_leading", after=killed)
             assert taken["at"] - killed <= LEASE_DURATION + 0.5 + SLACK
-            await wait_until(lambda: len(work_writes(api.writes.records, "r2")) >= 3, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r2")) >= 3, 10,
                              "r2 at work")
 
         await with_replicas(api.url, body)
@@ -89,7 +88,7 @@ async def test_leader_cut_off_stops_work_before_its_lease_expires(mode: str) -> 
             await r0.wait_for("started_leading")
             r1 = await rs.start("r1", *TIMINGS)
             await r1.wait_for("synced")
-            await wait_until(lambda: len(work_writes(api.writes.records, "r0")) >= 5, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r0")) >= 5, 10,
                              "r0 at work")
             cut = time.monotonic()
             # only the election client is cut off: the controller's writes still land, so
@@ -103,7 +102,7 @@ async def test_leader_cut_off_stops_work_before_its_lease_expires(mode: str) -> 
             assert last_work.time < takeover.time
             assert fenced["at"] < cut + LEASE_DURATION
             api.faults.heal()
-            await wait_until(lambda: len(work_writes(api.writes.records, "r1")) >= 3, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r1")) >= 3, 10,
                              "r1 at work")
 
         await with_replicas(api.url, body)
@@ -117,7 +116,7 @@ async def test_lease_deleted_or_corrupted_while_held() -> None:
             await r0.wait_for("started_leading")
             r1 = await rs.start("r1", *TIMINGS)
             await r1.wait_for("synced")
-            await wait_until(lambda: len(work_writes(api.writes.records, "r0")) >= 3, 10,
+            await eventually(lambda: len(work_writes(api.writes.records, "r0")) >= 3, 10,
                              "r0 at work")
 
             deleted = time.monotonic()
@@ -128,7 +127,7 @@ async def test_lease_deleted_or_corrupted_while_held() -> None:
                 while leader is None:
                     leader = next((r for r in rs.leaders()), None)
                     await anyio.sleep(0.02)
-            await wait_until(lambda: len(api.writes.records) > 0 and any(
+            await eventually(lambda: len(api.writes.records) > 0 and any(
                 w.time > deleted for w in work_writes(api.writes.records, leader.name)),
                 10, "work resumed after the Lease was deleted")
 
@@ -143,7 +142,7 @@ async def test_lease_deleted_or_corrupted_while_held() -> None:
                 while again is None:
                     again = next((r for r in rs.leaders()), None)
                     await anyio.sleep(0.02)
-            await wait_until(lambda: any(
+            await eventually(lambda: any(
                 w.time > corrupted for r in ("r0", "r1")
                 for w in work_writes(api.writes.records, r)), 10, "work resumed")
 

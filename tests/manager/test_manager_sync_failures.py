@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 import aiohttp
 import anyio
 import pytest
-from manager_helpers import wait_until
 
 from kcs.client import Client
 from kcs.controller import Builder, CacheSyncTimeout, Context, Controller, Result
 from kcs.core import ObjectKey, Resource, builtin
 from kcs.manager import Manager
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -88,7 +87,7 @@ async def test_readiness_names_the_cause_and_the_run_fails_with_it(case: str) ->
             await manager.started.wait()
             assert manager.health is not None
             port = manager.health.port
-            await wait_until(lambda: status in manager.status().reason, 5,
+            await eventually(lambda: status in manager.status().reason, 5,
                              f"readiness names the {status}")
             async with aiohttp.ClientSession() as s, \
                     s.get(f"http://127.0.0.1:{port}/readyz") as r:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -16,7 +15,7 @@ from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.leaderelection import ElectionEvent, ElectionEventKind
 from kcs.observability import ClientTelemetry, LeaderTelemetry
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 CONFIGMAPS = builtin("configmaps")
 SECRETS = builtin("secrets")
@@ -76,16 +75,6 @@ def _value(points: list[Any], **attrs: Any) -> float:
     return total
 
 
-async def _until(condition: Callable[[], Any], deadline: float = 5.0) -> Any:
-    """Poll server/cache state (no event to await) until it holds, failing at ``deadline``."""
-    with anyio.fail_after(deadline):
-        while True:
-            value = condition()
-            if value:
-                return value
-            await anyio.sleep(0.01)
-
-
 def _created_secrets(api: FakeApiServer) -> int:
     return sum(1 for w in api.writes.records if w.resource == "secrets" and w.verb == "create")
 
@@ -104,10 +93,10 @@ async def test_a_controller_run_emits_metrics_and_spans(
     async with anyio.create_task_group() as tg:
         tg.start_soon(factory.run)
         tg.start_soon(run.run)
-        await _until(lambda: _created_secrets(api) >= n)
+        await eventually(lambda: _created_secrets(api) >= n)
         api.create(CONFIGMAPS, {"metadata": {"name": "boom", "namespace": "default"}})
-        await _until(lambda: run.stats.errors >= 1)
-        await _until(lambda: run.stats.successes >= 2 * n)
+        await eventually(lambda: run.stats.errors >= 1)
+        await eventually(lambda: run.stats.successes >= 2 * n)
         points = _points(otel)
         # The informer: events, lists and objects read from its own counters.
         cm_attrs = {"resource": "configmaps", "namespace": ""}
@@ -240,7 +229,7 @@ async def test_the_informer_hot_path_makes_no_per_event_otel_calls(
         try:
             for i in range(n):
                 api.create(CONFIGMAPS, {"metadata": {"name": f"hot{i}", "namespace": "default"}})
-            await _until(lambda: len(informer.lister) >= n)
+            await eventually(lambda: len(informer.lister) >= n)
         finally:
             sys.setprofile(None)
         tg.cancel_scope.cancel()
