@@ -16,7 +16,9 @@ from kcs.core import BUILTIN_RESOURCES, Resource
 from kcs.testing._crdschema import structural_problems
 
 __all__ = [
+    "AGE_COLUMN",
     "EXTRA_RESOURCES",
+    "PrinterColumn",
     "Registry",
     "ServedResource",
     "crd_problems",
@@ -24,6 +26,38 @@ __all__ = [
     "crd_status",
     "version_priority",
 ]
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One of a CRD version's ``additionalPrinterColumns``: what ``kubectl get`` shows."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    format: str = ""
+    description: str = ""
+    priority: int = 0
+
+    @classmethod
+    def of(cls, column: Mapping[str, Any]) -> PrinterColumn:
+        """From a CRD's column definition."""
+        path = str(column.get("jsonPath", ""))
+        return cls(
+            name=str(column.get("name", "")),
+            json_path=path,
+            type=str(column.get("type") or "string"),
+            format=str(column.get("format") or ""),
+            description=str(column.get("description") or
+                            f"Custom resource definition column (in JSONPath format): {path}"),
+            priority=int(column.get("priority") or 0),
+        )
+
+
+AGE_COLUMN = PrinterColumn("Age", ".metadata.creationTimestamp", "date",
+                           description="Custom resource definition column (in JSONPath "
+                                       "format): .metadata.creationTimestamp")
+"""The column of a custom resource whose CRD defines none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +78,7 @@ class ServedResource:
     selectable_fields: tuple[str, ...] = ()
     custom: bool = False
     categories: tuple[str, ...] = field(default=())
-    printer_columns: tuple[tuple[str, str], ...] = ()
+    printer_columns: tuple[PrinterColumn, ...] = ()
     schema: Mapping[str, Any] | None = field(default=None, compare=False)
     scale: tuple[str, str, str] | None = None
     """A CRD's ``subresources.scale``: spec replicas, status replicas and label selector
@@ -260,10 +294,10 @@ def crd_resources(crd: Mapping[str, Any]) -> list[ServedResource]:
                 custom=True,
                 categories=tuple(str(c) for c in names.get("categories") or ()),
                 printer_columns=tuple(
-                    (str(c.get("name", "")), _json_path_to_field(str(c.get("jsonPath", ""))))
+                    PrinterColumn.of(c)
                     for c in v.get("additionalPrinterColumns") or ()
                     if isinstance(c, Mapping)
-                ),
+                ) or (AGE_COLUMN,),
                 schema=_version_schema(v),
                 scale=None if sc is None else (
                     _json_path_to_field(str(sc.get("specReplicasPath") or ".spec.replicas")),

@@ -30,7 +30,7 @@ from kcs.testing._listing import ListOptions
 from kcs.testing._namespacecontroller import NamespaceController
 from kcs.testing._rbac import BOOTSTRAP, RbacAuthorizer
 from kcs.testing._reads import Reads
-from kcs.testing._registry import Registry, ServedResource
+from kcs.testing._registry import AGE_COLUMN, PrinterColumn, Registry, ServedResource
 from kcs.testing._reviews import Reviews
 from kcs.testing._serviceaccounts import ServiceAccountController
 from kcs.testing._store import Store, StoredObject
@@ -409,11 +409,16 @@ class FakeApiServer:
     ) -> None:
         """Serve a custom resource without a CRD object (served at once, like an
         Established CRD). ``selectable_fields`` extends field selectors; ``printer_columns``
-        are ``(name, "spec.path")`` pairs for kubectl's table output."""
+        are ``(name, "spec.path")`` pairs for kubectl's table output (string columns;
+        none: the Age column a CRD without columns gets)."""
+        columns = tuple(
+            PrinterColumn.of({"name": name, "jsonPath": "." + path.lstrip(".")})
+            for name, path in printer_columns
+        )
         self.verbs.register(ServedResource(
             resource, storage_version or resource.version,
             selectable_fields=tuple(selectable_fields), custom=True,
-            printer_columns=tuple(printer_columns),
+            printer_columns=columns or (AGE_COLUMN,),
         ))
 
     def compact(self) -> int:

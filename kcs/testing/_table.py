@@ -2,9 +2,13 @@
 
 kubectl ``get`` sends ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io, ...``. The
 common built-in kinds get kube-apiserver's own columns (:mod:`._printers`: pods ``NAME READY
-STATUS RESTARTS AGE``, ...); other kinds get kube's default table (the one it uses for custom
-resources): ``Name`` and ``Created At``, plus a CRD's ``additionalPrinterColumns`` when they
-are simple ``.a.b`` JSON paths. Each row carries the
+STATUS RESTARTS AGE``, ...); other built-in kinds get kube's default table (``Name`` and
+``Created At``, a timestamp). Custom resources get the apiextensions table: ``Name``, then
+the CRD version's ``additionalPrinterColumns`` (``Age`` when it has none) with their types
+and priorities (kubectl shows priority > 0 only with ``-o wide``); each cell is the first
+value the column's JSON path selects (:mod:`._jsonpath`), ``None`` (kubectl's ``<none>``)
+when it selects nothing or a value of another type, and a ``date`` column's cell is an age
+such as ``5m``, as kube's. Each row carries the
 object as ``PartialObjectMetadata`` (``includeObject=Metadata``, the default), the whole
 object (``Object``) or nothing (``None``).
 """
@@ -12,13 +16,14 @@ object (``Object``) or nothing (``None``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from kcs.core import get_path
-from kcs.testing._printers import PRINTERS
-from kcs.testing._registry import ServedResource
+from kcs.testing._jsonpath import compile_json_path
+from kcs.testing._printers import PRINTERS, human_duration
+from kcs.testing._registry import PrinterColumn, ServedResource
 from kcs.testing._store import StoredObject
 
 __all__ = ["table_event_line", "table_for_list", "table_for_object", "wants_table"]
@@ -38,15 +43,16 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in first and "g=meta.k8s.io" in first
 
 
-def _row(served: ServedResource, so: StoredObject, include: str,
-         extra: list[str]) -> dict[str, Any]:
+def _row(served: ServedResource, so: StoredObject, include: str) -> dict[str, Any]:
     meta = so.obj.get("metadata") or {}
     printer = None if served.custom else PRINTERS.get(served.group_resource)
     if printer is not None:
         cells: list[Any] = printer[1](so.obj)
+    elif served.custom:
+        cells = [meta.get("name", "")]
+        cells += [_cell(c, so.obj) for c in served.printer_columns]
     else:
         cells = [meta.get("name", ""), meta.get("creationTimestamp", "")]
-        cells += [get_path(so.obj, p) or "" for p in extra]
     row: dict[str, Any] = {"cells": cells}
     if include == "Object":
         row["object"] = so.obj
@@ -56,27 +62,60 @@ def _row(served: ServedResource, so: StoredObject, include: str,
     return row
 
 
-def _columns(served: ServedResource) -> tuple[list[dict[str, Any]], list[str]]:
+def _cell(column: PrinterColumn, obj: dict[str, Any]) -> Any:
+    """One custom column's cell, as apiextensions' table convertor makes it."""
+    try:
+        found = compile_json_path(column.json_path)(obj)
+    except ValueError:
+        return None
+    if not found or found[0] is None:
+        return None
+    value = found[0]
+    kind = column.type
+    if kind == "string":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (dict, list)):
+            return orjson.dumps(value).decode()
+        return str(value)
+    if kind == "integer" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    if kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "date" and isinstance(value, str):
+        try:
+            at = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            return "<invalid>"
+        return human_duration((datetime.now(UTC) - at).total_seconds())
+    return None
+
+
+def _columns(served: ServedResource) -> list[dict[str, Any]]:
     printer = None if served.custom else PRINTERS.get(served.group_resource)
     if printer is not None:
         return [{"name": n, "type": t, "format": "name" if n == "Name" else "",
-                 "description": "", "priority": pri} for n, t, pri in printer[0]], []
-    cols = list(_COLUMNS)
-    paths: list[str] = []
-    for c in served.printer_columns:
-        cols.append({"name": c[0], "type": "string", "format": "", "priority": 0,
-                     "description": ""})
-        paths.append(c[1])
-    return cols, paths
+                 "description": "", "priority": pri} for n, t, pri in printer[0]]
+    if not served.custom:
+        return list(_COLUMNS)
+    return [_COLUMNS[0]] + [
+        {"name": c.name, "type": c.type, "format": c.format, "description": c.description,
+         "priority": c.priority}
+        for c in served.printer_columns
+    ]
 
 
 def table_for_list(served: ServedResource, items: list[StoredObject],
                    meta: dict[str, Any], query: Mapping[str, str]) -> dict[str, Any]:
     """A Table of ``items`` with the list's metadata."""
     include = query.get("includeObject", "Metadata")
-    cols, paths = _columns(served)
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-            "columnDefinitions": cols, "rows": [_row(served, so, include, paths) for so in items]}
+            "columnDefinitions": _columns(served),
+            "rows": [_row(served, so, include) for so in items]}
 
 
 def table_for_object(served: ServedResource, so: StoredObject,
