@@ -13,7 +13,8 @@ pending                then                   pending becomes
 (nothing)              Updated(o, n)          update(o, n)
 (nothing)              Deleted(d)             delete(d)
 add(a)                 Updated(_, n)          add(n)            (still initial if a was)
-add(a)                 Deleted(d)             delete(d)         it existed: say it is gone
+add(a)                 Deleted(d)             add-delete(a, d)  on_add(a), then on_delete(d)
+add-delete(a, _)       Added/Updated(_, n)    add(n)            the handler never had it
 update(o, _)           Updated(_, n)          update(o, n)      first old, last new
 update(o, _)           Deleted(d)             delete(d)
 delete(d)              Added(n)               replace(d, n)     on_delete(d), on_add(n)
@@ -22,10 +23,11 @@ replace(d, _)          Deleted(x)             delete(x)
 =====================  =====================  ==========================================
 
 So the backlog holds at most one entry per key, and the handler always ends up having
-seen the latest state of every key (or its deletion). A key created and deleted while the
-handler was busy is still reported deleted, although the handler never saw it added:
-handlers that map an object to another key (its owner's) must hear that it is gone,
-because the owner may be waiting for exactly that object.
+seen the latest state of every key (or its deletion), in a sequence consistent with what
+it was told before (never an ``on_delete`` of a key it was not given). A key created and
+deleted while the handler was busy is still reported, as ``on_add`` then ``on_delete``:
+handlers that map an object to another key (its owner's) must hear of it, because the
+owner may be waiting for exactly that object.
 """
 
 from __future__ import annotations
@@ -53,12 +55,13 @@ _ADD = 0
 _UPDATE = 1
 _DELETE = 2
 _REPLACE = 3  # the key was deleted and created again: on_delete(old), then on_add(new)
+_ADD_DELETE = 4  # created and deleted unseen: on_add(old), then on_delete(new)
 
 # Deliveries between two checkpoints of the dispatcher task, so that a busy handler of
 # plain functions still lets the event loop run.
 _CHECKPOINT_EVERY = 64
 
-_METHODS = ("on_add", "on_update", "on_delete", "on_delete")
+_METHODS = ("on_add", "on_update", "on_delete", "on_delete", "on_add")
 
 
 _Pending = tuple[int, "Object | None", Object, bool]
@@ -216,6 +219,8 @@ class Dispatcher:
         op, old, last, initial = p
         if op == _DELETE:  # deleted, then created again
             self._pending[key] = (_REPLACE, last, new, False)
+        elif op == _ADD_DELETE:  # the handler never had it: only the new object matters
+            self._pending[key] = (_ADD, None, new, initial)
         else:
             self._pending[key] = (op, old, new, initial)
 
@@ -227,9 +232,13 @@ class Dispatcher:
             pending[key] = (_DELETE, None, obj, False)
             return
         self.coalesced += 1
-        # An initial add folded into a delete keeps its flag: the initial delivery is over
-        # once this delete was delivered.
-        pending[key] = (_DELETE, None, obj, p[0] == _ADD and p[3])
+        op, old, last, initial = p
+        if op == _ADD:  # created and deleted before the handler saw it: tell both
+            pending[key] = (_ADD_DELETE, last, obj, initial)
+        elif op == _ADD_DELETE:
+            pending[key] = (_ADD_DELETE, old, obj, initial)
+        else:
+            pending[key] = (_DELETE, None, obj, False)
 
     def _wakeup(self) -> None:
         """Called after a batch was pushed: let the dispatcher task run."""
@@ -275,14 +284,19 @@ class Dispatcher:
                     res = on_add(new, initial)
                 elif op == _DELETE:
                     res = on_delete(new)
-                else:  # _REPLACE: the old object's deletion first, in its own call
+                elif op == _REPLACE:  # the old object's deletion first, in its own call
                     res = None
-                    await self._deliver(key, on_delete, old)
+                    await self._deliver(key, "on_delete", on_delete, old)
                     res = on_add(new, False)
+                else:  # _ADD_DELETE: the add first, in its own call
+                    res = None
+                    await self._deliver(key, "on_add", on_add, old, initial)
+                    res = on_delete(new)
                 if res is not None:
                     await res
             except Exception as exc:
-                self._failed(key, "on_add" if op == _REPLACE else _METHODS[op], exc)
+                failed = {_REPLACE: "on_add", _ADD_DELETE: "on_delete"}.get(op, _METHODS[op])
+                self._failed(key, failed, exc)
             if initial:
                 self._initial_done()
             since_checkpoint += 1
@@ -290,7 +304,9 @@ class Dispatcher:
                 since_checkpoint = 0
                 await anyio.lowlevel.checkpoint()
 
-    async def _deliver(self, key: str, method: Callable[..., HandlerResult], *args: object) -> None:
+    async def _deliver(
+        self, key: str, name: str, method: Callable[..., HandlerResult], *args: object
+    ) -> None:
         """One handler call; an exception is logged and counted, never raised."""
         self.delivered += 1
         try:
@@ -298,7 +314,7 @@ class Dispatcher:
             if res is not None:
                 await res
         except Exception as exc:
-            self._failed(key, "on_delete", exc)
+            self._failed(key, name, exc)
 
     def _failed(self, key: str, method: str, exc: Exception) -> None:
         self.errors += 1

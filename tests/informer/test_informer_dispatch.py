@@ -67,8 +67,12 @@ a1, a2, a3 = pod("a", 1), pod("a", 2), pod("a", 3)
         ([[Added(a1)], [Updated(a1, a2)], [Updated(a2, a3)]], [("add", "a", "3", "False")]),
         # Updated x n -> Updated(first old, last new)
         ([[Updated(a1, a2), Updated(a2, a3)]], [("update", "a", "1", "3")]),
-        # Added then Deleted -> Deleted: an owner-mapping handler must hear it is gone
-        ([[Added(a1)], [Deleted(a2)]], [("delete", "a", "2")]),
+        # Added then Deleted -> on_add, on_delete: an owner-mapping handler must hear of it
+        ([[Added(a1)], [Deleted(a2)]], [("add", "a", "1", "False"), ("delete", "a", "2")]),
+        ([[Added(a1), Updated(a1, a2)], [Deleted(a3)]],
+         [("add", "a", "2", "False"), ("delete", "a", "3")]),
+        # ... and created again before the handler ran: only the new object
+        ([[Added(a1)], [Deleted(a2)], [Added(pod("a", 5, "u2"))]], [("add", "a", "5", "False")]),
         # Updated then Deleted -> Deleted (the last state)
         ([[Updated(a1, a2)], [Deleted(a3)]], [("delete", "a", "3")]),
         # Deleted then Added (re-created) -> on_delete(old), on_add(new)
@@ -86,8 +90,8 @@ async def test_coalescing_rules(batches: list[list[Delta]], expected: list[tuple
 async def test_initial_adds_coalesce_and_keep_their_flag() -> None:
     b1 = pod("b", 1)
     calls = await deliver([Updated(a1, a2)], [Deleted(b1)], initial=[a1, b1])
-    # b was listed and deleted before the handler saw it: it still hears b is gone
-    assert calls == [("add", "a", "2", "True"), ("delete", "b", "1")]
+    # b was listed and deleted before the handler saw it: it still hears of both
+    assert calls == [("add", "a", "2", "True"), ("add", "b", "1", "True"), ("delete", "b", "1")]
 
 
 async def test_an_initial_object_deleted_unseen_counts_towards_sync_once_delivered() -> None:
