@@ -7,7 +7,7 @@ above decode. The types it speaks in (objects, resources, selectors, Status erro
 """
 
 from kcs.client._auth import Credentials
-from kcs.client._client import Client, ClientOptions, PatchType
+from kcs.client._client import Client, ClientOptions, GetParams, ListParams, PatchType
 from kcs.client._clienterrors import (
     ApiConnectionError,
     ApiTimeoutError,
@@ -42,8 +42,10 @@ __all__ = [
     "ClientOptions",
     "ConfigError",
     "Credentials",
+    "GetParams",
     "HedgeStats",
     "HedgedReads",
+    "ListParams",
     "NoMatchError",
     "PatchType",
     "RateLimiter",

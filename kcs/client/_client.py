@@ -60,7 +60,7 @@ from kcs.core import (
     codec_for,
 )
 
-__all__ = ["Client", "ClientOptions", "PatchType"]
+__all__ = ["Client", "ClientOptions", "GetParams", "ListParams", "PatchType"]
 
 _log = logging.getLogger("kcs.client")
 
@@ -94,6 +94,38 @@ class ClientOptions(TypedDict, total=False):
     keep_managed_fields: bool
     """Keep ``metadata.managedFields`` in decoded answers (stripped by default, as in the
     caches)."""
+
+
+class GetParams(TypedDict, total=False):
+    """The keyword parameters of :meth:`Client.get` and :meth:`Client.get_raw`."""
+
+    subresource: str | None
+    """Read this subresource (``"status"``, ``"scale"``) instead of the object."""
+    timeout: float | None
+    """Seconds this call may take (default: the caller's deadline, else the client's
+    ``request_timeout``)."""
+
+
+class ListParams(TypedDict, total=False):
+    """The keyword parameters of :meth:`Client.list` and :meth:`Client.list_raw`."""
+
+    label_selector: LabelSelectorLike
+    """A :class:`~kcs.core.LabelSelector`, its string form or a ``{key: value}`` mapping
+    (validated before sending)."""
+    field_selector: FieldSelectorLike
+    """A :class:`~kcs.core.FieldSelector`, its string form or a ``{path: value}`` mapping."""
+    limit: int | None
+    """At most this many items; the answer's continue token fetches the next page."""
+    continue_: str | None
+    """The continue token of the previous page."""
+    resource_version: str | None
+    """Read at (or not older than, with ``resource_version_match``) this resourceVersion;
+    none: a quorum read of the current state."""
+    resource_version_match: str | None
+    """``"NotOlderThan"`` or ``"Exact"``."""
+    timeout: float | None
+    """Seconds this call may take (default: the caller's deadline, else the client's
+    ``request_timeout``)."""
 
 
 def _user_agent(suffix: str | None) -> str:
@@ -442,16 +474,16 @@ class Client:
         resource: ResourceLike,
         name: str,
         namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        timeout: float | None = None,
+        **params: Unpack[GetParams],
     ) -> bytes:
         """As :meth:`get`, but return the answer undecoded (JSON bytes), for a caller that
         decodes with a codec of its own (the informers' consistent reads do)."""
         res = await self._resolve(resource)
+        subresource = params.get("subresource")
         path = res.path(self._namespace(res, namespace), name, subresource)
         return await self._transport.request(
-            "GET", path, verb="get", resource=self._label(res, subresource), timeout=timeout
+            "GET", path, verb="get", resource=self._label(res, subresource),
+            timeout=params.get("timeout"),
         )
 
     async def get(
@@ -459,19 +491,17 @@ class Client:
         resource: ResourceLike,
         name: str,
         namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        timeout: float | None = None,
+        **params: Unpack[GetParams],
     ) -> Object | None:
-        """GET one object (or its ``subresource``); ``None`` if it does not exist.
+        """GET one object (or its ``subresource``, see :class:`GetParams`); ``None`` if it
+        does not exist.
 
         A 404 that is not about this object (the resource is not served, say, because
         its CRD is not installed) raises :class:`~kcs.core.NotFound`.
         """
         res = await self._resolve(resource)
         try:
-            data = await self.get_raw(res, name, namespace, subresource=subresource,
-                                      timeout=timeout)
+            data = await self.get_raw(res, name, namespace, **params)
         except NotFound as exc:
             if exc.details.get("name") == name:
                 return None
@@ -482,35 +512,19 @@ class Client:
         self,
         resource: ResourceLike,
         namespace: str | None = None,
-        *,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-        resource_version_match: str | None = None,
-        timeout: float | None = None,
+        **params: Unpack[ListParams],
     ) -> ObjectList:
         """LIST: the objects, with the list's resourceVersion and (when ``limit`` cut it
         short) its continue token.
 
-        ``namespace=None`` lists every namespace. Selectors accept a
-        :class:`~kcs.core.LabelSelector` / :class:`~kcs.core.FieldSelector`, their
-        string form, or a ``{key: value}`` mapping; they are validated before sending.
-        Without ``resource_version`` the list is a quorum read of the current state.
+        ``namespace=None`` lists every namespace. The keyword parameters are
+        :class:`ListParams`: selectors accept a :class:`~kcs.core.LabelSelector` /
+        :class:`~kcs.core.FieldSelector`, their string form, or a ``{key: value}``
+        mapping, and are validated before sending. Without ``resource_version`` the list
+        is a quorum read of the current state.
         """
         res = await self._resolve(resource)
-        data = await self.list_raw(
-            res,
-            namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            limit=limit,
-            continue_=continue_,
-            resource_version=resource_version,
-            resource_version_match=resource_version_match,
-            timeout=timeout,
-        )
+        data = await self.list_raw(res, namespace, **params)
         meta, items = self.codec(res).decode_list(data)
         return ObjectList(items, resource_version=meta.resource_version,
                           continue_=meta.continue_)
@@ -519,28 +533,22 @@ class Client:
         self,
         resource: ResourceLike,
         namespace: str | None = None,
-        *,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-        resource_version_match: str | None = None,
-        timeout: float | None = None,
+        **params: Unpack[ListParams],
     ) -> bytes:
         """As :meth:`list`, but return the response body undecoded (JSON bytes)."""
         res = await self._resolve(resource)
         query = list_query(
-            label_selector,
-            field_selector,
-            limit,
-            continue_,
-            resource_version,
-            resource_version_match,
+            params.get("label_selector"),
+            params.get("field_selector"),
+            params.get("limit"),
+            params.get("continue_"),
+            params.get("resource_version"),
+            params.get("resource_version_match"),
         )
         path = res.path(namespace if res.namespaced else None)
         return await self._transport.request(
-            "GET", path, verb="list", resource=str(res), query=query, timeout=timeout
+            "GET", path, verb="list", resource=str(res), query=query,
+            timeout=params.get("timeout"),
         )
 
     async def create(
