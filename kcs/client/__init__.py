@@ -7,7 +7,17 @@ above decode. The types it speaks in (objects, resources, selectors, Status erro
 """
 
 from kcs.client._auth import Credentials
-from kcs.client._client import Client, ClientOptions, GetParams, ListParams, PatchType
+from kcs.client._client import (
+    Client,
+    ClientOptions,
+    GetParams,
+    ListParams,
+    PatchParams,
+    PatchType,
+    ReplaceParams,
+    StatusPatchParams,
+    WriteParams,
+)
 from kcs.client._clienterrors import (
     ApiConnectionError,
     ApiTimeoutError,
@@ -47,16 +57,20 @@ __all__ = [
     "HedgedReads",
     "ListParams",
     "NoMatchError",
+    "PatchParams",
     "PatchType",
     "RateLimiter",
+    "ReplaceParams",
     "RequestObserver",
     "RequestRecord",
     "RetryPolicy",
     "SlowRequestCounter",
+    "StatusPatchParams",
     "TokenBucket",
     "WatchLineTooLong",
     "WatchStream",
     "WriteHook",
+    "WriteParams",
     "default_kubeconfig_path",
     "in_cluster_available",
     "parse_retry_after",

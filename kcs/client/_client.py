@@ -60,7 +60,17 @@ from kcs.core import (
     codec_for,
 )
 
-__all__ = ["Client", "ClientOptions", "GetParams", "ListParams", "PatchType"]
+__all__ = [
+    "Client",
+    "ClientOptions",
+    "GetParams",
+    "ListParams",
+    "PatchParams",
+    "PatchType",
+    "ReplaceParams",
+    "StatusPatchParams",
+    "WriteParams",
+]
 
 _log = logging.getLogger("kcs.client")
 
@@ -126,6 +136,42 @@ class ListParams(TypedDict, total=False):
     timeout: float | None
     """Seconds this call may take (default: the caller's deadline, else the client's
     ``request_timeout``)."""
+
+
+class WriteParams(TypedDict, total=False):
+    """The keyword parameters every write takes (:meth:`Client.create`, :meth:`Client.update`,
+    :meth:`Client.update_status`, and with more, :meth:`Client.replace` and the patches)."""
+
+    field_manager: str | None
+    """The manager named in ``managedFields`` (required by an ``apply`` patch)."""
+    dry_run: bool
+    """Validate and answer as if written, without storing (write hooks are not told)."""
+    timeout: float | None
+    """Seconds this call may take (default: the caller's deadline, else the client's
+    ``request_timeout``)."""
+
+
+class ReplaceParams(WriteParams, total=False):
+    """The keyword parameters of :meth:`Client.replace`."""
+
+    subresource: str | None
+    """Write this subresource (``"status"``) instead of the object."""
+
+
+class StatusPatchParams(WriteParams, total=False):
+    """The keyword parameters of :meth:`Client.patch_status`."""
+
+    type: PatchType
+    """The patch format (default ``"merge"``; ``"json"`` takes a list of operations)."""
+    force: bool | None
+    """With ``type="apply"``: take over fields other managers own."""
+
+
+class PatchParams(StatusPatchParams, total=False):
+    """The keyword parameters of :meth:`Client.patch`."""
+
+    subresource: str | None
+    """Patch this subresource (``"status"``, ``"scale"``) instead of the object."""
 
 
 def _user_agent(suffix: str | None) -> str:
@@ -556,18 +602,17 @@ class Client:
         resource: ResourceLike,
         body: Body,
         namespace: str | None = None,
-        *,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-        timeout: float | None = None,
+        **params: Unpack[WriteParams],
     ) -> Object:
         """POST a new object; returns it as stored. Raises AlreadyExists if the name is
         taken. Never retried after a 5xx or a broken connection (it may have happened)."""
         res = await self._resolve(resource)
         path = res.path(self._namespace(res, namespace, body))
+        dry_run = params.get("dry_run", False)
         obj = await self._write(
-            res, "POST", path, "create", str(res), query=write_query(field_manager, dry_run),
-            body=encode_body(body), content_type=JSON, timeout=timeout, dry_run=dry_run,
+            res, "POST", path, "create", str(res),
+            query=write_query(params.get("field_manager"), dry_run), body=encode_body(body),
+            content_type=JSON, timeout=params.get("timeout"), dry_run=dry_run,
         )
         return self._stored(obj, "create", path)
 
@@ -576,11 +621,7 @@ class Client:
         resource: ResourceLike,
         body: Body,
         namespace: str | None = None,
-        *,
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-        timeout: float | None = None,
+        **params: Unpack[ReplaceParams],
     ) -> Object:
         """PUT the whole object (name from ``body``); returns it as stored.
 
@@ -588,11 +629,13 @@ class Client:
         version raises Conflict. Without it, the update is unconditional.
         """
         res = await self._resolve(resource)
+        subresource = params.get("subresource")
         path = res.path(self._namespace(res, namespace, body), self._name(body), subresource)
+        dry_run = params.get("dry_run", False)
         obj = await self._write(
             res, "PUT", path, "update", self._label(res, subresource),
-            query=write_query(field_manager, dry_run), body=encode_body(body),
-            content_type=JSON, timeout=timeout, dry_run=dry_run,
+            query=write_query(params.get("field_manager"), dry_run), body=encode_body(body),
+            content_type=JSON, timeout=params.get("timeout"), dry_run=dry_run,
         )
         return self._stored(obj, "update", path)
 
@@ -601,31 +644,21 @@ class Client:
         resource: ResourceLike,
         body: Body,
         namespace: str | None = None,
-        *,
-        field_manager: str | None = None,
-        dry_run: bool = False,
-        timeout: float | None = None,
+        **params: Unpack[WriteParams],
     ) -> Object:
-        """The same as :meth:`replace` (Kubernetes calls this verb ``update``)."""
-        return await self.replace(
-            resource, body, namespace, field_manager=field_manager, dry_run=dry_run,
-            timeout=timeout,
-        )
+        """The same as :meth:`replace` of the object (Kubernetes calls this verb
+        ``update``)."""
+        return await self.replace(resource, body, namespace, **params)
 
     async def update_status(
         self,
         resource: ResourceLike,
         body: Body,
         namespace: str | None = None,
-        *,
-        field_manager: str | None = None,
-        timeout: float | None = None,
+        **params: Unpack[WriteParams],
     ) -> Object:
         """PUT the ``status`` subresource: only the body's ``status`` is written."""
-        return await self.replace(
-            resource, body, namespace, subresource="status", field_manager=field_manager,
-            timeout=timeout,
-        )
+        return await self.replace(resource, body, namespace, subresource="status", **params)
 
     async def patch(
         self,
@@ -633,13 +666,7 @@ class Client:
         name: str,
         patch: PatchBody,
         namespace: str | None = None,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-        force: bool | None = None,
-        subresource: str | None = None,
-        dry_run: bool = False,
-        timeout: float | None = None,
+        **params: Unpack[PatchParams],
     ) -> Object:
         """PATCH an object; returns it as stored.
 
@@ -648,21 +675,26 @@ class Client:
         ``force=True`` takes over fields owned by other managers. Never retried after a
         5xx or a broken connection.
         """
-        content_type = PATCH_CONTENT_TYPES.get(type)
+        type_ = params.get("type", "merge")
+        content_type = PATCH_CONTENT_TYPES.get(type_)
         if content_type is None:
             known = sorted(PATCH_CONTENT_TYPES)
-            raise ValueError(f"unknown patch type {type!r}; use one of {known}")
-        if type == "apply" and not field_manager:
+            raise ValueError(f"unknown patch type {type_!r}; use one of {known}")
+        field_manager = params.get("field_manager")
+        if type_ == "apply" and not field_manager:
             raise ValueError("an apply patch needs a field_manager")
         res = await self._resolve(resource)
+        subresource = params.get("subresource")
         path = res.path(self._namespace(res, namespace), name, subresource)
+        dry_run = params.get("dry_run", False)
         query = write_query(field_manager, dry_run)
+        force = params.get("force")
         if force is not None:
             query["force"] = "true" if force else "false"
         obj = await self._write(
             res, "PATCH", path, "patch", self._label(res, subresource), query=query,
-            body=encode_body(patch), content_type=content_type, timeout=timeout,
-            dry_run=dry_run,
+            body=encode_body(patch), content_type=content_type,
+            timeout=params.get("timeout"), dry_run=dry_run,
         )
         return self._stored(obj, "patch", path)
 
@@ -672,17 +704,10 @@ class Client:
         name: str,
         patch: PatchBody,
         namespace: str | None = None,
-        *,
-        type: PatchType = "merge",
-        field_manager: str | None = None,
-        force: bool | None = None,
-        timeout: float | None = None,
+        **params: Unpack[StatusPatchParams],
     ) -> Object:
         """PATCH the ``status`` subresource (see :meth:`patch`)."""
-        return await self.patch(
-            resource, name, patch, namespace, type=type, field_manager=field_manager,
-            force=force, subresource="status", timeout=timeout,
-        )
+        return await self.patch(resource, name, patch, namespace, subresource="status", **params)
 
     async def delete(
         self,
