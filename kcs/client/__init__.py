@@ -1,9 +1,9 @@
 """kcs.client: talks HTTP to the apiserver.
 
 Configuration (kubeconfig, in-cluster), authentication, rate limits, retries, deadlines
-taken from the caller's scope, discovery, and the raw list and watch streams the layers
-above decode. The types it speaks in (objects, resources, selectors, Status errors) are in
-:mod:`kcs.core`.
+taken from the caller's scope, fences checked at the moment a request is sent,
+discovery, and the raw list and watch streams the layers above decode. The types it
+speaks in (objects, resources, selectors, Status errors) are in :mod:`kcs.core`.
 """
 
 from kcs.client._auth import Credentials
@@ -27,6 +27,7 @@ from kcs.client._clienterrors import (
     WatchLineTooLong,
 )
 from kcs.client._config import ClientConfig, default_kubeconfig_path, in_cluster_available
+from kcs.client._fence import Fence, FencedError, current_fences, fenced
 from kcs.client._hedging import HedgedReads, HedgeStats
 from kcs.client._hooks import WriteHook
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver, RequestRecord
@@ -52,6 +53,8 @@ __all__ = [
     "ClientOptions",
     "ConfigError",
     "Credentials",
+    "Fence",
+    "FencedError",
     "GetParams",
     "HedgeStats",
     "HedgedReads",
@@ -71,7 +74,9 @@ __all__ = [
     "WatchStream",
     "WriteHook",
     "WriteParams",
+    "current_fences",
     "default_kubeconfig_path",
+    "fenced",
     "in_cluster_available",
     "parse_retry_after",
 ]

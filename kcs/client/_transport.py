@@ -15,7 +15,9 @@ returned as soon as its headers arrive). Both:
    is a ``get`` or ``list`` (both requests share the one deadline);
 5. retry as :class:`~kcs.client.RetryPolicy` says (429 for every verb, 5xx and
    connection errors for idempotent methods), never past the deadline;
-6. raise the typed :class:`~kcs.core.ApiError` for an error answer, or a
+6. are refused with :class:`~kcs.client.FencedError` when a fence they run under
+   (:func:`~kcs.client.fenced`) has closed, checked right before the bytes are written;
+7. raise the typed :class:`~kcs.core.ApiError` for an error answer, or a
    :class:`~kcs.client.ClientError` when no answer came.
 """
 
@@ -33,10 +35,12 @@ import orjson
 from kcs.client._auth import Credentials
 from kcs.client._clienterrors import ApiConnectionError, ApiTimeoutError, ClientError
 from kcs.client._config import ClientConfig
+from kcs.client._fence import check_fences, current_fences
 from kcs.client._hedging import HedgedReads
 from kcs.client._observer import NOOP_OBSERVER, RequestObserver, RequestRecord
 from kcs.client._ratelimit import RateLimiter
 from kcs.client._retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
+from kcs.client._sending import CheckedRequest
 from kcs.core import ApiError, TooManyRequests, error_from_status
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "Transport"]
@@ -137,6 +141,7 @@ class Transport:
                 headers={"User-Agent": self.user_agent, "Accept": "application/json"},
                 read_bufsize=2**20,
                 trust_env=False,
+                request_class=CheckedRequest,
             )
         return self._session
 
@@ -267,6 +272,8 @@ class Transport:
         idempotent = policy.retries_method(method)
         auth_retried = False
         while True:
+            # Refuse early what the send-time check would refuse anyway (see _sending).
+            check_fences(current_fences(), method=method, url=url)
             if self.rate_limiter is not None:
                 call.rate_limit_wait += await self.rate_limiter.acquire()
             auth = await self._credentials.authorization()
