@@ -1,12 +1,14 @@
-"""kcs.leaderelection: Lease-based leader election with fencing, warm standby and hand-off.
+"""kcs.leaderelection: Lease-based leader election with fencing, warm standby and
+hand-off.
 
-It sits beside the flow and uses only :mod:`kcs.client`. One
-:class:`LeaderElector` per replica: standbys watch the ``coordination.k8s.io/v1`` Lease
-and take it the moment it is released or handed to them, or once it has not been renewed
-for a lease duration on their own monotonic clock; the leader's work runs in a fence that
-is cancelled before any other replica could take the lease; a graceful stop drains the
-work, then releases the lease or hands it to a synced standby. See
-``docs/leader-election.md``.
+It sits beside the flow and uses :mod:`kcs.core`, :mod:`kcs.client` and :mod:`kcs.watch`.
+One :class:`LeaderElector` per replica: standbys watch the ``coordination.k8s.io/v1``
+Lease and take it the moment it is released or handed to them, once it has not been
+renewed for a lease duration on their own monotonic clock; the leader's
+work runs in a fence (a cancel scope, and a :class:`kcs.client.Fence` every request
+checks right before it is written) that closes before any other replica could take the
+lease; a graceful stop drains the work, then releases the lease or hands it to a synced
+standby. See ``docs/leader-election.md``.
 """
 
 from kcs.leaderelection._candidate import (
@@ -16,8 +18,13 @@ from kcs.leaderelection._candidate import (
     get_candidate,
     list_candidates,
 )
-from kcs.leaderelection._elector import LeaderElector, LeadFunction
-from kcs.leaderelection._events import ElectionEvent, ElectionEventHandler, ElectionEventKind
+from kcs.leaderelection._elector import ElectorState, LeaderElector, LeadFunction
+from kcs.leaderelection._events import (
+    ElectionEvent,
+    ElectionEventHandler,
+    ElectionEventKind,
+    EndReason,
+)
 from kcs.leaderelection._handoff import AUTO, Successor, pick_successor
 from kcs.leaderelection._identity import candidate_lease_name, default_identity
 from kcs.leaderelection._leadership import Leadership
@@ -32,6 +39,7 @@ from kcs.leaderelection._record import (
     format_micro_time,
     parse_micro_time,
 )
+from kcs.leaderelection._term import TermState
 from kcs.leaderelection._timing import ElectionTimings
 
 __all__ = [
@@ -47,6 +55,8 @@ __all__ = [
     "ElectionEventHandler",
     "ElectionEventKind",
     "ElectionTimings",
+    "ElectorState",
+    "EndReason",
     "LeadFunction",
     "LeaderElectionRecord",
     "LeaderElector",
@@ -55,6 +65,7 @@ __all__ = [
     "LeaseObserver",
     "Observation",
     "Successor",
+    "TermState",
     "candidate_lease_name",
     "choose_successor",
     "default_identity",

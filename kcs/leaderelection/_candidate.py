@@ -63,21 +63,18 @@ class Candidate:
         return self.synced and self.fresh(now, ttl)
 
 
-def _candidate(lease: Mapping[str, Any]) -> Candidate | None:
+def _candidate(lease: Object) -> Candidate | None:
     spec = lease.get("spec")
-    meta = lease.get("metadata")
-    if not isinstance(spec, Mapping) or not isinstance(meta, Mapping):
+    if not isinstance(spec, Mapping):
         return None
     identity = spec.get("holderIdentity")
     if not isinstance(identity, str) or not identity:
         return None
-    annotations = meta.get("annotations")
-    synced = isinstance(annotations, Mapping) and annotations.get(ANNOTATION_SYNCED) == "true"
     return Candidate(
         identity=identity,
-        synced=synced,
+        synced=lease.annotations.get(ANNOTATION_SYNCED) == "true",
         renew_time=parse_micro_time(spec.get("renewTime")),
-        lease_name=str(meta.get("name") or ""),
+        lease_name=lease.name,
     )
 
 
@@ -86,7 +83,7 @@ async def list_candidates(client: Client, election: str, namespace: str) -> list
     result = await client.list(
         LEASES, namespace, label_selector={LABEL_CANDIDATE_FOR: label_value(election)}
     )
-    found = (_candidate(item.to_dict()) for item in result)
+    found = (_candidate(item) for item in result)
     return [c for c in found if c is not None]
 
 
@@ -97,7 +94,7 @@ async def get_candidate(
     lease = await client.get(LEASES, candidate_lease_name(election, identity), namespace)
     if lease is None:
         return None
-    found = _candidate(lease.to_dict())
+    found = _candidate(lease)
     return found if found is not None and found.identity == identity else None
 
 
@@ -168,6 +165,7 @@ class Candidacy:
 
     def _body(self) -> dict[str, Any]:
         now = format_micro_time(datetime.now(UTC))
+        annotations = {ANNOTATION_SYNCED: "true" if self._synced else "false"}
         return {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,
@@ -175,7 +173,7 @@ class Candidacy:
                 "name": self.lease_name,
                 "namespace": self.namespace,
                 "labels": {LABEL_CANDIDATE_FOR: label_value(self.election)},
-                "annotations": {ANNOTATION_SYNCED: "true" if self._synced else "false"},
+                "annotations": annotations,
             },
             "spec": {
                 "holderIdentity": self.identity,

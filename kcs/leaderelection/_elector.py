@@ -1,39 +1,40 @@
 # ruff: noqa: ASYNC109  (release(timeout=...) bounds the release write, as documented)
-"""The elector: campaign, lead inside a fence, renew, hand off.
+"""The elector: campaign, lead a term inside its fence, give the lease up.
 
 One :class:`LeaderElector` per replica and Lease. Its :meth:`~LeaderElector.run` keeps
-three things going: the observer (a watch on the Lease), the candidacy (this replica's
-candidate Lease) and the campaign: wait until the lease is free, expired, or handed to
-this replica, take it with a preconditioned write, run the leader-only work inside the
-fence while renewing, and go back to waiting when leadership ends.
+going, side by side: the observer (a watch on the Lease), the candidacy (this replica's
+candidate Lease) and the campaign: wait until the lease may be taken (:mod:`._campaign`),
+take it with a preconditioned write, run the leader-only work inside the term's fence while renewing
+(:mod:`._term`), give the lease up when the term ends (:mod:`._release`), and campaign
+again.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 
-from kcs.client import Client, ClientError
-from kcs.core import AlreadyExists, ApiError, Conflict, NotFound
+from kcs.client import Client, ClientError, fenced
+from kcs.core import ApiError
+from kcs.leaderelection._campaign import Acquired, Campaign
 from kcs.leaderelection._candidate import Candidacy
-from kcs.leaderelection._events import ElectionEvent, ElectionEventHandler, ElectionEventKind
-from kcs.leaderelection._handoff import AUTO, Successor, is_eligible, pick_successor
+from kcs.leaderelection._context import Election, Wakeup
+from kcs.leaderelection._events import ElectionEventHandler, ElectionEventKind, EndReason
+from kcs.leaderelection._handoff import AUTO, Successor, is_eligible
 from kcs.leaderelection._identity import default_identity
 from kcs.leaderelection._leadership import Leadership
-from kcs.leaderelection._lock import LeaseLock, holder_write, next_spec
+from kcs.leaderelection._lock import LeaseLock
 from kcs.leaderelection._observe import LeaseObserver, Observation
-from kcs.leaderelection._record import ANNOTATION_LEASE_DURATION, LeaderElectionRecord
+from kcs.leaderelection._release import release_lease
+from kcs.leaderelection._term import MAX_IMMEDIATE_RETRIES, Term, TermState
 from kcs.leaderelection._timing import ElectionTimings
 
-__all__ = ["DEFAULT_DRAIN_TIMEOUT", "LeadFunction", "LeaderElector"]
+__all__ = ["DEFAULT_DRAIN_TIMEOUT", "ElectorState", "LeadFunction", "LeaderElector"]
 
 _log = logging.getLogger("kcs.leaderelection")
 
@@ -41,14 +42,20 @@ LeadFunction = Callable[[Leadership], Awaitable[None]]
 """The leader-only work: ``async def lead(leadership: Leadership) -> None``."""
 
 DEFAULT_DRAIN_TIMEOUT = 10.0
-_MAX_IMMEDIATE_RETRIES = 3
 _EV = ElectionEventKind
 
 
-@dataclass(frozen=True, slots=True)
-class _Acquired:
-    sent: float
-    lease: dict[str, Any]
+class ElectorState(StrEnum):
+    """Where an elector is."""
+
+    STOPPED = "stopped"
+    """:meth:`LeaderElector.run` is not running."""
+    STANDBY = "standby"
+    """Campaigning: watching the lease, waiting until it may be taken."""
+    LEADING = "leading"
+    """A term is in progress (see :attr:`LeaderElector.leadership`)."""
+    STOPPING = "stopping"
+    """:meth:`LeaderElector.release` was called: draining, then giving the lease up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,16 @@ class _StopRequest:
     successor: Successor
     drain_timeout: float
     timeout: float
+
+
+@dataclass(slots=True)
+class _Run:
+    """The state of one call of :meth:`LeaderElector.run`."""
+
+    tg: anyio.abc.TaskGroup
+    finished: anyio.Event = field(default_factory=anyio.Event)
+    stop: _StopRequest | None = None
+    handed_to: str | None = None
 
 
 class LeaderElector:
@@ -71,16 +88,19 @@ class LeaderElector:
     * **Mutual exclusion of the lease.** The lease is only taken with a create or a
       resourceVersion-conditioned update, so of replicas that decided on the same state
       exactly one succeeds.
-    * **Fencing.** ``on_started_leading`` runs inside a cancel scope whose deadline is
-      ``send time of the last successful renewal + renew_deadline`` (this process's
-      monotonic clock). Another replica takes an unreleased lease no sooner than
-      ``lease_duration`` after it observed the last renewal (its monotonic clock). With
-      clock rates within ``max_clock_drift`` of real time, which
-      :class:`ElectionTimings` enforces, the work is cancelled before another replica
-      can lead. It is also cancelled at once when the lease is seen taken or deleted.
+    * **Fencing.** ``on_started_leading`` runs inside the term's fence, whose deadline
+      is ``send time of the last successful renewal + renew_deadline`` (this process's
+      monotonic clock): a cancel scope, and a :class:`kcs.client.Fence` that every
+      request of the work checks right before its bytes are written, so a request is
+      refused once the deadline has passed even when the process was paused and the
+      event loop resumes the work before the cancellation. Another replica takes an
+      unreleased lease no sooner than ``lease_duration`` after it observed the last
+      renewal (its monotonic clock). With clock rates within ``max_clock_drift`` of real
+      time, which :class:`ElectionTimings` enforces, the fence closes before another
+      replica can lead. It also closes at once when the lease is seen taken or deleted.
     * **Standbys watch** the Lease and act at once on a release or a hand-off to them;
       they take an unreleased lease when it was not renewed for ``lease_duration`` on
-      their own clock. If watching fails they poll every ``retry_period`` (jittered).
+      their own clock.
     * **Graceful stop** (:meth:`release`): the work is told to stop
       (:attr:`Leadership.stopping`), given ``drain_timeout`` to return, then cancelled;
       only then is the lease released or handed to an eligible successor.
@@ -120,71 +140,71 @@ class LeaderElector:
         self._on_started_leading = on_started_leading
         self._on_stopped_leading = on_stopped_leading
         self._on_new_leader = on_new_leader
-        self._on_event = on_event
         self._release_on_cancel = release_on_cancel
-        self._lock = LeaseLock(client, name, self.namespace)
-        self._observer = LeaseObserver(self._lock, self.timings, self._observed)
+        lock = LeaseLock(client, name, self.namespace)
+        observer = LeaseObserver(lock, self.timings, self._observed)
+        self._election = Election(lock, self.identity, self.timings, observer, on_event,
+                                  Wakeup())
         self._candidacy = (
             Candidacy(client, name, self.namespace, self.identity, self.timings)
             if candidate else None
         )
-        self._rng = random.Random()
-        self._wake = anyio.Event()
-        self._running = False
-        self._finished = anyio.Event()
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._stop: _StopRequest | None = None
-        self._yield_to: str | None = None
-        self._yield_checked: tuple[str, float] | None = None
-        self._leadership: Leadership | None = None
-        self._own: dict[str, Any] | None = None
-        self._end_reason: str | None = None
-        self._term = 0
-        self._immediate = 0
-        self._handed_to: str | None = None
+        self._campaign = Campaign(self._election)
+        self._run: _Run | None = None
+        self._term: Term | None = None
         self._warned_key: bytes | None = None
 
     def __repr__(self) -> str:
         return (
             f"LeaderElector({self.namespace}/{self.name}, identity={self.identity!r}, "
-            f"leader={self.leader!r}, is_leader={self.is_leader})"
+            f"state={self.state}, leader={self.leader!r})"
         )
 
     # -- state ----------------------------------------------------------------------
 
     @property
+    def state(self) -> ElectorState:
+        """Where this elector is now."""
+        run = self._run
+        if run is None:
+            return ElectorState.STOPPED
+        if run.stop is not None:
+            return ElectorState.STOPPING
+        return ElectorState.LEADING if self._term is not None else ElectorState.STANDBY
+
+    @property
     def is_leader(self) -> bool:
         """Whether this replica leads now: it holds the lease and its fence is open."""
-        lp = self._leadership
-        return lp is not None and lp.active
+        term = self._term
+        return term is not None and term.leadership.active
 
     @property
     def leadership(self) -> Leadership | None:
         """The current term of leadership, if any."""
-        return self._leadership
+        term = self._term
+        return term.leadership if term is not None else None
 
     @property
     def leader(self) -> str | None:
         """The holder this replica last observed (``None``: nobody, or not known yet)."""
-        obs = self._observer.current
-        return obs.holder or None if obs is not None else None
+        return self._election.leader
 
     @property
     def transitions(self) -> int:
         """The Lease's ``leaseTransitions`` as last observed (0 if unknown)."""
-        obs = self._observer.current
+        obs = self._election.observer.current
         record = None if obs is None else obs.record or obs.last_record
         return record.lease_transitions if record is not None else 0
 
     @property
     def observation(self) -> Observation | None:
         """The Lease as last observed, with the local time it was first seen."""
-        return self._observer.current
+        return self._election.observer.current
 
     @property
     def watching(self) -> bool:
         """Whether the observer's watch is open (``False``: polling or starting)."""
-        return self._observer.watching
+        return self._election.observer.watching
 
     @property
     def synced(self) -> bool:
@@ -207,28 +227,24 @@ class LeaderElector:
         Losing leadership does not end :meth:`run`: the replica goes back to standby and
         ``on_started_leading`` is called again when it next leads.
         """
-        if self._running:
+        if self._run is not None:
             raise RuntimeError("this elector is already running")
-        self._running = True
-        self._finished = anyio.Event()
-        self._stop = None
-        self._handed_to = None
         try:
             async with anyio.create_task_group() as tg:
-                self._tg = tg
-                tg.start_soon(self._observer.run)
+                run = self._run = _Run(tg)
+                tg.start_soon(self._election.observer.run)
                 if self._candidacy is not None:
                     tg.start_soon(self._candidacy.run)
-                await self._campaign()
+                await self._campaign_until_stopped(run)
                 tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
             raise
         finally:
-            self._tg = None
-            self._running = False
-            self._finished.set()
+            ended, self._run = self._run, None
+            if ended is not None:
+                ended.finished.set()
 
     async def release(
         self,
@@ -247,418 +263,220 @@ class LeaderElector:
         released (holder cleared), so that standbys take it at once. If the write fails,
         the lease expires after ``lease_duration`` as after a crash.
         """
-        if not self._running:
+        run = self._run
+        if run is None:
             return None
-        if self._stop is None:
-            self._stop = _StopRequest(
+        if run.stop is None:
+            run.stop = _StopRequest(
                 successor, drain_timeout,
                 timeout if timeout is not None else self.timings.renew_deadline,
             )
-            if self._leadership is not None:
-                self._leadership.stopping.set()
-            self._notify()
-        await self._finished.wait()
-        return self._handed_to
+            if self._term is not None:
+                self._term.drain()
+            self._election.wakeup.notify()
+        await run.finished.wait()
+        return run.handed_to
 
     # -- campaign -------------------------------------------------------------------
 
-    async def _campaign(self) -> None:
-        while self._stop is None:
-            wake = self._new_wake()
+    async def _campaign_until_stopped(self, run: _Run) -> None:
+        el = self._election
+        immediate = 0
+        while run.stop is None:
+            armed = el.wakeup.arm()
             try:
                 # A timed-out write may still have been applied: the observer then shows
                 # this replica as the holder, and the next attempt renews.
                 with anyio.fail_after(self.timings.request_timeout):
-                    outcome = await self._try_acquire()
+                    outcome = await self._campaign.try_acquire()
             except (ApiError, ClientError, TimeoutError) as e:
-                _log.warning("%s: could not read or write the lease: %s", self._who(),
+                _log.warning("%s: could not read or write the lease: %s", el.who,
                              str(e) or type(e).__name__)
-                outcome = self.timings.retry_wait(self._rng)
-            if isinstance(outcome, _Acquired):
-                self._immediate = 0
-                await self._lead(outcome)
+                outcome = self.timings.retry_wait(self._campaign.rng)
+            if isinstance(outcome, Acquired):
+                immediate = 0
+                await self._lead(run, outcome)
                 continue
             if outcome <= 0:
-                self._immediate += 1
-                if self._immediate > _MAX_IMMEDIATE_RETRIES:
-                    outcome = self.timings.retry_wait(self._rng)
+                immediate += 1
+                if immediate > MAX_IMMEDIATE_RETRIES:
+                    outcome = self.timings.retry_wait(self._campaign.rng)
             else:
-                self._immediate = 0
-            await self._sleep(wake, outcome)
-
-    def _duration(self, record: LeaderElectionRecord) -> float:
-        return max(self.timings.lease_duration, record.lease_duration or 0.0)
-
-    async def _try_acquire(self) -> _Acquired | float:
-        """Take the lease if this replica may now; else how long to wait."""
-        obs = self._observer.current
-        if obs is None:
-            obs = self._observe_read(await self._lock.get())
-            assert obs is not None
-        now = anyio.current_time()
-        jitter = self._rng.random() * 0.1 * self.timings.retry_period
-        if obs.lease is None:
-            last = obs.last_record
-            if last is not None and last.held and last.holder_identity != self.identity:
-                expires = obs.observed_at + self._duration(last)
-                if now < expires:
-                    return expires - now + jitter
-            return await self._create()
-        record = obs.record
-        assert record is not None
-        if record.held and record.holder_identity != self.identity:
-            expires = obs.observed_at + self._duration(record)
-            if now < expires:
-                return expires - now + jitter
-            _log.info(
-                "%s: the lease held by %r was not renewed for %.1fs on this replica's "
-                "clock; trying to take it", self._who(), record.holder_identity,
-                now - obs.observed_at,
-            )
-        return await self._update(obs.lease)
-
-    async def _create(self) -> _Acquired | float:
-        spec = next_spec(
-            None, self.identity, lease_duration_seconds=self.timings.lease_duration_seconds,
-            now=datetime.now(UTC),
-        )
-        sent = anyio.current_time()
-        try:
-            lease = await self._lock.create(
-                spec, {ANNOTATION_LEASE_DURATION: f"{self.timings.lease_duration:g}"}
-            )
-        except AlreadyExists:
-            self._observe_read(await self._lock.get())
-            return 0.0
-        self._observer.observe(lease)
-        return _Acquired(sent, lease)
-
-    async def _update(self, base: dict[str, Any]) -> _Acquired | float:
-        spec, annotations = holder_write(base, self.identity, self.timings)
-        sent = anyio.current_time()
-        try:
-            lease = await self._lock.update(base, spec, annotations)
-        except Conflict:
-            self._observe_read(await self._lock.get())
-            return 0.0
-        except NotFound:
-            self._observer.observe(None, "")
-            return 0.0
-        self._observer.observe(lease)
-        return _Acquired(sent, lease)
+                immediate = 0
+            await el.wakeup.sleep(armed, outcome)
 
     # -- leading --------------------------------------------------------------------
 
-    async def _lead(self, acquired: _Acquired) -> None:
-        assert self._tg is not None
-        self._term += 1
-        fence = anyio.CancelScope(deadline=acquired.sent + self.timings.renew_deadline)
-        leadership = Leadership(self.identity, self._term, anyio.current_time(), fence)
-        self._leadership = leadership
-        self._own = acquired.lease
-        self._end_reason = None
-        self._yield_to = None
-        self._yield_checked = None
-        if self._stop is not None:
-            leadership.stopping.set()
-        _log.info(
-            "%s: started leading (term %d, %d transitions)", self._who(), self._term,
-            self.transitions,
-        )
-        self._emit(_EV.STARTED_LEADING, holder=self.identity, sent=acquired.sent)
-        keeper = anyio.CancelScope()
+    async def _lead(self, run: _Run, acquired: Acquired) -> None:
+        el = self._election
+        el.term += 1
+        term = Term(el, el.term, acquired.sent, acquired.lease)
+        self._term = term
+        if run.stop is not None:
+            term.drain()
+        _log.info("%s: started leading (term %d, %d transitions%s)", el.who, el.term,
+                  self.transitions, ", taken on a crash signal" if acquired.crash else "")
+        el.emit(_EV.STARTED_LEADING, holder=self.identity, sent=acquired.sent,
+                detail="crash" if acquired.crash else "")
+        helpers = anyio.CancelScope()
         work_done = anyio.Event()
-        self._tg.start_soon(self._keep_leading, leadership, fence, work_done, keeper)
+        run.tg.start_soon(self._keep_leading, run, term, work_done, helpers)
         failure: BaseException | None = None
         try:
-            with fence:
-                if self._stop is None and self._on_started_leading is not None:
-                    await self._on_started_leading(leadership)
+            with term.scope, fenced(term.fence):
+                if run.stop is None and self._on_started_leading is not None:
+                    await self._on_started_leading(term.leadership)
                 work_done.set()
-                self._notify()
+                el.wakeup.notify()
                 await anyio.sleep_forever()
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            keeper.cancel()
+            helpers.cancel()
             work_done.set()
             if failure is None:
-                reason = self._end_reason or "fenced"
+                reason = term.requested_end or EndReason.FENCED
             elif isinstance(failure, anyio.get_cancelled_exc_class()):
-                reason = "cancelled"
+                reason = EndReason.CANCELLED
             else:
-                reason = "error"
-            self._stopped_leading(leadership, reason)
-            await self._after_leading(reason)
+                reason = EndReason.ERROR
+            self._stopped_leading(term, reason)
+            await self._after_leading(run, term, reason)
 
-    async def _after_leading(self, reason: str) -> None:
-        if reason == "released" and self._stop is not None:
-            stop = self._stop
-            self._handed_to = await self._release_lease(stop.successor, stop.timeout)
-        elif reason == "yielded":
-            await self._release_lease(self._yield_to, self.timings.renew_deadline)
-        elif reason == "error" or (reason == "cancelled" and self._release_on_cancel):
-            with anyio.move_on_after(self.timings.renew_deadline, shield=True):
-                await self._release_lease(None, self.timings.renew_deadline)
-        self._own = None
-        self._yield_to = None
+    async def _after_leading(self, run: _Run, term: Term, reason: EndReason) -> None:
+        timeout = self.timings.renew_deadline
+        try:
+            if reason is EndReason.RELEASED and run.stop is not None:
+                run.handed_to = await release_lease(
+                    self._election, term, run.stop.successor, run.stop.timeout
+                )
+            elif reason is EndReason.YIELDED:
+                await release_lease(self._election, term, term.yield_to, timeout)
+            elif reason is EndReason.ERROR or (
+                reason is EndReason.CANCELLED and self._release_on_cancel
+            ):
+                with anyio.move_on_after(timeout, shield=True):
+                    await release_lease(self._election, term, None, timeout)
+        finally:
+            self._term = None
 
-    def _stopped_leading(self, leadership: Leadership, reason: str) -> None:
-        leadership.ended = True
-        leadership.reason = reason
-        self._leadership = None
-        log = _log.warning if reason in ("fenced", "lost", "deleted", "error") else _log.info
+    def _stopped_leading(self, term: Term, reason: EndReason) -> None:
+        el = self._election
+        term.finish(reason)
+        log = _log.warning if reason.unexpected else _log.info
         why = {
-            "fenced": "the lease could not be renewed by the renew deadline; work cancelled",
-            "lost": f"the lease was taken by {self.leader!r}; work cancelled",
-            "deleted": "the lease was deleted; work cancelled",
-            "error": "the leader-only work failed",
-        }.get(reason, reason)
-        log("%s: stopped leading (term %d): %s", self._who(), leadership.term, why)
-        self._emit(_EV.STOPPED_LEADING, holder=self.leader or "", detail=reason)
+            EndReason.FENCED: "the lease could not be renewed by the renew deadline; "
+                              "work cancelled",
+            EndReason.LOST: f"the lease was taken by {self.leader!r}; work cancelled",
+            EndReason.DELETED: "the lease was deleted; work cancelled",
+            EndReason.ERROR: "the leader-only work failed",
+        }.get(reason, str(reason))
+        log("%s: stopped leading (term %d): %s", el.who, term.leadership.term, why)
+        el.emit(_EV.STOPPED_LEADING, holder=self.leader or "", reason=reason)
         if self._on_stopped_leading is not None:
             try:
                 self._on_stopped_leading()
             except Exception:
                 _log.exception("on_stopped_leading raised")
 
-    def _end(self, fence: anyio.CancelScope, reason: str) -> None:
-        if self._end_reason is None:
-            self._end_reason = reason
-        fence.cancel()
-
     async def _keep_leading(
-        self,
-        leadership: Leadership,
-        fence: anyio.CancelScope,
-        work_done: anyio.Event,
-        keeper: anyio.CancelScope,
+        self, run: _Run, term: Term, work_done: anyio.Event, helpers: anyio.CancelScope
     ) -> None:
         """Renew every ``retry_period``; end the term when the lease is seen lost, or when
         a requested drain is over. The fence's own deadline needs no help from here."""
-        with keeper:
-            next_renew = leadership.acquired_at + self.timings.retry_period
-            drain_until: float | None = None
-            while True:
-                wake = self._new_wake()
-                now = anyio.current_time()
-                if drain_until is None and (self._stop is not None or self._yield_to):
-                    timeout = (
-                        self._stop.drain_timeout if self._stop is not None
-                        else DEFAULT_DRAIN_TIMEOUT
-                    )
-                    drain_until = now + timeout
-                    leadership.stopping.set()
-                if drain_until is not None and (work_done.is_set() or now >= drain_until):
-                    if not work_done.is_set():
-                        _log.warning("%s: work did not finish within the drain timeout; "
-                                     "cancelling it", self._who())
-                    self._end(fence, "released" if self._stop is not None else "yielded")
-                    return
-                lost = self._lost_reason()
-                if lost is not None:
-                    self._end(fence, lost)
-                    return
-                if drain_until is None:
-                    await self._check_yield()
-                    if self._yield_to:
-                        continue
-                if now >= next_renew:
-                    next_renew = now + self.timings.retry_period
-                    await self._renew(fence)
-                    if self._end_reason is not None:
-                        return
-                    continue
-                wait = next_renew - now
-                if drain_until is not None:
-                    wait = min(wait, drain_until - now)
-                await self._sleep(wake, wait)
+        with helpers:
+            await self._renew_loop(run, term, work_done)
 
-    def _lost_reason(self) -> str | None:
-        obs = self._observer.current
-        if obs is None or self._own is None:
-            return None
-        if obs.lease is None:
-            return "deleted"
-        if obs.holder != self.identity:
-            return "lost"
-        return None
-
-    async def _renew(self, fence: anyio.CancelScope) -> None:
-        attempt_timeout = self.timings.request_timeout
-        for _ in range(_MAX_IMMEDIATE_RETRIES):
-            sent = anyio.current_time()
-            remaining = fence.deadline - sent
-            base = self._own
-            if remaining <= 0 or base is None:
+    async def _renew_loop(self, run: _Run, term: Term, work_done: anyio.Event) -> None:
+        el = self._election
+        next_renew = term.leadership.acquired_at + self.timings.retry_period
+        drain_until: float | None = None
+        yield_checked: tuple[str, float] | None = None
+        while True:
+            armed = el.wakeup.arm()
+            now = anyio.current_time()
+            if drain_until is None and (run.stop is not None or term.yield_to):
+                drain_until = now + (
+                    run.stop.drain_timeout if run.stop is not None else DEFAULT_DRAIN_TIMEOUT
+                )
+                term.drain()
+            if drain_until is not None and (work_done.is_set() or now >= drain_until):
+                if not work_done.is_set():
+                    _log.warning("%s: work did not finish within the drain timeout; "
+                                 "cancelling it", el.who)
+                term.end(EndReason.RELEASED if run.stop is not None else EndReason.YIELDED)
                 return
-            spec, annotations = holder_write(base, self.identity, self.timings)
-            with anyio.move_on_after(min(remaining, attempt_timeout)):
-                try:
-                    lease = await self._lock.update(base, spec, annotations)
-                except Conflict:
-                    current = await self._lock.get()
-                    self._observe_read(current)
-                    if current is None:
-                        self._end(fence, "deleted")
-                        return
-                    if LeaderElectionRecord.from_lease(current).holder_identity != self.identity:
-                        self._end(fence, "lost")
-                        return
-                    self._own = current
-                    continue
-                except NotFound:
-                    self._observer.observe(None, "")
-                    self._end(fence, "deleted")
-                    return
-                except (ApiError, ClientError) as e:
-                    self._renew_failed(fence, str(e))
-                    return
-                self._observer.observe(lease)
-                self._own = lease
-                if anyio.current_time() < fence.deadline:
-                    fence.deadline = sent + self.timings.renew_deadline
-                self._emit(_EV.RENEWED, holder=self.identity, sent=sent)
+            lost = term.lost_reason(el.observer.current)
+            if lost is not None:
+                term.end(lost)
                 return
-            self._renew_failed(fence, "timed out")
-            return
+            if drain_until is None:
+                yield_checked = await self._check_yield(term, yield_checked)
+                if term.yield_to:
+                    continue
+            if now >= next_renew:
+                next_renew = now + self.timings.retry_period
+                await term.renew()
+                if term.state is not TermState.LEADING and term.state is not TermState.DRAINING:
+                    return
+                continue
+            wait = next_renew - now
+            if drain_until is not None:
+                wait = min(wait, drain_until - now)
+            await el.wakeup.sleep(armed, wait)
 
-    def _renew_failed(self, fence: anyio.CancelScope, why: str) -> None:
-        left = fence.deadline - anyio.current_time()
-        _log.warning("%s: renewing the lease failed (%s); work is cancelled in %.2fs unless a "
-                     "renewal succeeds", self._who(), why, max(left, 0.0))
-        self._emit(_EV.RENEW_FAILED, holder=self.identity, detail=why)
-
-    async def _check_yield(self) -> None:
+    async def _check_yield(
+        self, term: Term, checked: tuple[str, float] | None
+    ) -> tuple[str, float] | None:
         """A preferred holder set on the lease (by an operator or a coordinator) asks the
-        leader to hand over: do so if that replica is an eligible candidate."""
-        obs = self._observer.current
+        leader to hand over: do so if that replica is an eligible candidate. Returns when
+        it was last checked, so that it is checked once per lease duration."""
+        el = self._election
+        obs = el.observer.current
         preferred = obs.record.preferred_holder if obs is not None and obs.record else ""
         if not preferred or preferred == self.identity:
-            return
+            return checked
         now = anyio.current_time()
-        checked = self._yield_checked
         if checked is not None and checked[0] == preferred and now < checked[1]:
-            return
-        self._yield_checked = (preferred, now + self.timings.lease_duration)
+            return checked
+        checked = (preferred, now + self.timings.lease_duration)
         try:
             with anyio.fail_after(self.timings.request_timeout):
                 eligible = await is_eligible(self.client, self.name, self.namespace, preferred,
                                              self.timings)
         except (ApiError, ClientError, TimeoutError) as e:
-            _log.info("%s: could not read candidate %r: %s", self._who(), preferred, e)
-            return
+            _log.info("%s: could not read candidate %r: %s", el.who, preferred, e)
+            return checked
         if eligible:
-            _log.info("%s: the lease prefers %r; handing over", self._who(), preferred)
-            self._yield_to = preferred
+            _log.info("%s: the lease prefers %r; handing over", el.who, preferred)
+            term.yield_to = preferred
         else:
             _log.warning("%s: the lease prefers %r, which is not an eligible candidate "
                          "(none, not synced, or not fresh); keeping the lease",
-                         self._who(), preferred)
+                         el.who, preferred)
+        return checked
 
-    # -- release --------------------------------------------------------------------
-
-    async def _release_lease(self, successor: Successor, timeout: float) -> str | None:
-        """Write the lease to ``successor`` (or release it) after the work stopped."""
-        with anyio.move_on_after(timeout):
-            try:
-                target = await pick_successor(self.client, self.name, self.namespace,
-                                              self.identity, successor, self.timings)
-            except (ApiError, ClientError) as e:
-                _log.warning("%s: could not list candidates (%s); releasing", self._who(), e)
-                target = None
-            for _ in range(2):
-                base = self._own
-                if base is None:
-                    return None
-                spec, annotations = holder_write(base, target or "", self.timings,
-                                                 handoff=bool(target))
-                try:
-                    lease = await self._lock.update(base, spec, annotations)
-                except Conflict:
-                    current = await self._lock.get()
-                    self._observe_read(current)
-                    if current is None or (
-                        LeaderElectionRecord.from_lease(current).holder_identity != self.identity
-                    ):
-                        return None
-                    self._own = current
-                    continue
-                except NotFound:
-                    return None
-                except (ApiError, ClientError) as e:
-                    _log.warning("%s: could not release the lease (%s); it expires in %.1fs",
-                                 self._who(), e, self.timings.lease_duration)
-                    return None
-                self._own = None
-                self._observer.observe(lease)
-                if target:
-                    _log.info("%s: handed the lease to %r", self._who(), target)
-                    self._emit(_EV.HANDED_OFF, holder=target)
-                else:
-                    _log.info("%s: released the lease", self._who())
-                    self._emit(_EV.RELEASED)
-                return target
-        _log.warning("%s: releasing the lease timed out; it expires in %.1fs", self._who(),
-                     self.timings.lease_duration)
-        return None
-
-    # -- plumbing -------------------------------------------------------------------
-
-    def _observe_read(self, lease: dict[str, Any] | None) -> Observation | None:
-        return self._observer.observe(lease, None if lease is not None else "")
+    # -- observations ---------------------------------------------------------------
 
     def _observed(self, new: Observation, old: Observation | None) -> None:
+        el = self._election
         record = new.record
         if record is not None and record.problems and record.key != self._warned_key:
             self._warned_key = record.key
             _log.warning(
                 "%s: the lease has invalid fields (%s); it counts as held by %r until it stays "
-                "unchanged for %.1fs on this replica's clock", self._who(),
-                "; ".join(record.problems), record.holder_identity, self._duration(record),
+                "unchanged for %.1fs on this replica's clock", el.who,
+                "; ".join(record.problems), record.holder_identity,
+                self._campaign.duration(record),
             )
         if new.lease is None and old is not None and old.lease is not None:
-            _log.warning("%s: the lease was deleted (last holder %r)", self._who(), old.holder)
+            _log.warning("%s: the lease was deleted (last holder %r)", el.who, old.holder)
         if old is None or new.holder != old.holder:
-            self._emit(_EV.LEADER_CHANGED, holder=new.holder)
+            el.emit(_EV.LEADER_CHANGED, holder=new.holder)
             if self._on_new_leader is not None:
                 try:
                     self._on_new_leader(new.holder)
                 except Exception:
                     _log.exception("on_new_leader raised")
-        self._notify()
-
-    def _emit(
-        self, kind: ElectionEventKind, *, holder: str = "", sent: float | None = None,
-        detail: str = "",
-    ) -> None:
-        if self._on_event is None:
-            return
-        event = ElectionEvent(
-            kind=kind, at=anyio.current_time(), identity=self.identity, holder=holder,
-            term=self._term, sent=sent, detail=detail,
-        )
-        try:
-            self._on_event(event)
-        except Exception:
-            _log.exception("on_event raised")
-
-    def _new_wake(self) -> anyio.Event:
-        if self._wake.is_set():
-            self._wake = anyio.Event()
-        return self._wake
-
-    def _notify(self) -> None:
-        self._wake.set()
-
-    @staticmethod
-    async def _sleep(wake: anyio.Event, timeout: float) -> None:
-        if timeout <= 0:
-            await anyio.lowlevel.checkpoint()
-            return
-        with anyio.move_on_after(timeout):
-            await wake.wait()
-
-    def _who(self) -> str:
-        return f"{self.namespace}/{self.name} [{self.identity}]"
+        el.wakeup.notify()

@@ -1,4 +1,5 @@
-"""Election events: the timing hook for metrics, benchmarks and tests."""
+"""Election events and the end reasons of a term: the timing hook for metrics, benchmarks
+and tests."""
 
 from __future__ import annotations
 
@@ -6,7 +7,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["ElectionEvent", "ElectionEventHandler", "ElectionEventKind"]
+__all__ = ["ElectionEvent", "ElectionEventHandler", "ElectionEventKind", "EndReason"]
+
+
+class EndReason(StrEnum):
+    """Why a term of leadership ended. The closed set; the values are the strings the
+    earlier API used (``reason == "fenced"`` still holds)."""
+
+    FENCED = "fenced"
+    """No renewal succeeded by the renew deadline: the fence closed on its own."""
+    LOST = "lost"
+    """The lease was seen held by another holder."""
+    DELETED = "deleted"
+    """The lease was seen deleted."""
+    RELEASED = "released"
+    """A graceful stop (:meth:`~kcs.leaderelection.LeaderElector.release`)."""
+    YIELDED = "yielded"
+    """Handed over to the preferred holder set on the lease."""
+    CANCELLED = "cancelled"
+    """:meth:`~kcs.leaderelection.LeaderElector.run` was cancelled."""
+    ERROR = "error"
+    """The leader-only work raised."""
+
+    @property
+    def unexpected(self) -> bool:
+        """Whether the term ended against this replica's will (logged as a warning)."""
+        return self in (EndReason.FENCED, EndReason.LOST, EndReason.DELETED, EndReason.ERROR)
 
 
 class ElectionEventKind(StrEnum):
@@ -18,12 +44,11 @@ class ElectionEventKind(StrEnum):
     RENEWED = "renewed"
     """A renewal succeeded; the fence moved to ``sent + renew_deadline``."""
     RENEW_FAILED = "renew_failed"
-    """A renewal failed; the work keeps running until the fence deadline."""
+    """A renewal failed (``detail`` says how); the work keeps running until the fence
+    deadline."""
     STOPPED_LEADING = "stopped_leading"
-    """The work has stopped (returned or been cancelled); ``detail`` says why:
-    ``fenced`` (no renewal by the renew deadline), ``lost`` (another holder), ``deleted``,
-    ``released`` (graceful stop), ``yielded`` (handed to a preferred holder),
-    ``cancelled``, or ``error``."""
+    """The work has stopped (returned or been cancelled); ``reason`` says why (an
+    :class:`EndReason`; ``detail`` carries the same string)."""
     RELEASED = "released"
     """The lease was released (holder cleared) after the work stopped."""
     HANDED_OFF = "handed_off"
@@ -37,7 +62,8 @@ class ElectionEvent:
     """One event, stamped with this process's monotonic clock (``time.monotonic()``,
     which on Linux every process of the machine shares, so tests can compare replicas).
 
-    ``term`` counts this elector's terms of leadership (0 before the first).
+    ``term`` counts this elector's terms of leadership (0 before the first); ``reason``
+    is set on ``STOPPED_LEADING``.
     """
 
     kind: ElectionEventKind
@@ -47,6 +73,7 @@ class ElectionEvent:
     term: int = 0
     sent: float | None = None
     detail: str = ""
+    reason: EndReason | None = None
 
 
 ElectionEventHandler = Callable[[ElectionEvent], None]

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import anyio
 
+from kcs.client import Fence
+from kcs.leaderelection._events import EndReason
+
 __all__ = ["Leadership"]
 
 
 class Leadership:
     """One term of leadership of this replica, handed to ``on_started_leading``.
 
-    The work runs inside a cancel scope (the *fence*) whose deadline is
-    ``last successful renewal's send time + renew_deadline`` on this process's monotonic
-    clock, moved forward at every successful renewal. When the deadline passes, or the
-    lease is seen taken or deleted, the work is cancelled at once.
+    The work runs under two guards with the same deadline, ``send time of the last
+    successful renewal + renew_deadline`` on this process's monotonic clock, moved forward
+    at every successful renewal:
+
+    * a cancel scope, which cancels the work when the deadline passes or the lease is
+      seen taken or deleted;
+    * :attr:`fence`, a :class:`kcs.client.Fence` in force for the work and every task it
+      starts: each request the work makes through any :class:`~kcs.client.Client` checks
+      it right before its bytes are written, and is refused with
+      :class:`~kcs.client.FencedError` once it has closed. This holds when the process
+      was paused past the deadline and the event loop resumes the work before the
+      cancellation (see ``docs/leader-election.md``).
 
     On a graceful stop, :attr:`stopping` is set first: stop taking new work and return
     when in-flight work is done; the work is cancelled if it has not returned within the
@@ -21,11 +32,9 @@ class Leadership:
     handed over only after the work has returned or been cancelled.
     """
 
-    __slots__ = ("_fence", "acquired_at", "ended", "identity", "reason", "stopping", "term")
+    __slots__ = ("acquired_at", "fence", "identity", "reason", "stopping", "term")
 
-    def __init__(
-        self, identity: str, term: int, acquired_at: float, fence: anyio.CancelScope
-    ) -> None:
+    def __init__(self, identity: str, term: int, acquired_at: float, fence: Fence) -> None:
         self.identity = identity
         self.term = term
         """1 for this elector's first term of leadership, 2 for the next, ..."""
@@ -33,24 +42,28 @@ class Leadership:
         """Monotonic time when the write that took the lease succeeded."""
         self.stopping = anyio.Event()
         """Set when a graceful stop (release or hand-off) was requested."""
-        self.ended = False
+        self.reason: EndReason | None = None
+        """Why the term ended, once it has (``None`` while it lasts)."""
+        self.fence = fence
+        """The fence of this term (closed when the term ends, or by its deadline)."""
+
+    @property
+    def ended(self) -> bool:
         """Whether this term is over (the work has stopped)."""
-        self.reason = ""
-        """Why the term ended (see :class:`~kcs.leaderelection.ElectionEventKind`)."""
-        self._fence = fence
+        return self.reason is not None
 
     @property
     def deadline(self) -> float:
-        """The fence deadline now (monotonic): the work is cancelled then unless a
-        renewal succeeds first."""
-        return self._fence.deadline
+        """The fence deadline now (monotonic; ``-inf`` once the fence has closed): the
+        work is cancelled then unless a renewal succeeds first."""
+        return self.fence.deadline
 
     @property
     def active(self) -> bool:
         """Whether leader-only work may run now: the term has not ended and the fence
-        deadline has not passed."""
-        return not self.ended and anyio.current_time() < self._fence.deadline
+        is open."""
+        return self.reason is None and self.fence.open()
 
     def __repr__(self) -> str:
-        state = f"ended: {self.reason}" if self.ended else "active"
+        state = f"ended: {self.reason}" if self.reason is not None else "active"
         return f"Leadership(identity={self.identity!r}, term={self.term}, {state})"

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kcs.client import Client, WatchStream
-from kcs.core import builtin
+from kcs.client import Client
+from kcs.core import Object, builtin
 from kcs.leaderelection._record import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,
@@ -30,7 +30,7 @@ LEASES = builtin("leases.coordination.k8s.io")
 
 
 def next_spec(
-    previous: Mapping[str, Any] | None,
+    previous: Object | None,
     holder: str,
     *,
     lease_duration_seconds: int,
@@ -87,14 +87,13 @@ class LeaseLock:
     def __repr__(self) -> str:
         return f"LeaseLock({self.namespace}/{self.name})"
 
-    async def get(self) -> dict[str, Any] | None:
+    async def get(self) -> Object | None:
         """The Lease, or ``None`` if it does not exist."""
-        lease = await self.client.get(LEASES, self.name, self.namespace)
-        return None if lease is None else lease.to_dict()
+        return await self.client.get(LEASES, self.name, self.namespace)
 
     async def create(
         self, spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
+    ) -> Object:
         """Create the Lease; AlreadyExists when it exists."""
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if annotations:
@@ -105,26 +104,25 @@ class LeaseLock:
             "metadata": meta,
             "spec": dict(spec),
         }
-        return (await self.client.create(LEASES, body, self.namespace)).to_dict()
+        return await self.client.create(LEASES, body, self.namespace)
 
     async def update(
         self,
-        base: Mapping[str, Any],
+        base: Object,
         spec: Mapping[str, Any],
         annotations: Mapping[str, str | None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Object:
         """Replace the Lease ``base`` (as last read) with ``spec``, on the condition that
         its ``resourceVersion`` is still ``base``'s: Conflict otherwise, NotFound when it
-        was deleted. ``annotations`` set (or, with ``None`` values, remove) annotations."""
-        meta = base.get("metadata")
-        meta = dict(meta) if isinstance(meta, Mapping) else {}
-        if not meta.get("resourceVersion"):
+        was deleted. ``annotations`` set (or, with ``None`` values, remove) annotations;
+        the other metadata (labels, annotations of other tools) is kept."""
+        if not base.resource_version:
             raise ValueError("an update of the lease needs the resourceVersion it was read at")
+        meta: dict[str, Any] = base["metadata"]  # a new dict
         meta["name"] = self.name
         meta["namespace"] = self.namespace
         if annotations:
-            current = meta.get("annotations")
-            merged = dict(current) if isinstance(current, Mapping) else {}
+            merged = dict(base.annotations)
             for key, value in annotations.items():
                 if value is None:
                     merged.pop(key, None)
@@ -137,30 +135,11 @@ class LeaseLock:
             "metadata": meta,
             "spec": dict(spec),
         }
-        return (await self.client.update(LEASES, body, self.namespace)).to_dict()
-
-    async def list(self) -> tuple[dict[str, Any] | None, str]:
-        """The Lease (or ``None``) and the resourceVersion of the read, to watch from."""
-        result = await self.client.list(
-            LEASES, self.namespace, field_selector={"metadata.name": self.name}
-        )
-        lease = next((i for i in result if i.metadata.name == self.name), None)
-        return (None if lease is None else lease.to_dict()), result.resource_version
-
-    def watch(self, resource_version: str, timeout_seconds: int) -> WatchStream:
-        """A watch on this Lease alone (field selector ``metadata.name``)."""
-        return self.client.watch_raw(
-            LEASES,
-            self.namespace,
-            resource_version=resource_version,
-            field_selector={"metadata.name": self.name},
-            allow_watch_bookmarks=True,
-            timeout_seconds=timeout_seconds,
-        )
+        return await self.client.update(LEASES, body, self.namespace)
 
 
 def holder_write(
-    base: Mapping[str, Any], holder: str, timings: ElectionTimings, *, handoff: bool = False
+    base: Object, holder: str, timings: ElectionTimings, *, handoff: bool = False
 ) -> tuple[dict[str, Any], dict[str, str | None]]:
     """The spec and the annotations of a write of the Lease ``base`` that makes ``holder``
     its holder: the holder renewing or taking it, a release (``holder=""``:

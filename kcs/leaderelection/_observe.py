@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import orjson
 
 from kcs.client import ClientError
-from kcs.core import ApiError, Gone, parse_resource_version
-from kcs.leaderelection._lock import LeaseLock
+from kcs.core import ApiError, Gone, Object, object_from_dict, parse_resource_version
+from kcs.leaderelection._lock import LEASES, LeaseLock
 from kcs.leaderelection._record import LeaderElectionRecord
 from kcs.leaderelection._timing import ElectionTimings
 
@@ -46,7 +45,7 @@ class Observation:
     lease would have expired.
     """
 
-    lease: dict[str, Any] | None
+    lease: Object | None
     record: LeaderElectionRecord | None
     resource_version: str
     observed_at: float
@@ -56,12 +55,6 @@ class Observation:
     def holder(self) -> str:
         """The holder now (``""`` if nobody, or the lease does not exist)."""
         return self.record.holder_identity if self.record is not None else ""
-
-
-def _resource_version(lease: Mapping[str, Any] | None) -> str:
-    meta = lease.get("metadata") if lease is not None else None
-    rv = meta.get("resourceVersion") if isinstance(meta, Mapping) else None
-    return str(rv) if rv is not None else ""
 
 
 def _older(rv: str, than: str) -> bool:
@@ -93,14 +86,17 @@ class LeaseObserver:
         self._failures = 0
 
     def observe(
-        self, lease: Mapping[str, Any] | None, resource_version: str | None = None
+        self, lease: Object | None, resource_version: str | None = None
     ) -> Observation | None:
         """Take in a state of the Lease (``None``: it does not exist) read at
         ``resource_version`` (default: the Lease's own; ``""`` for a read that found
         nothing and carries no version, which is taken as current). A state known to be
         no newer than the current one is ignored. Returns the current observation."""
         cur = self.current
-        rv = resource_version if resource_version is not None else _resource_version(lease)
+        if resource_version is not None:
+            rv = resource_version
+        else:
+            rv = lease.resource_version if lease is not None else ""
         if cur is not None and (
             (rv and rv == cur.resource_version) or _older(rv, cur.resource_version)
         ):
@@ -117,7 +113,7 @@ class LeaseObserver:
             record = LeaderElectionRecord.from_lease(lease)
             same = cur is not None and cur.record is not None and cur.record.key == record.key
             observed_at = cur.observed_at if same and cur is not None else now
-            new = Observation(dict(lease), record, rv, observed_at)
+            new = Observation(lease, record, rv, observed_at)
         self.current = new
         self._on_change(new, cur)
         return new
@@ -131,7 +127,7 @@ class LeaseObserver:
         while True:
             try:
                 with anyio.fail_after(self.timings.request_timeout):
-                    lease, rv = await self.lock.list()
+                    lease, rv = await self._list()
                 self.observe(lease, rv if lease is None else None)
                 if anyio.current_time() < poll_until:
                     await anyio.sleep(self.timings.retry_wait(rng))
@@ -151,8 +147,21 @@ class LeaseObserver:
                 poll_until = anyio.current_time() + self.timings.lease_duration
                 await anyio.sleep(self.timings.retry_wait(rng))
 
+    async def _list(self) -> tuple[Object | None, str]:
+        lock = self.lock
+        result = await lock.client.list(
+            LEASES, lock.namespace, field_selector={"metadata.name": lock.name}
+        )
+        lease = next((i for i in result if i.metadata.name == lock.name), None)
+        return lease, result.resource_version
+
     async def _watch(self, rv: str, rng: random.Random) -> str:
-        stream = self.lock.watch(rv, rng.randint(*_WATCH_SECONDS))
+        lock = self.lock
+        stream = lock.client.watch_raw(
+            LEASES, lock.namespace, resource_version=rv,
+            field_selector={"metadata.name": lock.name}, allow_watch_bookmarks=True,
+            timeout_seconds=rng.randint(*_WATCH_SECONDS),
+        )
         try:
             # A watch that cannot start quickly (the client retries 5xx answers with
             # backoff) must not hold up the poll that replaces it.
@@ -179,12 +188,12 @@ class LeaseObserver:
             if code == 410:
                 raise Gone(obj, 410)
             raise ValueError(f"watch error: {obj.get('message') or obj}")
-        new_rv = _resource_version(obj) or rv
         meta = obj.get("metadata")
+        new_rv = str(meta.get("resourceVersion") or rv) if isinstance(meta, dict) else rv
         if not isinstance(meta, dict) or meta.get("name") != self.lock.name:
             return new_rv
         if kind in ("ADDED", "MODIFIED"):
-            self.observe(obj)
+            self.observe(object_from_dict(obj))
         elif kind == "DELETED":
             self.observe(None, new_rv)
         return new_rv

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from kcs.core import Object
+
 __all__ = [
     "ANNOTATION_LEASE_DURATION",
     "ANNOTATION_PREFERRED_HOLDER",
@@ -108,14 +110,12 @@ class LeaderElectionRecord:
         return self.holder_identity != ""
 
     @classmethod
-    def from_lease(cls, lease: Mapping[str, Any]) -> LeaderElectionRecord:
-        """Read the record from a Lease object (decoded JSON). Never raises."""
+    def from_lease(cls, lease: Object) -> LeaderElectionRecord:
+        """Read the record from a Lease as the client or a watch decoded it. Never
+        raises."""
         problems: list[str] = []
         spec = lease.get("spec")
-        meta = lease.get("metadata")
-        annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
-        if not isinstance(annotations, Mapping):
-            annotations = {}
+        annotations: Mapping[str, Any] = lease.metadata.annotations
         if spec is None:
             spec = {}
         if not isinstance(spec, Mapping):

@@ -92,6 +92,12 @@ class Replica:
     def kill(self) -> None:
         self.process.kill()
 
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
 
 class Replicas:
     """Starts replica processes in a task group that reads their output."""

@@ -5,7 +5,8 @@
 It runs a :class:`~kcs.leaderelection.LeaderElector` with two clients, told apart by the
 fake apiserver's write log through their User-Agent: ``replica/<ID>/election`` for the
 Lease and ``replica/<ID>/work`` for the leader-only work, which patches the ConfigMap
-``work`` every ``--work-interval`` seconds while this replica leads. Every election event
+``work`` every ``--work-interval`` seconds while this replica leads (sleeping between
+writes, as most work loops do). Every election event
 is printed on stdout as one JSON line (``{"event": ..., "at": <time.monotonic()>, ...}``);
 logs go to stderr. SIGTERM (or SIGINT) asks for a graceful stop: the elector releases the
 lease, handing it to ``--successor`` (``auto``, ``none`` or an identity), and the process
@@ -80,8 +81,7 @@ async def main(args: argparse.Namespace) -> None:
                     await worker.patch(CONFIGMAPS, "work", patch, args.namespace)
                 except (ApiError, ClientError) as e:
                     emit("work_failed", error=str(e)[:200])
-                with anyio.move_on_after(args.work_interval):
-                    await leadership.stopping.wait()
+                await anyio.sleep(args.work_interval)
         finally:
             emit("work_ended", term=leadership.term, writes=seq)
 

@@ -10,7 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from kcs.client import Client
+from kcs.client import Client, FencedError, current_fences
+from kcs.core import builtin
 from kcs.leaderelection import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,
@@ -18,6 +19,8 @@ from kcs.leaderelection import (
     ElectionEvent,
     ElectionEventKind,
     ElectionTimings,
+    ElectorState,
+    EndReason,
     LeaderElector,
     Leadership,
     LeadFunction,
@@ -29,6 +32,7 @@ from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
+CONFIGMAPS = builtin("configmaps")
 TIMINGS = ElectionTimings(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
 LEASE = "ctl"
 EV = ElectionEventKind
@@ -418,3 +422,42 @@ async def test_release_drains_the_work_within_the_bound_then_cancels_it(
     assert stopped.detail == "released" and stopped.at <= released.at
     # It kept renewing while the work drained, so the lease never came near expiry.
     assert events.of(EV.RENEWED, after=asked)
+
+
+async def test_the_work_runs_under_the_terms_fence_and_ends_with_a_typed_reason(
+    fake_apiserver: FakeApiServer, make_client: MakeClient
+) -> None:
+    events = Events()
+    worker = make_client("worker")
+    seen: list[object] = []
+
+    async def work(leadership: Leadership) -> None:
+        seen.append(current_fences())
+        try:
+            await anyio.sleep_forever()
+        finally:
+            # The term is over by the time the work is cancelled: a request the work
+            # still tries (here, in its cleanup) is refused before it is sent.
+            with anyio.CancelScope(shield=True):
+                before = fake_apiserver.requests.total
+                try:
+                    await worker.get(CONFIGMAPS, "x", "default")
+                except FencedError as e:
+                    seen.append(e)
+                seen.append(fake_apiserver.requests.total - before)
+
+    el = _elector(make_client, "a", events, on_started_leading=work)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(el.run)
+        await events.wait(EV.STARTED_LEADING)
+        leadership = el.leadership
+        assert leadership is not None and leadership.reason is None
+        assert el.state is ElectorState.LEADING
+        await el.release(None, drain_timeout=0.1)
+    assert seen[0] == (leadership.fence,)
+    assert isinstance(seen[1], FencedError) and seen[1].fence is leadership.fence
+    assert seen[2] == 0
+    assert leadership.reason is EndReason.RELEASED and leadership.ended
+    stopped = events.of(EV.STOPPED_LEADING)[0]
+    assert stopped.reason is EndReason.RELEASED and stopped.detail == "released"
+    assert el.state is ElectorState.STOPPED

@@ -9,6 +9,7 @@ work as leaders (see :func:`le_harness.check_never_two_leaders`).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import anyio
@@ -30,6 +31,8 @@ RENEW_DEADLINE = 1.0
 SLACK = 0.5
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+PAUSE_TRIALS = int(os.environ.get("KCS_PAUSE_TRIALS", "3"))
 
 
 def _rv(record: Any) -> int:
@@ -231,5 +234,45 @@ async def test_lease_corrupted_while_held_leaves_no_leader_for_a_lease_duration(
             fixed = api.get("leases", LEASE, "default")["spec"]
             assert fixed["holderIdentity"] == leader.identity
             assert fixed["leaseDurationSeconds"] == 2
+    finally:
+        await api.stop()
+
+
+@pytest.mark.parametrize("trial", range(PAUSE_TRIALS))
+async def test_a_paused_leader_sends_no_write_after_another_replica_took_the_lease(
+    trial: int,
+) -> None:
+    """SIGSTOP the leader for 3 s (twice its lease), then SIGCONT it. Its event loop
+    resumes its work before the fence's cancellation; every request the work then makes
+    is refused before it is written, so the write log shows no write of the ex-leader
+    after the other replica took the lease. ``KCS_PAUSE_TRIALS=50`` runs 50 trials."""
+    api = await _server()
+    try:
+        async with replica_processes(api.url) as rs:
+            r0 = await rs.start("r0")
+            await r0.wait_for("started_leading")
+            r1 = await rs.start("r1")
+            await _working(api, "r0")
+            r0.pause()
+            paused_at = anyio.current_time()
+            await r1.wait_for("started_leading", 10, after=paused_at)
+            await anyio.sleep(max(0.0, paused_at + 3.0 - anyio.current_time()))
+            resumed_at = anyio.current_time()
+            r0.resume()
+            stopped = await r0.wait_for("stopped_leading", 5, after=paused_at)
+            ended = await r0.wait_for("work_ended", 5, after=paused_at)
+            await _working(api, "r1", 5)
+            recs = list(api.writes.records)
+            takeover = lease_writes(recs, "r1")[0]
+            late = [r for r in work_writes(recs, "r0") if r.time > takeover.time]
+            assert not late, f"{len(late)} writes of the paused ex-leader after the takeover"
+            assert stopped["detail"] in ("fenced", "lost")
+            terms = check_never_two_leaders(recs)
+            assert [t.identity for t in terms] == ["r0", "r1"]
+            refused = [e for e in r0.find("work_failed") if e["at"] >= resumed_at
+                       and "refused: fence" in e["error"]]
+            print(f"\npause trial {trial}: ex-leader stopped ({stopped['detail']}) "
+                  f"{(ended['at'] - resumed_at) * 1000:.1f} ms after SIGCONT; "
+                  f"{len(refused)} write(s) refused by the fence; 0 late writes")
     finally:
         await api.stop()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from le_harness import LEASE, LEASES, check_never_two_leaders
 
+from kcs.core import Object, object_from_dict
 from kcs.leaderelection import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,
@@ -97,11 +98,12 @@ def test_parse_micro_time_accepts_rfc3339_and_nothing_else(text: object, expecte
 # -- the record ------------------------------------------------------------------------------
 
 
-def _lease(spec: object, annotations: dict[str, str] | None = None) -> dict[str, object]:
+def _lease(spec: object, annotations: dict[str, str] | None = None) -> Object:
     meta: dict[str, object] = {"name": "x", "namespace": "default", "resourceVersion": "7"}
     if annotations:
         meta["annotations"] = annotations
-    return {"metadata": meta, "spec": spec}
+    return object_from_dict({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                             "metadata": meta, "spec": spec})
 
 
 def test_record_of_a_well_formed_lease() -> None:
@@ -152,7 +154,8 @@ def test_a_spec_that_is_not_an_object_counts_as_held() -> None:
 def test_the_key_changes_with_every_renewal_and_only_then() -> None:
     spec = {"holderIdentity": "a", "renewTime": format_micro_time(NOW)}
     a = LeaderElectionRecord.from_lease(_lease(spec))
-    b = LeaderElectionRecord.from_lease({**_lease(dict(spec)), "metadata": {"labels": {"x": "y"}}})
+    b = LeaderElectionRecord.from_lease(object_from_dict(
+        {**_lease(dict(spec)).to_dict(), "metadata": {"labels": {"x": "y"}}}))
     c = LeaderElectionRecord.from_lease(_lease({**spec, "renewTime": format_micro_time(
         NOW + timedelta(microseconds=1))}))
     assert a.key == b.key
