@@ -27,6 +27,7 @@ from kcs.leaderelection._events import (
 )
 from kcs.leaderelection._handoff import AUTO, Successor, pick_successor
 from kcs.leaderelection._identity import candidate_lease_name, default_identity
+from kcs.leaderelection._janitor import CandidateJanitor
 from kcs.leaderelection._leadership import Leadership
 from kcs.leaderelection._lock import LEASES, LeaseLock, next_spec
 from kcs.leaderelection._observe import LeaseObserver, Observation
@@ -51,6 +52,7 @@ __all__ = [
     "LEASES",
     "Candidacy",
     "Candidate",
+    "CandidateJanitor",
     "ElectionEvent",
     "ElectionEventHandler",
     "ElectionEventKind",

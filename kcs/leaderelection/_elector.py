@@ -27,6 +27,7 @@ from kcs.leaderelection._context import Election, Wakeup
 from kcs.leaderelection._events import ElectionEventHandler, ElectionEventKind, EndReason
 from kcs.leaderelection._handoff import AUTO, Successor, is_eligible
 from kcs.leaderelection._identity import default_identity
+from kcs.leaderelection._janitor import CandidateJanitor
 from kcs.leaderelection._leadership import Leadership
 from kcs.leaderelection._lock import LeaseLock
 from kcs.leaderelection._observe import LeaseObserver, Observation
@@ -104,6 +105,8 @@ class LeaderElector:
     * **Graceful stop** (:meth:`release`): the work is told to stop
       (:attr:`Leadership.stopping`), given ``drain_timeout`` to return, then cancelled;
       only then is the lease released or handed to an eligible successor.
+    * **Dead candidates are cleaned up**: the leader deletes candidate Leases not renewed
+      for twice their time to live (preconditioned on what it saw).
     * **Bad input is safe.** A Lease edited into nonsense counts as held until it stays
       unchanged for a full lease duration; a Lease deleted while held ends leadership at
       once, and standbys wait out the last holder's lease before recreating it; apiserver
@@ -150,6 +153,10 @@ class LeaderElector:
             if candidate else None
         )
         self._campaign = Campaign(self._election)
+        self._janitor = (
+            CandidateJanitor(self._election, self._candidacy.lease_name)
+            if self._candidacy is not None else None
+        )
         self._run: _Run | None = None
         self._term: Term | None = None
         self._warned_key: bytes | None = None
@@ -210,6 +217,11 @@ class LeaderElector:
     def synced(self) -> bool:
         """The synced flag this replica publishes as a candidate."""
         return self._candidacy.synced if self._candidacy is not None else False
+
+    @property
+    def candidates_removed(self) -> int:
+        """Candidate Leases of dead replicas this replica deleted while it led."""
+        return self._janitor.removed if self._janitor is not None else 0
 
     async def set_synced(self, synced: bool = True) -> None:
         """Publish that this replica's caches are synced: only a synced candidate is
@@ -384,9 +396,14 @@ class LeaderElector:
         self, run: _Run, term: Term, work_done: anyio.Event, helpers: anyio.CancelScope
     ) -> None:
         """Renew every ``retry_period``; end the term when the lease is seen lost, or when
-        a requested drain is over. The fence's own deadline needs no help from here."""
+        a requested drain is over; sweep dead candidates meanwhile. The fence's own
+        deadline needs no help from here."""
         with helpers:
-            await self._renew_loop(run, term, work_done)
+            async with anyio.create_task_group() as tg:
+                if self._janitor is not None:
+                    tg.start_soon(self._janitor.run)
+                await self._renew_loop(run, term, work_done)
+                tg.cancel_scope.cancel()
 
     async def _renew_loop(self, run: _Run, term: Term, work_done: anyio.Event) -> None:
         el = self._election

@@ -55,6 +55,9 @@ class ElectionEventKind(StrEnum):
     """The lease was handed to ``holder`` after the work stopped."""
     LEADER_CHANGED = "leader_changed"
     """This replica observed a new holder (``holder``; ``""`` for none)."""
+    CANDIDATE_REMOVED = "candidate_removed"
+    """This replica deleted the candidate Lease of ``holder``, a replica that had not
+    renewed it for far longer than its time to live."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from kcs.leaderelection import (
     ANNOTATION_LEASE_DURATION,
     ANNOTATION_PREFERRED_HOLDER,
     ANNOTATION_SYNCED,
+    LABEL_CANDIDATE_FOR,
+    CandidateJanitor,
     ElectionEvent,
     ElectionEventKind,
     ElectionTimings,
@@ -24,10 +26,13 @@ from kcs.leaderelection import (
     LeaderElector,
     Leadership,
     LeadFunction,
+    LeaseLock,
+    LeaseObserver,
     candidate_lease_name,
     format_micro_time,
     parse_micro_time,
 )
+from kcs.leaderelection._context import Election, Wakeup
 from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -461,3 +466,78 @@ async def test_the_work_runs_under_the_terms_fence_and_ends_with_a_typed_reason(
     stopped = events.of(EV.STOPPED_LEADING)[0]
     assert stopped.reason is EndReason.RELEASED and stopped.detail == "released"
     assert el.state is ElectorState.STOPPED
+
+
+async def test_the_leader_deletes_candidate_leases_that_stopped_renewing(
+    fake_apiserver: FakeApiServer, make_client: MakeClient
+) -> None:
+    api, events = fake_apiserver, Events()
+    now = format_micro_time(datetime.now(UTC))
+
+    def candidate(identity: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": candidate_lease_name(LEASE, identity), "namespace": "default",
+                         "labels": {LABEL_CANDIDATE_FOR: LEASE}},
+            "spec": {"holderIdentity": identity, "renewTime": now},
+        }
+
+    # Two replicas that died without removing their candidate Leases, and one Lease of
+    # another election, which is not ours to touch.
+    for dead in ("dead-1", "dead-2"):
+        api.create("leases", candidate(dead))
+    other = candidate("x")
+    other["metadata"]["name"] = "other-candidate-x"
+    other["metadata"]["labels"] = {LABEL_CANDIDATE_FOR: "other"}
+    api.create("leases", other)
+    a = _elector(make_client, "a", events)
+    b = _elector(make_client, "b", events)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a.run)
+        await events.wait(EV.STARTED_LEADING, "a")
+        tg.start_soon(b.run)
+        await events.wait(EV.CANDIDATE_REMOVED, "a", within=15)
+        await eventually(lambda: len(events.of(EV.CANDIDATE_REMOVED)) == 2, 5, "both removed")
+        removed = sorted(e.holder for e in events.of(EV.CANDIDATE_REMOVED))
+        assert removed == ["dead-1", "dead-2"]
+        names = {o["metadata"]["name"] for o in api.list("leases", "default")}
+        assert names == {LEASE, "other-candidate-x", candidate_lease_name(LEASE, "a"),
+                         candidate_lease_name(LEASE, "b")}
+        deletes = [r for r in api.writes.records if r.verb == "delete"]
+        assert {r.name for r in deletes} == {candidate_lease_name(LEASE, d)
+                                           for d in ("dead-1", "dead-2")}
+        assert all(r.user_agent.endswith(" a") for r in deletes)
+        assert a.candidates_removed == 2 and b.candidates_removed == 0
+        tg.cancel_scope.cancel()
+
+
+async def test_a_candidate_that_renews_between_the_list_and_the_delete_is_kept(
+    fake_apiserver: FakeApiServer, make_client: MakeClient
+) -> None:
+    """The delete is preconditioned on the resourceVersion the sweep saw."""
+    api = fake_apiserver
+    lease = api.create("leases", {
+        "metadata": {"name": candidate_lease_name(LEASE, "slow"), "namespace": "default",
+                     "labels": {LABEL_CANDIDATE_FOR: LEASE}},
+        "spec": {"holderIdentity": "slow"},
+    })
+    client = make_client("janitor")
+    lock = LeaseLock(client, LEASE, "default")
+    election = Election(lock, "janitor", TIMINGS, LeaseObserver(lock, TIMINGS, lambda n, o: None),
+                        None, Wakeup())
+    janitor = CandidateJanitor(election, "none", stale_after=0.0)
+    api.faults.delay(0.3, verbs="delete")
+
+    async def renew_meanwhile() -> None:
+        await anyio.sleep(0.1)
+        lease["spec"]["renewTime"] = format_micro_time(datetime.now(UTC))
+        api.update("leases", lease)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(renew_meanwhile)
+        assert await janitor.sweep() == []
+    assert api.get("leases", candidate_lease_name(LEASE, "slow"), "default")
+    api.faults.clear()
+    # Unchanged between this sweep's list and its delete: now it goes.
+    assert await janitor.sweep() == [candidate_lease_name(LEASE, "slow")]
+    deletes = [r for r in api.writes.records if r.verb == "delete"]
+    assert len(deletes) == 1

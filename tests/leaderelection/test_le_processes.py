@@ -276,3 +276,40 @@ async def test_a_paused_leader_sends_no_write_after_another_replica_took_the_lea
                   f"{len(refused)} write(s) refused by the fence; 0 late writes")
     finally:
         await api.stop()
+
+
+async def test_the_survivors_remove_the_candidate_leases_of_killed_replicas() -> None:
+    api = await _server()
+    try:
+        async with replica_processes(api.url) as rs:
+            r0 = await rs.start("r0")
+            await r0.wait_for("started_leading")
+            for name in ("r1", "r2", "r3"):
+                await rs.start(name)
+
+            def candidates() -> set[str]:
+                found = api.list("leases", "default",
+                                 label_selector=f"leaderelection.kcs.io/candidate-for={LEASE}")
+                return {o["spec"]["holderIdentity"] for o in found}
+
+            await eventually(lambda: candidates() == {"r0", "r1", "r2", "r3"}, 10,
+                             "every candidate Lease")
+            killed_at = anyio.current_time()
+            rs.all["r0"].kill()  # the leader
+            rs.all["r2"].kill()
+            leader = await rs.wait_leader(10, after=killed_at)
+            assert leader.identity in ("r1", "r3")
+            await eventually(lambda: candidates() == {"r1", "r3"}, 15,
+                             "the killed replicas' candidate Leases to be removed")
+            removed = {e["holder"] for e in leader.find("candidate_removed")}
+            assert removed == {"r0", "r2"}
+            deletes = [r for r in api.writes.records if r.verb == "delete"]
+            assert {r.name for r in deletes} == {f"{LEASE}-candidate-r0", f"{LEASE}-candidate-r2"}
+            # Only the leader removed them, and only once it had seen them unchanged for
+            # twice a candidate's time to live (2 s with these timings) on its own clock.
+            assert {r.user_agent.rsplit("replica/", 1)[1] for r in deletes} == {
+                f"{leader.identity}/election"}
+            assert min(r.time for r in deletes) - killed_at >= 2 * 2.0
+            check_never_two_leaders(api.writes.records)
+    finally:
+        await api.stop()
