@@ -54,6 +54,7 @@ from kcs.informer import Informer
 from kcs.leaderelection import (
     AUTO,
     LEASES,
+    CrashDetection,
     ElectionEvent,
     ElectionTimings,
     Successor,
@@ -216,7 +217,8 @@ async def replica(args: argparse.Namespace) -> None:
         manager = Manager(work, lease_name=args.lease, namespace=args.namespace, identity=name,
                           timings=timings, election_client=election,
                           health_port=args.health_port, drain_timeout=args.drain_timeout,
-                          successor=successor, on_event=on_event)
+                          successor=successor, on_event=on_event,
+                          crash_detection=CrashDetection() if args.crash_detection else None)
         controller = DemoController(write=not args.no_write, quiet=args.quiet,
                                     workers=args.workers, namespace=args.namespace,
                                     selector=args.selector)
@@ -258,6 +260,8 @@ def replica_parser(prog: str = "python -m kcs.demo replica") -> argparse.Argumen
     p.add_argument("--poll-lease", action="store_true",
                    help="never watch the Lease: poll it every retry period (client-go)")
     p.add_argument("--no-write", action="store_true", help="reconcile without writing")
+    p.add_argument("--crash-detection", action="store_true",
+                   help="a liveness endpoint on 127.0.0.1: a crashed leader is replaced at once")
     p.add_argument("--quiet", action="store_true", help="report one reconcile per term")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info", type=str.lower)
     p.add_argument("--log-format", choices=LOG_FORMATS, default="text")

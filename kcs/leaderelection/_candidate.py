@@ -28,6 +28,7 @@ from kcs.core import AlreadyExists, ApiError, Conflict, NotFound, Object
 from kcs.leaderelection._identity import candidate_lease_name, label_value
 from kcs.leaderelection._lock import LEASES
 from kcs.leaderelection._record import (
+    ANNOTATION_LIVENESS,
     ANNOTATION_SYNCED,
     LABEL_CANDIDATE_FOR,
     format_micro_time,
@@ -50,6 +51,8 @@ class Candidate:
     synced: bool
     renew_time: datetime | None
     lease_name: str
+    liveness: str = ""
+    """The liveness endpoint it advertises (``""``: none, no crash detection)."""
 
     def fresh(self, now: datetime, ttl: float) -> bool:
         """Whether the candidate renewed within ``ttl`` seconds of ``now`` (either side,
@@ -75,6 +78,7 @@ def _candidate(lease: Object) -> Candidate | None:
         synced=lease.annotations.get(ANNOTATION_SYNCED) == "true",
         renew_time=parse_micro_time(spec.get("renewTime")),
         lease_name=lease.name,
+        liveness=lease.annotations.get(ANNOTATION_LIVENESS, ""),
     )
 
 
@@ -131,6 +135,8 @@ class Candidacy:
         self.identity = identity
         self.timings = timings
         self.lease_name = candidate_lease_name(election, identity)
+        self.liveness = ""
+        """The liveness endpoint to advertise (``""``: none); set before :meth:`run`."""
         self._synced = False
         self._running = False
         self._write_lock = anyio.Lock()
@@ -166,6 +172,8 @@ class Candidacy:
     def _body(self) -> dict[str, Any]:
         now = format_micro_time(datetime.now(UTC))
         annotations = {ANNOTATION_SYNCED: "true" if self._synced else "false"}
+        if self.liveness:
+            annotations[ANNOTATION_LIVENESS] = self.liveness
         return {
             "apiVersion": LEASES.api_version,
             "kind": LEASES.kind,

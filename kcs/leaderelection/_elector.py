@@ -3,8 +3,9 @@
 
 One :class:`LeaderElector` per replica and Lease. Its :meth:`~LeaderElector.run` keeps
 going, side by side: the observer (a watch on the Lease), the candidacy (this replica's
-candidate Lease) and the campaign: wait until the lease may be taken (:mod:`._campaign`),
-take it with a preconditioned write, run the leader-only work inside the term's fence while renewing
+candidate Lease), the liveness endpoint and the holder monitor (with crash detection),
+and the campaign: wait until the lease may be taken (:mod:`._campaign`), take it with a
+preconditioned write, run the leader-only work inside the term's fence while renewing
 (:mod:`._term`), give the lease up when the term ends (:mod:`._release`), and campaign
 again.
 """
@@ -29,6 +30,7 @@ from kcs.leaderelection._handoff import AUTO, Successor, is_eligible
 from kcs.leaderelection._identity import default_identity
 from kcs.leaderelection._janitor import CandidateJanitor
 from kcs.leaderelection._leadership import Leadership
+from kcs.leaderelection._liveness import CrashDetection, HolderMonitor, LivenessEndpoint
 from kcs.leaderelection._lock import LeaseLock
 from kcs.leaderelection._observe import LeaseObserver, Observation
 from kcs.leaderelection._release import release_lease
@@ -77,7 +79,8 @@ class _Run:
 
 
 class LeaderElector:
-    """Lease-based leader election with fencing, warm standby and hand-off.
+    """Lease-based leader election with fencing, warm standby, hand-off and crash
+    detection.
 
     ``name`` is the Lease in ``namespace`` (default: the client's). ``identity`` must be
     unique per process (default ``<hostname>_<random>``). Give the elector a client of
@@ -101,7 +104,8 @@ class LeaderElector:
       replica can lead. It also closes at once when the lease is seen taken or deleted.
     * **Standbys watch** the Lease and act at once on a release or a hand-off to them;
       they take an unreleased lease when it was not renewed for ``lease_duration`` on
-      their own clock.
+      their own clock, or at once with ``crash_detection`` when its holder's process is
+      proved gone (its liveness endpoint refused them after greeting them).
     * **Graceful stop** (:meth:`release`): the work is told to stop
       (:attr:`Leadership.stopping`), given ``drain_timeout`` to return, then cancelled;
       only then is the lease released or handed to an eligible successor.
@@ -134,12 +138,14 @@ class LeaderElector:
         on_event: ElectionEventHandler | None = None,
         candidate: bool = True,
         release_on_cancel: bool = True,
+        crash_detection: CrashDetection | None = None,
     ) -> None:
         self.client = client
         self.name = name
         self.namespace = namespace or client.namespace
         self.identity = identity or default_identity()
         self.timings = timings or ElectionTimings()
+        self.crash_detection = crash_detection
         self._on_started_leading = on_started_leading
         self._on_stopped_leading = on_stopped_leading
         self._on_new_leader = on_new_leader
@@ -152,11 +158,17 @@ class LeaderElector:
             Candidacy(client, name, self.namespace, self.identity, self.timings)
             if candidate else None
         )
-        self._campaign = Campaign(self._election)
+        self._monitor = (
+            HolderMonitor(self._election, crash_detection) if crash_detection else None
+        )
+        self._campaign = Campaign(
+            self._election, self._monitor.proves_gone if self._monitor else None
+        )
         self._janitor = (
             CandidateJanitor(self._election, self._candidacy.lease_name)
             if self._candidacy is not None else None
         )
+        self._endpoint: LivenessEndpoint | None = None
         self._run: _Run | None = None
         self._term: Term | None = None
         self._warned_key: bytes | None = None
@@ -219,6 +231,13 @@ class LeaderElector:
         return self._candidacy.synced if self._candidacy is not None else False
 
     @property
+    def liveness_endpoint(self) -> str | None:
+        """The liveness endpoint this replica advertises (``None``: no crash detection,
+        or not running)."""
+        endpoint = self._endpoint
+        return str(endpoint.endpoint) if endpoint and endpoint.endpoint else None
+
+    @property
     def candidates_removed(self) -> int:
         """Candidate Leases of dead replicas this replica deleted while it led."""
         return self._janitor.removed if self._janitor is not None else 0
@@ -237,14 +256,22 @@ class LeaderElector:
         When cancelled while leading, the work is cancelled and then (with
         ``release_on_cancel``) the lease is released within ``renew_deadline``, shielded.
         Losing leadership does not end :meth:`run`: the replica goes back to standby and
-        ``on_started_leading`` is called again when it next leads.
+        ``on_started_leading`` is called again when it next leads. With crash detection,
+        the liveness endpoint is opened first (``OSError`` if it cannot listen); if it
+        fails later, the work is fenced first, the lease released, and :meth:`run`
+        raises.
         """
         if self._run is not None:
             raise RuntimeError("this elector is already running")
         try:
             async with anyio.create_task_group() as tg:
                 run = self._run = _Run(tg)
+                endpoint = await self._open_endpoint()
                 tg.start_soon(self._election.observer.run)
+                if endpoint is not None:
+                    tg.start_soon(endpoint.serve)
+                if self._monitor is not None:
+                    tg.start_soon(self._monitor.run)
                 if self._candidacy is not None:
                     tg.start_soon(self._candidacy.run)
                 await self._campaign_until_stopped(run)
@@ -255,6 +282,7 @@ class LeaderElector:
             raise
         finally:
             ended, self._run = self._run, None
+            self._endpoint = None
             if ended is not None:
                 ended.finished.set()
 
@@ -289,6 +317,28 @@ class LeaderElector:
         await run.finished.wait()
         return run.handed_to
 
+    async def _open_endpoint(self) -> LivenessEndpoint | None:
+        if self.crash_detection is None:
+            return None
+        endpoint = LivenessEndpoint(self.crash_detection, self._endpoint_closing)
+        advertised = await endpoint.open()
+        self._endpoint = endpoint
+        if self._candidacy is not None:
+            self._candidacy.liveness = str(advertised)
+        _log.info("%s: liveness endpoint listening, advertised as %s", self._election.who,
+                  advertised)
+        host, port = endpoint.listening or ("", 0)
+        self._election.emit(_EV.ENDPOINT_OPENED,
+                            detail=f"listening on {host}:{port}, advertised as {advertised}")
+        return endpoint
+
+    def _endpoint_closing(self) -> None:
+        """The liveness endpoint is about to close: from then on a standby may take the
+        lease at once, so no request of the work may go out any more."""
+        term = self._term
+        if term is not None:
+            term.close_fence("the liveness endpoint closed")
+
     # -- campaign -------------------------------------------------------------------
 
     async def _campaign_until_stopped(self, run: _Run) -> None:
@@ -296,6 +346,8 @@ class LeaderElector:
         immediate = 0
         while run.stop is None:
             armed = el.wakeup.arm()
+            if self._endpoint is not None and self._endpoint.closed:
+                raise RuntimeError("the liveness endpoint closed; not campaigning any more")
             try:
                 # A timed-out write may still have been applied: the observer then shows
                 # this replica as the holder, and the next attempt renews.

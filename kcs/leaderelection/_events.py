@@ -40,7 +40,8 @@ class ElectionEventKind(StrEnum):
 
     STARTED_LEADING = "started_leading"
     """This replica's write that took the lease succeeded; the work is about to start.
-    ``sent`` is when that write was sent."""
+    ``sent`` is when that write was sent; ``detail`` is ``"crash"`` when the lease was
+    taken early on a crash signal of its holder."""
     RENEWED = "renewed"
     """A renewal succeeded; the fence moved to ``sent + renew_deadline``."""
     RENEW_FAILED = "renew_failed"
@@ -55,6 +56,16 @@ class ElectionEventKind(StrEnum):
     """The lease was handed to ``holder`` after the work stopped."""
     LEADER_CHANGED = "leader_changed"
     """This replica observed a new holder (``holder``; ``""`` for none)."""
+    ENDPOINT_OPENED = "endpoint_opened"
+    """With crash detection: this replica's liveness endpoint listens; ``detail`` says
+    where: ``listening on <ip>:<port>, advertised as <ip>:<port> <nonce>``."""
+    WATCHING_HOLDER = "watching_holder"
+    """With crash detection: this replica holds a connection to the liveness endpoint of
+    ``holder``, which greeted it: a crash of that process will be seen at once."""
+    HOLDER_CRASHED = "holder_crashed"
+    """This replica has proof that the process of ``holder`` is gone (its liveness
+    endpoint refused a connection after greeting this replica): it takes the lease now
+    instead of waiting it out."""
     CANDIDATE_REMOVED = "candidate_removed"
     """This replica deleted the candidate Lease of ``holder``, a replica that had not
     renewed it for far longer than its time to live."""

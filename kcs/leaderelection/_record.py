@@ -21,6 +21,7 @@ from kcs.core import Object
 
 __all__ = [
     "ANNOTATION_LEASE_DURATION",
+    "ANNOTATION_LIVENESS",
     "ANNOTATION_PREFERRED_HOLDER",
     "ANNOTATION_SYNCED",
     "LABEL_CANDIDATE_FOR",
@@ -36,6 +37,9 @@ ANNOTATION_LEASE_DURATION = "leaderelection.kcs.io/lease-duration"
 whole seconds)."""
 ANNOTATION_SYNCED = "leaderelection.kcs.io/synced"
 """On a candidate Lease: ``"true"`` when the candidate's caches are synced."""
+ANNOTATION_LIVENESS = "leaderelection.kcs.io/liveness"
+"""On a candidate Lease: the candidate's liveness endpoint, ``<ip>:<port> <nonce>``, when
+it runs with crash detection (see :class:`~kcs.leaderelection.CrashDetection`)."""
 LABEL_CANDIDATE_FOR = "leaderelection.kcs.io/candidate-for"
 """On a candidate Lease: the name of the election Lease it is a candidate for."""
 

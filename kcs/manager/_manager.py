@@ -15,6 +15,7 @@ from kcs.core import ObjectKey
 from kcs.informer import InformerFactory
 from kcs.leaderelection import (
     AUTO,
+    CrashDetection,
     ElectionEventHandler,
     ElectionTimings,
     LeaderElector,
@@ -51,7 +52,12 @@ class Manager:
       object is reconciled at least once by the new leader. Reconciles are level-based, so
       this covers whatever the old leader had not finished. It does not relist.
     * **Fenced.** Controllers run inside the elector's fence: they are cancelled before
-      any other replica could take the lease (see :class:`~kcs.leaderelection.LeaderElector`).
+      any other replica could take the lease, and every request they make is refused
+      (:class:`~kcs.client.FencedError`) once the fence has closed, checked right before
+      it is written (see :class:`~kcs.leaderelection.LeaderElector`).
+    * **Crash failover** (``crash_detection``): a standby replaces a leader whose process
+      died at once instead of waiting out its lease
+      (:class:`~kcs.leaderelection.CrashDetection`).
     * **Graceful shutdown** (:meth:`shutdown`, or SIGTERM/SIGINT when ``handle_signals``):
       readiness turns false; the queues stop handing out keys; reconciles in flight get
       ``drain_timeout`` seconds to finish, then are cancelled; only then is the Lease
@@ -80,6 +86,7 @@ class Manager:
         successor: Successor = AUTO,
         handle_signals: bool = True,
         on_event: ElectionEventHandler | None = None,
+        crash_detection: CrashDetection | None = None,
     ) -> None:
         self.client = client
         _install_client_telemetry(client, election_client)
@@ -94,7 +101,7 @@ class Manager:
             elector = LeaderElector(
                 election_client or client, lease_name, namespace=namespace,
                 identity=identity, timings=timings, on_started_leading=self._lead,
-                on_event=on_event,
+                on_event=on_event, crash_detection=crash_detection,
             )
         self.elector = elector
         """The elector gating the controllers (``None``: this replica always leads)."""

@@ -1,12 +1,14 @@
 """One replica of a leader-elected controller, run as its own OS process by the tests.
 
     python le_replica.py --url URL --identity ID [--lease NAME] [timings] [--work-interval S]
+                         [--crash-detection [--advertise IP:PORT]]
 
 It runs a :class:`~kcs.leaderelection.LeaderElector` with two clients, told apart by the
 fake apiserver's write log through their User-Agent: ``replica/<ID>/election`` for the
 Lease and ``replica/<ID>/work`` for the leader-only work, which patches the ConfigMap
 ``work`` every ``--work-interval`` seconds while this replica leads (sleeping between
-writes, as most work loops do). Every election event
+writes, as most work loops do). ``--crash-detection`` opens a liveness endpoint on
+127.0.0.1 (advertised as ``--advertise``, e.g. a proxy's address). Every election event
 is printed on stdout as one JSON line (``{"event": ..., "at": <time.monotonic()>, ...}``);
 logs go to stderr. SIGTERM (or SIGINT) asks for a graceful stop: the elector releases the
 lease, handing it to ``--successor`` (``auto``, ``none`` or an identity), and the process
@@ -28,6 +30,7 @@ from kcs.client import Client, ClientError
 from kcs.core import ApiError, builtin
 from kcs.leaderelection import (
     AUTO,
+    CrashDetection,
     ElectionEvent,
     ElectionTimings,
     LeaderElector,
@@ -57,6 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="seconds before publishing synced=true (negative: never)")
     p.add_argument("--successor", default="auto")
     p.add_argument("--drain-timeout", type=float, default=2.0)
+    p.add_argument("--crash-detection", action="store_true")
+    p.add_argument("--advertise", default=None)
     return p.parse_args(argv)
 
 
@@ -88,9 +93,10 @@ async def main(args: argparse.Namespace) -> None:
     def on_event(e: ElectionEvent) -> None:
         emit(e.kind.value, at=e.at, term=e.term, holder=e.holder, sent=e.sent, detail=e.detail)
 
+    crash = CrashDetection(advertise=args.advertise) if args.crash_detection else None
     elector = LeaderElector(
         election, args.lease, namespace=args.namespace, identity=ident, timings=timings,
-        on_started_leading=work, on_event=on_event,
+        on_started_leading=work, on_event=on_event, crash_detection=crash,
     )
     successor: Successor = (
         AUTO if args.successor == "auto" else None if args.successor == "none" else args.successor
