@@ -278,4 +278,6 @@ async def _call(fn: Callable[..., Any], body: dict[str, Any], *allowed: str) -> 
     if allowed and allowed[0] in ("seconds", "events") and not positional:
         raise bad_request(f"{allowed[0]} is required")
     result = fn(*positional, **body)
+    if callable(result):  # the remover delay() and fail() return stays in the server
+        result = None
     return {"result": result} if result is not None else {}

@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from kcs.core import ApiError, ServerTimeout, ServiceUnavailable, status_body
 from kcs.testing._status import internal_error, too_many_requests
@@ -35,6 +35,8 @@ VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletec
 """The request verbs faults apply to (discovery and the control channel are exempt)."""
 
 PartitionMode = Literal["hang", "close"]
+
+_T = TypeVar("_T")
 
 
 def _verbs(verbs: Iterable[str] | str | None) -> frozenset[str] | None:
@@ -107,13 +109,16 @@ class Faults:
         verbs: Iterable[str] | str | None = None,
         jitter: float = 0.0,
         seed: int | None = None,
-    ) -> None:
+    ) -> Callable[[], None]:
         """Answer matching requests ``seconds`` late (plus a seeded uniform ``jitter``).
 
         ``seconds`` may be a callable drawing each delay (for example
-        ``functools.partial(random.Random(1).expovariate, 20)``).
+        ``functools.partial(random.Random(1).expovariate, 20)``). Returns a function that
+        removes this rule again (the others stay).
         """
-        self._delays.append(_Delay(seconds, jitter, _verbs(verbs), random.Random(seed)))
+        rule = _Delay(seconds, jitter, _verbs(verbs), random.Random(seed))
+        self._delays.append(rule)
+        return lambda: _remove(self._delays, rule)
 
     def fail(
         self,
@@ -124,19 +129,20 @@ class Faults:
         retry_after: int = 1,
         times: int | None = None,
         seed: int | None = None,
-    ) -> None:
+    ) -> Callable[[], None]:
         """Refuse a ``share`` of matching requests with ``code`` (429, 500, 503 or 504).
 
         A 429 carries ``Retry-After: retry_after`` and ``details.retryAfterSeconds``.
-        ``times`` limits how many requests this rule refuses in all.
+        ``times`` limits how many requests this rule refuses in all. Returns a function
+        that removes this rule again (the others stay).
         """
         if code not in (429, 500, 503, 504):
             raise ValueError("code must be 429, 500, 503 or 504")
         if not 0.0 <= share <= 1.0:
             raise ValueError("share must be between 0 and 1")
-        self._failures.append(
-            _Failure(code, share, _verbs(verbs), retry_after, times, random.Random(seed))
-        )
+        rule = _Failure(code, share, _verbs(verbs), retry_after, times, random.Random(seed))
+        self._failures.append(rule)
+        return lambda: _remove(self._failures, rule)
 
     def drop_watches(self, *, user_agent: str | None = None) -> int:
         """Cut every open watch connection now (only those whose User-Agent contains
@@ -237,6 +243,14 @@ class Faults:
                 f.remaining -= 1
             self.counts[f"fail_{f.code}"] += 1
             raise _failure(f.code, f.retry_after)
+
+
+def _remove(rules: list[_T], rule: _T) -> None:
+    """Remove ``rule`` (the very object) from ``rules``, if it is still there."""
+    for i, r in enumerate(rules):
+        if r is rule:
+            del rules[i]
+            return
 
 
 def _failure(code: int, retry_after: int) -> ApiError:

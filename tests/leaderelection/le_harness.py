@@ -25,10 +25,12 @@ import anyio.abc
 from anyio.streams.text import TextReceiveStream
 
 from kcs.testing import WriteRecord
+from kcs.testing.chaos import ReplicaWrites, Term, check_leader_writes
 
 REPLICA = Path(__file__).with_name("le_replica.py")
 LEASE = "le-test"
 LEASES = "leases.coordination.k8s.io"
+WRITES = ReplicaWrites(LEASE, is_work=lambda r: r.resource == "configmaps" and r.name == "work")
 _UA = re.compile(r"replica/([^/\s]+)/(election|work)")
 
 Event = dict[str, Any]
@@ -196,41 +198,12 @@ def is_work_write(record: WriteRecord) -> bool:
     return record.resource == "configmaps" and record.name == "work"
 
 
-@dataclass(frozen=True)
-class Term:
-    """A run of consecutive work writes by one replica, in commit order."""
-
-    identity: str
-    first: WriteRecord
-    last: WriteRecord
-    writes: int
-
-
 def check_never_two_leaders(records: Sequence[WriteRecord]) -> list[Term]:
-    """Assert the invariant on the write log; return the runs of work writes."""
-    holder: str | None = None
-    violations: list[str] = []
-    terms: list[Term] = []
-    for r in records:
-        who = writer(r)
-        if who is None:
-            continue
-        identity, client = who
-        if client == "election" and is_lease_write(r):
-            holder = identity
-        elif client == "work" and is_work_write(r):
-            if identity != holder:
-                violations.append(
-                    f"rv {r.resource_version} at {r.time:.3f}: {identity} wrote work after "
-                    f"{holder} wrote the lease"
-                )
-            if terms and terms[-1].identity == identity:
-                t = terms[-1]
-                terms[-1] = Term(identity, t.first, r, t.writes + 1)
-            else:
-                terms.append(Term(identity, r, r, 1))
-    assert not violations, "two leaders at work:\n" + "\n".join(violations)
-    return terms
+    """Assert the invariant on the write log (kcs.testing.chaos.check_leader_writes, with
+    the User-Agents of le_replica.py); return the runs of work writes."""
+    check = check_leader_writes(records, WRITES)
+    check.assert_ok()
+    return list(check.terms)
 
 
 def lease_writes(records: Sequence[WriteRecord], identity: str) -> list[WriteRecord]:

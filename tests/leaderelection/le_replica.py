@@ -1,7 +1,7 @@
 """One replica of a leader-elected controller, run as its own OS process by the tests.
 
     python le_replica.py --url URL --identity ID [--lease NAME] [timings] [--work-interval S]
-                         [--crash-detection [--advertise IP:PORT]]
+                         [--crash-detection [--advertise IP:PORT] [--liveness-port N]]
 
 It runs a :class:`~kcs.leaderelection.LeaderElector` with two clients, told apart by the
 fake apiserver's write log through their User-Agent: ``replica/<ID>/election`` for the
@@ -24,6 +24,7 @@ import signal
 import sys
 from typing import Any
 
+import aiohttp
 import anyio
 
 from kcs.client import Client, ClientError
@@ -62,6 +63,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--drain-timeout", type=float, default=2.0)
     p.add_argument("--crash-detection", action="store_true")
     p.add_argument("--advertise", default=None)
+    p.add_argument("--liveness-port", type=int, default=0)
+    p.add_argument("--unfenced-work", action="store_true",
+                   help="write the work with plain aiohttp, which no fence checks (to show "
+                        "what the fence prevents)")
     return p.parse_args(argv)
 
 
@@ -75,6 +80,17 @@ async def main(args: argparse.Namespace) -> None:
     election = Client.from_url(args.url, user_agent_suffix=f"replica/{ident}/election", qps=None)
     worker = Client.from_url(args.url, user_agent_suffix=f"replica/{ident}/work", qps=None)
 
+    raw = aiohttp.ClientSession(headers={"User-Agent": f"raw replica/{ident}/work"})
+    url = f"{args.url}/api/v1/namespaces/{args.namespace}/configmaps/work"
+
+    async def write(patch: dict[str, Any]) -> None:
+        if not args.unfenced_work:
+            await worker.patch(CONFIGMAPS, "work", patch, args.namespace)
+            return
+        headers = {"Content-Type": "application/merge-patch+json"}
+        async with raw.patch(url, data=json.dumps(patch), headers=headers) as resp:
+            resp.raise_for_status()
+
     async def work(leadership: Leadership) -> None:
         seq = 0
         emit("work_started", term=leadership.term)
@@ -83,8 +99,8 @@ async def main(args: argparse.Namespace) -> None:
                 seq += 1
                 patch = {"data": {"holder": ident, "term": str(leadership.term), "seq": str(seq)}}
                 try:
-                    await worker.patch(CONFIGMAPS, "work", patch, args.namespace)
-                except (ApiError, ClientError) as e:
+                    await write(patch)
+                except (ApiError, ClientError, aiohttp.ClientError) as e:
                     emit("work_failed", error=str(e)[:200])
                 await anyio.sleep(args.work_interval)
         finally:
@@ -93,7 +109,8 @@ async def main(args: argparse.Namespace) -> None:
     def on_event(e: ElectionEvent) -> None:
         emit(e.kind.value, at=e.at, term=e.term, holder=e.holder, sent=e.sent, detail=e.detail)
 
-    crash = CrashDetection(advertise=args.advertise) if args.crash_detection else None
+    crash = (CrashDetection(port=args.liveness_port, advertise=args.advertise)
+             if args.crash_detection else None)
     elector = LeaderElector(
         election, args.lease, namespace=args.namespace, identity=ident, timings=timings,
         on_started_leading=work, on_event=on_event, crash_detection=crash,
@@ -109,7 +126,7 @@ async def main(args: argparse.Namespace) -> None:
         await elector.set_synced(True)
         emit("synced")
 
-    async with election, worker, anyio.create_task_group() as tg:
+    async with election, worker, raw, anyio.create_task_group() as tg:
         tg.start_soon(elector.run)
         tg.start_soon(mark_synced)
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
