@@ -143,7 +143,7 @@ class ConvergenceRun:
 async def convergence_one(seed: int) -> ConvergenceRun:
     """One convergence schedule against a fresh server and fresh informers."""
     schedule = convergence_schedule(seed)
-    async with FakeApiServer(bookmark_interval=0.2) as api:
+    async with FakeApiServer() as api:
         api.create("namespaces", {"metadata": {"name": NAMESPACE}})
         for i in range(0, 40, 3):
             api.create("configmaps", {"metadata": {
@@ -210,7 +210,7 @@ async def election_session(
     replica processes (a killed replica is replaced by a new one)."""
     reports: list[ElectionReport] = []
     writes = ReplicaWrites(LEASE)
-    async with FakeApiServer(bookmark_interval=0.5) as api:
+    async with FakeApiServer() as api:
         api.create("configmaps", {"metadata": {"name": "work", "namespace": "default"},
                                   "data": {}})
         command = replica_command(api.url, crash_detection, extra)

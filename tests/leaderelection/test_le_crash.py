@@ -28,7 +28,7 @@ _LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 
 
 async def _server() -> FakeApiServer:
-    api = FakeApiServer(bookmark_interval=0.5)
+    api = FakeApiServer()
     await api.start()
     api.create("configmaps", {"metadata": {"name": "work", "namespace": "default"}, "data": {}})
     return api
