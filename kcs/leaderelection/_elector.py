@@ -26,15 +26,17 @@ from kcs.leaderelection._campaign import Acquired, Campaign
 from kcs.leaderelection._candidate import Candidacy
 from kcs.leaderelection._context import Election, Wakeup
 from kcs.leaderelection._events import ElectionEventHandler, ElectionEventKind, EndReason
-from kcs.leaderelection._handoff import AUTO, Successor, is_eligible
+from kcs.leaderelection._handoff import AUTO, Successor
 from kcs.leaderelection._identity import default_identity
 from kcs.leaderelection._janitor import CandidateJanitor
 from kcs.leaderelection._leadership import Leadership
-from kcs.leaderelection._liveness import CrashDetection, HolderMonitor, LivenessEndpoint
+from kcs.leaderelection._leading import DEFAULT_DRAIN_TIMEOUT, StopRequest, keep_leading
+from kcs.leaderelection._liveness import CrashDetection, LivenessEndpoint
 from kcs.leaderelection._lock import LeaseLock
+from kcs.leaderelection._monitor import HolderMonitor
 from kcs.leaderelection._observe import LeaseObserver, Observation
 from kcs.leaderelection._release import release_lease
-from kcs.leaderelection._term import MAX_IMMEDIATE_RETRIES, Term, TermState
+from kcs.leaderelection._term import MAX_IMMEDIATE_RETRIES, Term
 from kcs.leaderelection._timing import ElectionTimings
 
 __all__ = ["DEFAULT_DRAIN_TIMEOUT", "ElectorState", "LeadFunction", "LeaderElector"]
@@ -44,7 +46,6 @@ _log = logging.getLogger("kcs.leaderelection")
 LeadFunction = Callable[[Leadership], Awaitable[None]]
 """The leader-only work: ``async def lead(leadership: Leadership) -> None``."""
 
-DEFAULT_DRAIN_TIMEOUT = 10.0
 _EV = ElectionEventKind
 
 
@@ -61,20 +62,13 @@ class ElectorState(StrEnum):
     """:meth:`LeaderElector.release` was called: draining, then giving the lease up."""
 
 
-@dataclass(frozen=True, slots=True)
-class _StopRequest:
-    successor: Successor
-    drain_timeout: float
-    timeout: float
-
-
 @dataclass(slots=True)
 class _Run:
     """The state of one call of :meth:`LeaderElector.run`."""
 
     tg: anyio.abc.TaskGroup
     finished: anyio.Event = field(default_factory=anyio.Event)
-    stop: _StopRequest | None = None
+    stop: StopRequest | None = None
     handed_to: str | None = None
 
 
@@ -307,7 +301,7 @@ class LeaderElector:
         if run is None:
             return None
         if run.stop is None:
-            run.stop = _StopRequest(
+            run.stop = StopRequest(
                 successor, drain_timeout,
                 timeout if timeout is not None else self.timings.renew_deadline,
             )
@@ -447,84 +441,14 @@ class LeaderElector:
     async def _keep_leading(
         self, run: _Run, term: Term, work_done: anyio.Event, helpers: anyio.CancelScope
     ) -> None:
-        """Renew every ``retry_period``; end the term when the lease is seen lost, or when
-        a requested drain is over; sweep dead candidates meanwhile. The fence's own
-        deadline needs no help from here."""
+        """Keep the term going (see :func:`keep_leading`); sweep dead candidates
+        meanwhile."""
         with helpers:
             async with anyio.create_task_group() as tg:
                 if self._janitor is not None:
                     tg.start_soon(self._janitor.run)
-                await self._renew_loop(run, term, work_done)
+                await keep_leading(self._election, term, work_done, lambda: run.stop)
                 tg.cancel_scope.cancel()
-
-    async def _renew_loop(self, run: _Run, term: Term, work_done: anyio.Event) -> None:
-        el = self._election
-        next_renew = term.leadership.acquired_at + self.timings.retry_period
-        drain_until: float | None = None
-        yield_checked: tuple[str, float] | None = None
-        while True:
-            armed = el.wakeup.arm()
-            now = anyio.current_time()
-            if drain_until is None and (run.stop is not None or term.yield_to):
-                drain_until = now + (
-                    run.stop.drain_timeout if run.stop is not None else DEFAULT_DRAIN_TIMEOUT
-                )
-                term.drain()
-            if drain_until is not None and (work_done.is_set() or now >= drain_until):
-                if not work_done.is_set():
-                    _log.warning("%s: work did not finish within the drain timeout; "
-                                 "cancelling it", el.who)
-                term.end(EndReason.RELEASED if run.stop is not None else EndReason.YIELDED)
-                return
-            lost = term.lost_reason(el.observer.current)
-            if lost is not None:
-                term.end(lost)
-                return
-            if drain_until is None:
-                yield_checked = await self._check_yield(term, yield_checked)
-                if term.yield_to:
-                    continue
-            if now >= next_renew:
-                next_renew = now + self.timings.retry_period
-                await term.renew()
-                if term.state is not TermState.LEADING and term.state is not TermState.DRAINING:
-                    return
-                continue
-            wait = next_renew - now
-            if drain_until is not None:
-                wait = min(wait, drain_until - now)
-            await el.wakeup.sleep(armed, wait)
-
-    async def _check_yield(
-        self, term: Term, checked: tuple[str, float] | None
-    ) -> tuple[str, float] | None:
-        """A preferred holder set on the lease (by an operator or a coordinator) asks the
-        leader to hand over: do so if that replica is an eligible candidate. Returns when
-        it was last checked, so that it is checked once per lease duration."""
-        el = self._election
-        obs = el.observer.current
-        preferred = obs.record.preferred_holder if obs is not None and obs.record else ""
-        if not preferred or preferred == self.identity:
-            return checked
-        now = anyio.current_time()
-        if checked is not None and checked[0] == preferred and now < checked[1]:
-            return checked
-        checked = (preferred, now + self.timings.lease_duration)
-        try:
-            with anyio.fail_after(self.timings.request_timeout):
-                eligible = await is_eligible(self.client, self.name, self.namespace, preferred,
-                                             self.timings)
-        except (ApiError, ClientError, TimeoutError) as e:
-            _log.info("%s: could not read candidate %r: %s", el.who, preferred, e)
-            return checked
-        if eligible:
-            _log.info("%s: the lease prefers %r; handing over", el.who, preferred)
-            term.yield_to = preferred
-        else:
-            _log.warning("%s: the lease prefers %r, which is not an eligible candidate "
-                         "(none, not synced, or not fresh); keeping the lease",
-                         el.who, preferred)
-        return checked
 
     # -- observations ---------------------------------------------------------------
 
