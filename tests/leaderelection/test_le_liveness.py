@@ -4,12 +4,29 @@ endpoint, the listener's greeting and its closing order."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import anyio
+import anyio.abc
 import pytest
 
-from kcs.leaderelection import CrashDetection, Endpoint, parse_endpoint
+from kcs.client import Client
+from kcs.core import object_from_dict
+from kcs.leaderelection import (
+    ANNOTATION_LIVENESS,
+    CrashDetection,
+    ElectionEvent,
+    ElectionTimings,
+    Endpoint,
+    LeaseLock,
+    LeaseObserver,
+    candidate_lease_name,
+    parse_endpoint,
+)
+from kcs.leaderelection._context import Election, Wakeup
 from kcs.leaderelection._liveness import LivenessEndpoint
+from kcs.leaderelection._monitor import HolderMonitor
+from kcs.testing import FakeApiServer
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -87,4 +104,113 @@ async def test_an_advertised_address_replaces_the_bound_one() -> None:
     finally:
         async with anyio.create_task_group() as tg:
             tg.start_soon(endpoint.serve)
+            tg.cancel_scope.cancel()
+
+
+# -- the standby's monitor, in one process ---------------------------------------------------
+
+TIMINGS = ElectionTimings(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
+
+
+class _Standby:
+    """A HolderMonitor of replica "me" following holder "h", whose candidate Lease says
+    where its liveness endpoint is; every election event is recorded."""
+
+    def __init__(self, api: FakeApiServer, client: Client, advertised: str) -> None:
+        api.create("leases", {
+            "metadata": {"name": candidate_lease_name("el", "h"), "namespace": "default",
+                         "annotations": {ANNOTATION_LIVENESS: advertised}},
+            "spec": {"holderIdentity": "h"},
+        })
+        lease = object_from_dict(api.create("leases", {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "el", "namespace": "default"},
+            "spec": {"holderIdentity": "h", "leaseDurationSeconds": 2},
+        }))
+        self.events: list[ElectionEvent] = []
+        lock = LeaseLock(client, "el", "default")
+        wakeup = Wakeup()
+        observer = LeaseObserver(lock, TIMINGS, lambda new, old: wakeup.notify())
+        self.election = Election(lock, "me", TIMINGS, observer, self.events.append, wakeup)
+        observer.observe(lease)
+        self.monitor = HolderMonitor(self.election, CrashDetection(connect_timeout=0.3))
+
+    def kinds(self) -> list[str]:
+        return [str(e.kind) for e in self.events]
+
+    def gone(self) -> bool:
+        obs = self.election.observer.current
+        return obs is not None and self.monitor.proves_gone(obs)
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    with anyio.fail_after(within):
+        while not condition():  # noqa: ASYNC110 (state of a socket peer: no event)
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_the_monitor_proves_a_holder_gone_only_after_it_greeted_then_refused(
+    fake_apiserver: FakeApiServer,
+) -> None:
+    endpoint = LivenessEndpoint(CrashDetection(), lambda: None)
+    advertised = await endpoint.open()
+    async with Client.from_url(fake_apiserver.url, qps=None) as client:
+        standby = _Standby(fake_apiserver, client, str(advertised))
+        async with anyio.create_task_group() as tg:
+            serving = anyio.CancelScope()
+
+            async def serve() -> None:
+                with serving:
+                    await endpoint.serve()
+
+            tg.start_soon(serve)
+            tg.start_soon(standby.monitor.run)
+            await _until(lambda: "watching_holder" in standby.kinds())
+            assert not standby.gone()
+            serving.cancel()  # the "process" closes its listener and its connections
+            await _until(standby.gone)
+            assert standby.kinds()[-1] == "holder_crashed"
+            assert standby.events[-1].holder == "h"
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_that_never_greeted_or_keeps_accepting_proves_nothing(
+    fake_apiserver: FakeApiServer,
+) -> None:
+    """A refusal from an address that never greeted us (nothing ever listened there) and a
+    connection that ends while the endpoint still accepts are no proof."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    greetings = 0
+
+    async def greet_then_hang_up(stream: anyio.abc.SocketStream) -> None:
+        nonlocal greetings
+        greetings += 1
+        async with stream:
+            await stream.send(b"kcs-liveness/1 abc\n")
+            await anyio.sleep(0.05)  # then it ends the connection, and keeps listening
+
+    async with Client.from_url(fake_apiserver.url, qps=None) as client:
+        standby = _Standby(fake_apiserver, client, f"127.0.0.1:{port} abc")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, greet_then_hang_up)
+            tg.start_soon(standby.monitor.run)
+            await _until(lambda: greetings >= 3)
+            assert not standby.gone() and "holder_crashed" not in standby.kinds()
+            tg.cancel_scope.cancel()
+    await listener.aclose()
+    with pytest.raises(OSError):  # refused from now on
+        await anyio.connect_tcp("127.0.0.1", port)
+
+    # Nothing listens there, and nothing ever greeted this standby: refused, no proof.
+    async with Client.from_url(fake_apiserver.url, qps=None) as client:
+        fake_apiserver.delete("leases", candidate_lease_name("el", "h"), "default")
+        fake_apiserver.delete("leases", "el", "default")
+        standby = _Standby(fake_apiserver, client, f"127.0.0.1:{port} abc")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(standby.monitor.run)
+            await anyio.sleep(1.0)  # long enough for several attempts; nothing to await
+            assert not standby.gone() and standby.kinds() == []
             tg.cancel_scope.cancel()
