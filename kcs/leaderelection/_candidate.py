@@ -196,7 +196,7 @@ class Candidacy:
             try:
                 with anyio.fail_after(self.timings.request_timeout):
                     await self._write()
-            except (ApiError, ClientError, TimeoutError) as e:
+            except (ApiError, ClientError, TimeoutError, ValueError) as e:
                 self._failures += 1
                 if self._failures in (1, 10) or self._failures % 100 == 0:
                     _log.warning(

@@ -351,6 +351,9 @@ class LeaderElector:
                 _log.warning("%s: could not read or write the lease: %s", el.who,
                              str(e) or type(e).__name__)
                 outcome = self.timings.retry_wait(self._campaign.rng)
+            except ValueError as e:  # a Lease the lock cannot write back (bad input)
+                _log.warning("%s: cannot take the lease as it is: %s", el.who, e)
+                outcome = self.timings.retry_wait(self._campaign.rng)
             if isinstance(outcome, Acquired):
                 immediate = 0
                 await self._lead(run, outcome)

@@ -28,6 +28,7 @@ is waited out as usual. The argument and its assumptions are in
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -186,15 +187,21 @@ class LivenessEndpoint:
                 await listener.aclose()
 
     async def _handle(self, stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            if self._connections >= _MAX_CONNECTIONS:
-                return
-            self._connections += 1
-            try:
-                await stream.send(GREETING + self.nonce.encode() + b"\n")
-                async for _ in stream:  # nothing is expected; wait for the peer to go
-                    pass
-            except (anyio.BrokenResourceError, anyio.EndOfStream, OSError):
+        # Whatever a peer does to its connection must never end the endpoint (that would
+        # close the listener: a false crash signal is avoided only because the fence
+        # closes first, but the replica would stop campaigning for nothing).
+        if self._connections >= _MAX_CONNECTIONS:
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+            return
+        self._connections += 1
+        try:
+            await stream.send(GREETING + self.nonce.encode() + b"\n")
+            async for _ in stream:  # nothing is expected; wait for the peer to go
                 pass
-            finally:
-                self._connections -= 1
+        except Exception as e:  # a reset, a broken pipe, anything else of the peer's
+            _log.debug("liveness connection ended: %s", type(e).__name__)
+        finally:
+            self._connections -= 1
+            with contextlib.suppress(Exception):
+                await stream.aclose()

@@ -51,7 +51,13 @@ async def release_lease(
             try:
                 lease = await el.lock.update(base, spec, annotations)
             except Conflict:
-                current = await el.lock.get()
+                try:
+                    current = await el.lock.get()
+                except (ApiError, ClientError) as e:
+                    _log.warning("%s: releasing the lease conflicted and reading it failed "
+                                 "(%s); it expires in %.1fs", el.who, e,
+                                 el.timings.lease_duration)
+                    return None
                 el.observe(current)
                 if current is None or (
                     LeaderElectionRecord.from_lease(current).holder_identity != el.identity

@@ -137,7 +137,11 @@ class Term:
                 try:
                     lease = await el.lock.update(base, spec, annotations)
                 except Conflict:
-                    current = await el.lock.get()
+                    try:
+                        current = await el.lock.get()
+                    except (ApiError, ClientError) as e:
+                        self._failed(f"conflict, and reading the lease failed: {e}")
+                        return
                     el.observe(current)
                     if current is None:
                         self.end(EndReason.DELETED)

@@ -50,11 +50,16 @@ class ElectionReport:
     takeovers: int
     kill_takeovers: tuple[float, ...]
     skipped: tuple[str, ...] = ()
+    exited: tuple[str, ...] = ()
+    """Replicas that exited on their own during the schedule (identity, exit code and the
+    end of their output): a replica must survive faults, not die of them."""
 
     @property
     def ok(self) -> bool:
-        """No violation, no early takeover, and a leader at work at the end."""
-        return not self.violations and not self.early and self.converged
+        """No violation, no early takeover, no replica that died on its own, and a leader
+        at work at the end."""
+        return (not self.violations and not self.early and not self.exited
+                and self.converged)
 
     def __str__(self) -> str:
         state = "ok" if self.ok else "FAILED"
@@ -62,6 +67,7 @@ class ElectionReport:
                 f"takeovers, leader {self.leader} working {self.settle_seconds:.2f}s after "
                 f"the faults")
         problems = [str(v) for v in self.violations] + list(self.early)
+        problems += [f"{e.splitlines()[0]} exited on its own" for e in self.exited]
         if not self.converged:
             problems.append("no leader at work within the settle timeout")
         if problems:
@@ -142,6 +148,7 @@ async def run_election(
     rng = random.Random(f"targets-{schedule.seed}")
     while len(replicas.living()) < count:
         await replicas.start()
+    crashed_before = {r.identity for r in replicas.crashed()}
     log = _Log(api, writes)
     begin = log.start
     initial = await wait_for_leader_at_work(api, writes, replicas, after=begin,
@@ -196,8 +203,13 @@ async def run_election(
         if took is not None:
             # The write log's clock is time.monotonic(), as is killed_at.
             kill_takeovers.append(max(0.0, took - killed_at))
+    exited = tuple(
+        f"{r.identity} (exit code {r.process.returncode})\n{r.log()[-4000:]}"
+        for r in replicas.crashed() if r.identity not in crashed_before
+    )
     return ElectionReport(
         schedule=schedule,
+        exited=exited,
         violations=check.violations,
         early=tuple(early),
         converged=leader is not None,

@@ -52,6 +52,8 @@ class Replica:
     process: anyio.abc.Process
     proxy: TcpProxy | None = None
     paused: bool = False
+    killed: bool = False
+    """Whether the harness killed it (an exit without this is the replica's own)."""
     exited: anyio.Event = field(default_factory=anyio.Event)
     output: deque[str] = field(default_factory=lambda: deque(maxlen=_TAIL))
 
@@ -124,6 +126,10 @@ class ReplicaSet:
         """The replicas whose process runs (paused ones included)."""
         return [r for r in self.all.values() if r.alive]
 
+    def crashed(self) -> list[Replica]:
+        """The replicas that exited without being killed by the harness."""
+        return [r for r in self.all.values() if not r.alive and not r.killed]
+
     async def start(self) -> Replica:
         """Start one more replica, with a new identity."""
         if self._tg is None:
@@ -164,6 +170,7 @@ class ReplicaSet:
     def kill(self, replica: Replica) -> None:
         """SIGKILL (a paused process dies too)."""
         if replica.alive:
+            replica.killed = True
             replica.process.kill()
 
     def pause(self, replica: Replica) -> None:

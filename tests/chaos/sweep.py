@@ -299,7 +299,8 @@ async def sweep(convergence: int, election: int, first_seed: int, summary: Summa
         summary.election_faults.update(str(f) for f in report.schedule.faults())
         summary.kill_takeovers["crash" if crash else "lease"].extend(report.kill_takeovers)
         if not report.ok:
-            logs = "".join(r.log()[-2000:] for r in replicas.living())
+            logs = "".join(f"--- {r.identity}\n{r.log()[-3000:]}" for r in replicas.living())
+            logs += "".join(f"--- exited: {e}\n" for e in report.exited)
             summary.failed.append(f"{report} [crash detection: {crash}]")
             if progress:
                 print(f"FAILED {report}\n{logs}", flush=True)

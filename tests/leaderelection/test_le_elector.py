@@ -541,3 +541,36 @@ async def test_a_candidate_that_renews_between_the_list_and_the_delete_is_kept(
     assert await janitor.sweep() == [candidate_lease_name(LEASE, "slow")]
     deletes = [r for r in api.writes.records if r.verb == "delete"]
     assert len(deletes) == 1
+
+
+@pytest.mark.parametrize("verb", ["renewal", "release"])
+async def test_a_conflict_whose_re_read_fails_is_a_failed_attempt_not_a_crash(
+    fake_apiserver: FakeApiServer, make_client: MakeClient, verb: str
+) -> None:
+    """A write of the leader conflicts (someone touched the Lease) and the GET that follows
+    fails: the elector counts a failed attempt and goes on (it used to raise out of run())."""
+    api, events = fake_apiserver, Events()
+    el = _elector(make_client, "a", events)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(el.run)
+        await events.wait(EV.STARTED_LEADING)
+        await events.wait(EV.RENEWED)
+        lease = _lease(api)
+        lease["metadata"].setdefault("annotations", {})["touched"] = "by someone else"
+        remove = api.faults.fail(500, verbs=["get"])
+        touched_at = anyio.current_time()
+        api.update("leases", lease)  # the next write of "a" conflicts
+        if verb == "release":
+            released = await el.release(None)
+            assert released is None
+            remove()
+        else:
+            failed = await events.wait(EV.RENEW_FAILED, after=touched_at, within=3)
+            assert "500" in failed.detail or "Internal" in failed.detail
+            remove()
+            # Once the GET works again, the leader renews (or, if its fence closed
+            # meanwhile, takes the lease again) and keeps leading.
+            await events.wait(EV.RENEWED, after=anyio.current_time(), within=5)
+            assert el.state in (ElectorState.LEADING,)
+            tg.cancel_scope.cancel()
+    assert el.state is ElectorState.STOPPED
