@@ -566,7 +566,9 @@ async def test_a_conflict_whose_re_read_fails_is_a_failed_attempt_not_a_crash(
             remove()
         else:
             failed = await events.wait(EV.RENEW_FAILED, after=touched_at, within=3)
-            assert "500" in failed.detail or "Internal" in failed.detail
+            # The GET fails with the 500 (or, if the client's retries of it outlast the
+            # attempt, the attempt times out): a failed renewal either way.
+            assert "500" in failed.detail or "timed out" in failed.detail, failed.detail
             remove()
             # Once the GET works again, the leader renews (or, if its fence closed
             # meanwhile, takes the lease again) and keeps leading.
