@@ -38,6 +38,7 @@ from kcs.leaderelection._observe import LeaseObserver, Observation
 from kcs.leaderelection._release import release_lease
 from kcs.leaderelection._term import MAX_IMMEDIATE_RETRIES, Term
 from kcs.leaderelection._timing import ElectionTimings
+from kcs.watch import WatchStats
 
 __all__ = ["DEFAULT_DRAIN_TIMEOUT", "ElectorState", "LeadFunction", "LeaderElector"]
 
@@ -216,8 +217,16 @@ class LeaderElector:
 
     @property
     def watching(self) -> bool:
-        """Whether the observer's watch is open (``False``: polling or starting)."""
+        """Whether the Lease's watch is healthy: open, and nothing failed since the last
+        list or event (``False``: polling the Lease every retry period, or starting)."""
         return self._election.observer.watching
+
+    @property
+    def watch_stats(self) -> WatchStats | None:
+        """The counters of the Lease's :class:`~kcs.watch.Watcher` (which errors, how
+        often) while :meth:`run` runs; ``None`` otherwise."""
+        watcher = self._election.observer.watcher
+        return watcher.stats if watcher is not None else None
 
     @property
     def synced(self) -> bool:

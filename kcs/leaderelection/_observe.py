@@ -1,13 +1,21 @@
-"""Observing the election Lease: a watch, with a LIST as the fallback poll.
+"""Observing the election Lease: a :class:`kcs.watch.Watcher`, with a LIST as the poll
+while the watch is not healthy.
 
 Every replica, leader or standby, watches the one Lease (field selector
-``metadata.name``). What it knows is an :class:`Observation`: the Lease's content and the
+``metadata.name``) with the same watcher the informers use: list, watch from the list's
+version with bookmarks, resume after a disconnect or a stall, relist after 410, back off
+after a failure. What it knows is an :class:`Observation`: the Lease's content and the
 moment *on this replica's monotonic clock* when that content was first seen. Expiry is
 measured from that moment, never from the times written in the Lease, so clocks of
 different machines are never compared (client-go's ``observedTime``).
 
+While the watch is not healthy (not open, or failed since it last delivered), the
+observer also lists the Lease every jittered ``retry_period``, so that a standby that
+cannot watch still sees a release within a retry period.
+
 Observations only move forward: a state older (by resourceVersion) than the current one
-is ignored, so a late watch event cannot undo what a write's response already showed.
+is ignored, so a late watch event or poll cannot undo what a write's response already
+showed.
 """
 
 from __future__ import annotations
@@ -18,19 +26,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
-import orjson
 
 from kcs.client import ClientError
-from kcs.core import ApiError, Gone, Object, object_from_dict, parse_resource_version
+from kcs.core import ApiError, Object, parse_resource_version
 from kcs.leaderelection._lock import LEASES, LeaseLock
 from kcs.leaderelection._record import LeaderElectionRecord
 from kcs.leaderelection._timing import ElectionTimings
+from kcs.watch import (
+    Apply,
+    Backoff,
+    Bookmark,
+    Delete,
+    InitApply,
+    InitDone,
+    InitStart,
+    Watcher,
+    WatchError,
+    WatcherState,
+    WatchOptions,
+)
 
 __all__ = ["LeaseObserver", "Observation"]
 
 _log = logging.getLogger("kcs.leaderelection")
 
-_WATCH_SECONDS = (240, 360)
+# Watches of the Lease ask for 180-360 s (WatchOptions draws in [t, 2t)).
+_WATCH_TIMEOUT = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +88,10 @@ class LeaseObserver:
     """Keeps the latest :class:`Observation` of one Lease and reports every change.
 
     ``on_change(new, old)`` is called (synchronously, in the caller of :meth:`observe`)
-    whenever the observation changes. :meth:`run` keeps a watch open and, when watching
-    fails, re-reads the Lease every jittered ``retry_period`` until it can watch again.
-    Results of the elector's own reads and writes are fed in with :meth:`observe` too.
+    whenever the observation changes. :meth:`run` keeps a :class:`kcs.watch.Watcher` of
+    the Lease going and, while that watch is not healthy, lists the Lease every jittered
+    ``retry_period``. Results of the elector's own reads and writes are fed in with
+    :meth:`observe` too.
     """
 
     def __init__(
@@ -82,8 +104,37 @@ class LeaseObserver:
         self.timings = timings
         self._on_change = on_change
         self.current: Observation | None = None
-        self.watching = False
+        self.watcher: Watcher | None = None
+        """The watcher of the Lease while :meth:`run` runs (its ``stats`` and
+        ``last_error`` say how the watch fares)."""
         self._failures = 0
+        self._delivered_on = -1  # the watcher's stats.watches when it last delivered
+
+    @property
+    def watching(self) -> bool:
+        """Whether the watch is healthy: the stream open now has delivered an event (a
+        change or a bookmark) and nothing failed since (``False``: polling, or starting).
+
+        A stream that has not delivered yet does not count: a watch whose start the
+        client is still retrying (5xx answers) looks open but shows nothing."""
+        w = self.watcher
+        return (
+            w is not None and w.state is WatcherState.WATCHING
+            and w.stats.consecutive_failures == 0
+            and self._delivered_on == w.stats.watches
+        )
+
+    def options(self) -> WatchOptions:
+        """The watch settings of the Lease: retries as often as a retry period at first,
+        and never less often than once a lease duration (permanent errors included)."""
+        t = self.timings
+        return WatchOptions(
+            watch_timeout=_WATCH_TIMEOUT,
+            backoff=Backoff(initial=t.retry_period, maximum=t.lease_duration),
+            permanent_error_backoff=Backoff(
+                initial=t.retry_period, maximum=t.lease_duration, jitter=0.2
+            ),
+        )
 
     def observe(
         self, lease: Object | None, resource_version: str | None = None
@@ -119,33 +170,73 @@ class LeaseObserver:
         return new
 
     async def run(self) -> None:
-        """Watch the Lease until cancelled: list, then watch from the list's version,
-        resume after a clean end, relist after 410. After a failure, poll (list every
-        jittered ``retry_period``) for one lease duration before trying to watch again."""
+        """Watch the Lease until cancelled, polling while the watch is not healthy.
+
+        Never returns and never raises (but for cancellation): the watcher reports its
+        failures (``kcs.watch`` logger, :attr:`watcher` stats) and retries; a failed poll
+        is logged here and tried again a retry period later.
+        """
+        watcher = Watcher(
+            self.lock.client, LEASES, self.lock.namespace,
+            field_selector={"metadata.name": self.lock.name},
+            options=self.options(), on_error=self._watch_failed,
+        )
+        self.watcher = watcher
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._poll)
+                await self._follow(watcher)
+        finally:
+            self.watcher = None
+
+    async def _follow(self, watcher: Watcher) -> None:
+        listed: Object | None = None
+        async with watcher:
+            async for event in watcher:
+                self._delivered_on = watcher.stats.watches
+                match event:
+                    case InitStart():
+                        listed = None
+                    case InitApply(obj):
+                        if obj.metadata.name == self.lock.name:
+                            listed = obj
+                    case InitDone(rv):
+                        self.observe(listed, rv if listed is None else None)
+                        listed = None
+                    case Apply(obj):
+                        if obj.metadata.name == self.lock.name:
+                            self.observe(obj)
+                    case Delete(obj):
+                        if obj.metadata.name == self.lock.name:
+                            self.observe(None, obj.resource_version)
+                    case Bookmark():
+                        pass
+
+    def _watch_failed(self, error: WatchError) -> None:
+        _log.debug("watching %r: %s; polling every ~%.1fs until it recovers",
+                   self.lock, error, self.timings.retry_period)
+
+    async def _poll(self) -> None:
         rng = random.Random()
-        poll_until = 0.0
         while True:
+            await anyio.sleep(self.timings.retry_wait(rng))
+            if self.watching:
+                self._failures = 0
+                continue
             try:
                 with anyio.fail_after(self.timings.request_timeout):
                     lease, rv = await self._list()
-                self.observe(lease, rv if lease is None else None)
-                if anyio.current_time() < poll_until:
-                    await anyio.sleep(self.timings.retry_wait(rng))
-                    continue
-                while True:
-                    rv = await self._watch(rv, rng)
-            except Gone:
-                _log.debug("watch of %r expired; listing again", self.lock)
-            except (ApiError, ClientError, ValueError, TimeoutError) as e:
+            except (ApiError, ClientError, TimeoutError, ValueError) as e:
                 self._failures += 1
                 if self._failures in (1, 10) or self._failures % 100 == 0:
                     _log.warning(
-                        "watching %r failed (%d in a row): %s; polling every ~%.1fs",
+                        "polling %r failed (%d in a row): %s; trying again in ~%.1fs",
                         self.lock, self._failures, str(e) or type(e).__name__,
                         self.timings.retry_period,
                     )
-                poll_until = anyio.current_time() + self.timings.lease_duration
-                await anyio.sleep(self.timings.retry_wait(rng))
+                continue
+            self._failures = 0
+            self.observe(lease, rv if lease is None else None)
 
     async def _list(self) -> tuple[Object | None, str]:
         lock = self.lock
@@ -154,46 +245,3 @@ class LeaseObserver:
         )
         lease = next((i for i in result if i.metadata.name == lock.name), None)
         return lease, result.resource_version
-
-    async def _watch(self, rv: str, rng: random.Random) -> str:
-        lock = self.lock
-        stream = lock.client.watch_raw(
-            LEASES, lock.namespace, resource_version=rv,
-            field_selector={"metadata.name": lock.name}, allow_watch_bookmarks=True,
-            timeout_seconds=rng.randint(*_WATCH_SECONDS),
-        )
-        try:
-            # A watch that cannot start quickly (the client retries 5xx answers with
-            # backoff) must not hold up the poll that replaces it.
-            with anyio.fail_after(2 * self.timings.retry_period):
-                await stream.start()
-            self.watching = True
-            async for lines in stream:
-                self._failures = 0
-                for line in lines:
-                    rv = self._event(line, rv)
-        finally:
-            self.watching = False
-            stream.aclose_now()
-        return rv
-
-    def _event(self, line: bytes, rv: str) -> str:
-        event = orjson.loads(line)
-        kind = event.get("type")
-        obj = event.get("object")
-        if not isinstance(obj, dict):
-            raise ValueError(f"watch event without an object: {line[:200]!r}")
-        if kind == "ERROR":
-            code = obj.get("code")
-            if code == 410:
-                raise Gone(obj, 410)
-            raise ValueError(f"watch error: {obj.get('message') or obj}")
-        meta = obj.get("metadata")
-        new_rv = str(meta.get("resourceVersion") or rv) if isinstance(meta, dict) else rv
-        if not isinstance(meta, dict) or meta.get("name") != self.lock.name:
-            return new_rv
-        if kind in ("ADDED", "MODIFIED"):
-            self.observe(object_from_dict(obj))
-        elif kind == "DELETED":
-            self.observe(None, new_rv)
-        return new_rv

@@ -350,7 +350,11 @@ async def test_a_standby_that_cannot_watch_polls(
         api.faults.fail(500, verbs=["watch"])
         tg.start_soon(b.run)
         await eventually(lambda: b.leader == "a", 2, "b to read the lease")
-        assert not b.watching
+        # b listed the Lease; its watch never delivers (every start is refused), so it
+        # polls the Lease from then on.
+        await eventually(lambda: not b.watching, 2, "b to stop counting on its watch")
+        stats = b.watch_stats
+        assert stats is not None and stats.lists == 1 and stats.events == 1
         released_at = anyio.current_time()
         assert await a.release(None) is None
         started = await events.wait(EV.STARTED_LEADING, "b", after=released_at)
