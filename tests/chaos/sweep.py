@@ -2,6 +2,7 @@
 through the harness users get (``kcs.testing.chaos``).
 
     python tests/chaos/sweep.py [--convergence N] [--election N] [--first-seed S] [--json F]
+                                [--time-box SECONDS]
 
 * **Convergence**: per schedule, a fresh fake apiserver, three informers on the
   ConfigMaps of one namespace (a paginated list, a streaming list, and one that selects
@@ -28,8 +29,9 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -274,10 +276,21 @@ class Summary:
         }
 
 
+def _until(seeds: Iterable[int], deadline: float | None) -> Iterator[int]:
+    """The seeds, as long as ``deadline`` (``time.monotonic()``) has not passed."""
+    for seed in seeds:
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        yield seed
+
+
 async def sweep(convergence: int, election: int, first_seed: int, summary: Summary,
-                progress: bool = True) -> Summary:
+                progress: bool = True, time_box: float | None = None) -> Summary:
+    """Run the schedules; with ``time_box`` (seconds), start no schedule after it has
+    passed (the summary counts the schedules that ran, never the ones asked for)."""
     t0 = time.monotonic()
-    for seed in range(first_seed, first_seed + convergence):
+    deadline = None if time_box is None else t0 + time_box
+    for seed in _until(range(first_seed, first_seed + convergence), deadline):
         run = await convergence_one(seed)
         r = run.report
         summary.convergence += 1
@@ -312,11 +325,16 @@ async def sweep(convergence: int, election: int, first_seed: int, summary: Summa
     half = election // 2
     with_crash = range(first_seed, first_seed + half)
     without = range(first_seed + half, first_seed + election)
+    if election and deadline is not None:
+        # Share what is left of the box between the two halves.
+        half_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) / 2
+    else:
+        half_deadline = deadline
     if with_crash:
-        await election_session(with_crash, crash_detection=True,
+        await election_session(_until(with_crash, half_deadline), crash_detection=True,
                                on_report=lambda r, rs: on_report(r, rs, True))
     if without:
-        await election_session(without, crash_detection=False,
+        await election_session(_until(without, deadline), crash_detection=False,
                                on_report=lambda r, rs: on_report(r, rs, False))
     return summary
 
@@ -328,11 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--election", type=int, default=1000, help="election schedules")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the summary here")
+    p.add_argument("--time-box", type=float, default=None, metavar="SECONDS",
+                   help="start no schedule after this many seconds (the summary counts "
+                        "the schedules that ran)")
     args = p.parse_args(argv)
     # Every fault makes the watchers log a warning; the sweep reports failures itself.
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     started = time.monotonic()
-    summary = anyio.run(sweep, args.convergence, args.election, args.first_seed, Summary())
+    summary = anyio.run(partial(sweep, args.convergence, args.election, args.first_seed,
+                                Summary(), time_box=args.time_box))
     result = summary.as_dict()
     result["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(result, indent=2, sort_keys=True))
