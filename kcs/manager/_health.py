@@ -35,9 +35,13 @@ class HealthStatus:
     is_leader: bool
     """Whether this replica leads now (holds the Lease and its fence is open)."""
     term: int
-    """This replica's current or last term of leadership (0: never led)."""
+    """This replica's current or last term of leadership, counted by this replica
+    (0: never led)."""
     synced: bool
     """Whether every informer has synced."""
+    lease_transitions: int = 0
+    """The Lease's ``leaseTransitions`` as last observed: how often its holder changed,
+    the same number on every replica (the cluster's term of leadership is this + 1)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -45,6 +49,7 @@ class HealthStatus:
             "alive": self.alive, "ready": self.ready, "reason": self.reason,
             "identity": self.identity, "leader": self.leader, "isLeader": self.is_leader,
             "term": self.term, "synced": self.synced,
+            "leaseTransitions": self.lease_transitions,
         }
 
 

@@ -194,6 +194,7 @@ class Manager:
             is_leader=self.is_leader,
             term=leadership.term if leadership is not None else self._term,
             synced=self._synced,
+            lease_transitions=elector.transitions if elector is not None else 0,
         )
 
     # -- running ------------------------------------------------------------------------

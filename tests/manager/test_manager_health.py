@@ -79,3 +79,27 @@ async def test_controllers_are_added_before_run() -> None:
                 await manager.shutdown()
     finally:
         await api.stop()
+
+
+async def test_the_lease_transitions_are_the_same_number_on_every_replica() -> None:
+    async with FakeApiServer() as api, Client.from_url(api.url, qps=None) as client:
+        first = Manager(client, lease_name="transitions", identity="a", timings=TIMINGS,
+                        handle_signals=False, health_port=None)
+        second = Manager(client, lease_name="transitions", identity="b", timings=TIMINGS,
+                         handle_signals=False, health_port=None)
+        first.add(DemoController())
+        second.add(DemoController())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first.run)
+            await eventually(lambda: first.is_leader, 5, "a leads")
+            tg.start_soon(second.run)
+            await eventually(lambda: second.status().leader == "a", 5, "b sees a lead")
+            assert first.status().lease_transitions == second.status().lease_transitions == 0
+            with anyio.fail_after(10):
+                assert await first.shutdown("b") == "b"
+            await eventually(lambda: second.is_leader, 5, "b leads")
+            status = second.status()
+            assert status.lease_transitions == 1 and status.to_dict()["leaseTransitions"] == 1
+            assert status.term == 1  # b's own first term: counted per replica
+            with anyio.fail_after(10):
+                await second.shutdown()
