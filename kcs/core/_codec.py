@@ -256,11 +256,15 @@ def _generic(data: bytes | memoryview | msgspec.Raw, keep_managed_fields: bool) 
     kind = top.pop("kind", None)
     meta_decoder = _meta_mf_decoder if keep_managed_fields else _meta_decoder
     meta = meta_decoder.decode(meta_raw) if meta_raw is not None else ObjectMeta()
-    body = (
-        b"{" + b",".join(_encoder.encode(k) + b":" + bytes(v) for k, v in top.items()) + b"}"
-        if top
-        else b"{}"
-    )
+    parts: list[Any] = []
+    for k, v in top.items():
+        parts.append(b"," if parts else b"{")
+        parts.append(_encoder.encode(k))
+        parts.append(b":")
+        parts.append(v)
+    if parts:
+        parts.append(b"}")
+    body = b"".join(parts) if parts else b"{}"
     return Object(
         api_version=_str_decoder.decode(api_version) if api_version else "",
         kind=_str_decoder.decode(kind) if kind else "",
@@ -338,15 +342,26 @@ class Codec:
         self._top: msgspec.json.Decoder[Any] = msgspec.json.Decoder(top)
         self._event: msgspec.json.Decoder[Any] = msgspec.json.Decoder(event)
         self._list: msgspec.json.Decoder[Any] = msgspec.json.Decoder(lst)
-        self._prefixes = tuple((n, f'"{n}":'.encode()) for n in top_level_fields)
+        # '{"spec":' for the first field present, ',"status":' for the others.
+        self._prefixes = tuple(
+            (n, f'{{"{n}":'.encode(), f',"{n}":'.encode()) for n in top_level_fields
+        )
 
     def _from_top(self, top: Any, api_version: str = "", kind: str = "") -> Object:
-        parts = [
-            prefix + bytes(raw)
-            for name, prefix in self._prefixes
-            if (raw := getattr(top, name)) is not msgspec.UNSET
-        ]
-        body = b"{" + b",".join(parts) + b"}" if parts else b"{}"
+        # The body in one copy: the raw fields (views into the decoded line, which may
+        # be a memoryview of a larger read) are joined once, with no intermediate bytes.
+        parts: list[Any] = []
+        append = parts.append
+        for name, first, prefix in self._prefixes:
+            raw = getattr(top, name)
+            if raw is not msgspec.UNSET:
+                append(prefix if parts else first)
+                append(raw)
+        if parts:
+            append(b"}")
+            body = b"".join(parts)
+        else:
+            body = b"{}"
         return Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
 
     def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
