@@ -4,11 +4,13 @@ The apiserver writes one JSON watch event per line. Network reads cut those line
 anywhere, so :class:`WatchStream` keeps the unfinished tail of each read and yields, per
 read, the list of lines it completed. That is the least Python work per event: one
 ``bytes.split`` per network read, no per-line awaits; decoding is the watch layer's job.
+:meth:`WatchStream.views` yields the same lines as ``memoryview`` slices of the read
+instead: no line is copied (the watch layer decodes from them and keeps nothing of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Self
 
 import aiohttp
@@ -106,15 +108,7 @@ class WatchStream:
     async def __anext__(self) -> list[bytes]:
         content = self._content
         if content is None:
-            if self._closed:
-                raise StopAsyncIteration
-            try:
-                await self.start()
-            except BaseException:
-                self.aclose_now()
-                raise
-            content = self._content
-            assert content is not None
+            content = await self._open_content()
         try:
             return await self._read_lines(content)
         except StopAsyncIteration:
@@ -124,6 +118,42 @@ class WatchStream:
             self.aclose_now()
             raise
 
+    def views(self) -> AsyncIterator[list[memoryview]]:
+        """The same lines, each a read-only ``memoryview`` of the network read it ended in.
+
+        Same guarantees as iterating the stream itself (order, completeness, errors,
+        ``max_line_size``), without copying each line out of the read: a decoder that
+        copies what it keeps (as :class:`~kcs.core.Codec` does) reads every byte once. A
+        view keeps its read alive: do not hold on to the views past the next batch.
+        Iterate either the stream or its views, not both.
+        """
+        return _LineViews(self)
+
+    async def _next_views(self) -> list[memoryview]:
+        content = self._content
+        if content is None:
+            content = await self._open_content()
+        try:
+            return await self._read_views(content)
+        except StopAsyncIteration:
+            self._finish()
+            raise
+        except BaseException:
+            self.aclose_now()
+            raise
+
+    async def _open_content(self) -> aiohttp.StreamReader:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            await self.start()
+        except BaseException:
+            self.aclose_now()
+            raise
+        content = self._content
+        assert content is not None
+        return content
+
     def _finish(self) -> None:
         """The server ended the response: give the connection back to the pool."""
         self._closed = True
@@ -132,26 +162,86 @@ class WatchStream:
         if resp is not None:
             resp.release()
 
+    @staticmethod
+    async def _read_chunk(content: aiohttp.StreamReader) -> bytes:
+        try:
+            return await content.readany()
+        except TimeoutError as exc:
+            msg = "no data on the watch stream within its read_timeout"
+            raise ApiTimeoutError(msg) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ApiConnectionError(
+                f"the watch stream broke: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _last_line(self) -> bytes | None:
+        """The server ended the response: its final line without ``\\n``, if any."""
+        parts = self._parts
+        if not parts:
+            return None
+        last = b"".join(parts)
+        parts.clear()
+        self._parts_len = 0
+        return last if last.strip() else None
+
+    async def _read_views(self, content: aiohttp.StreamReader) -> list[memoryview]:
+        parts = self._parts
+        limit = self._max
+        while True:
+            chunk = await self._read_chunk(content)
+            if not chunk:
+                last = self._last_line()
+                if last is not None:
+                    return [memoryview(last)]
+                raise StopAsyncIteration
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                self._parts_len += len(chunk)
+                if self._parts_len > limit:
+                    raise WatchLineTooLong(limit)
+                parts.append(chunk)
+                continue
+            lines: list[memoryview] = []
+            start = 0
+            find = chunk.find
+            if parts:
+                # The line that straddles reads: the one copy of its bytes.
+                first = find(b"\n")
+                if self._parts_len + first > limit:
+                    raise WatchLineTooLong(limit)
+                parts.append(chunk[:first])
+                line = b"".join(parts)
+                parts.clear()
+                if line:
+                    lines.append(memoryview(line))
+                start = first + 1
+            view = memoryview(chunk)
+            check = end - start > limit  # only a read longer than the limit can hold one
+            while start < end:
+                nl = find(b"\n", start)
+                if nl > start:
+                    if check and nl - start > limit:
+                        raise WatchLineTooLong(limit)
+                    lines.append(view[start:nl])
+                start = nl + 1
+            tail_len = len(chunk) - end - 1
+            if tail_len:
+                if tail_len > limit:
+                    raise WatchLineTooLong(limit)
+                parts.append(chunk[end + 1 :])
+            self._parts_len = tail_len
+            if lines:
+                return lines
+
     async def _read_lines(self, content: aiohttp.StreamReader) -> list[bytes]:
         parts = self._parts
         limit = self._max
         while True:
-            try:
-                chunk = await content.readany()
-            except TimeoutError as exc:
-                msg = "no data on the watch stream within its read_timeout"
-                raise ApiTimeoutError(msg) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                raise ApiConnectionError(
-                    f"the watch stream broke: {type(exc).__name__}: {exc}"
-                ) from exc
+            chunk = await self._read_chunk(content)
             if not chunk:
-                if parts:
-                    last = b"".join(parts)
-                    parts.clear()
-                    self._parts_len = 0
-                    if last.strip():
-                        return [last]
+                last = self._last_line()
+                if last is not None:
+                    return [last]
                 raise StopAsyncIteration
             if b"\n" not in chunk:
                 self._parts_len += len(chunk)
@@ -179,3 +269,18 @@ class WatchStream:
                 if not lines:
                     continue
             return lines
+
+
+class _LineViews:
+    """The async iterator of :meth:`WatchStream.views`."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: WatchStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _LineViews:
+        return self
+
+    def __anext__(self) -> Awaitable[list[memoryview]]:
+        return self._stream._next_views()

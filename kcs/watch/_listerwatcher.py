@@ -22,6 +22,11 @@ class RawWatch(Protocol):
     are raised by ``__aenter__`` as typed :class:`~kcs.core.ApiError`; a broken
     connection raises :class:`~kcs.client.ApiConnectionError` from ``__anext__``; a clean
     end of the response ends the iteration. Leaving the context closes the connection.
+
+    What ``__aenter__`` returns may also have a ``views()`` method returning an async
+    iterator of the same batches with each line a ``memoryview`` (as
+    :meth:`kcs.client.WatchStream.views` does); the watcher then reads those, so that no
+    line is copied before it is decoded.
     """
 
     async def __aenter__(self) -> AsyncIterator[list[bytes]]: ...

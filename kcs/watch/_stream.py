@@ -107,8 +107,11 @@ class StreamDecoder:
         self.error: Object | None = None
         """The Status object of the ERROR event that interrupted the stream, if any."""
 
-    def feed(self, lines: Sequence[bytes]) -> list[Event]:
+    def feed(self, lines: Sequence[bytes | memoryview]) -> list[Event]:
         """The events for ``lines``; stops early and sets :attr:`interruption` when needed.
+
+        ``lines`` may be views of a network read (:meth:`kcs.client.WatchStream.views`):
+        nothing decoded keeps a reference to them.
 
         The events before the interrupting line are returned and are good: deliver them.
         """
@@ -122,10 +125,10 @@ class StreamDecoder:
             try:
                 etype, obj = decode(line)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                if not line.strip():
+                if not bytes(line).strip():
                     continue
                 self.resource_version = rv
-                self._malformed(line, exc)
+                self._malformed(bytes(line), exc)
                 break
             if self.initializing:
                 ok = self._initial(etype, obj, out)

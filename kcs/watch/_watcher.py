@@ -26,7 +26,7 @@ import logging
 import random
 import types
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Final, Literal, NoReturn, Self, TypeVar
 
@@ -467,11 +467,15 @@ class Watcher:
         started = anyio.current_time()
         delivered = False
         async with contextlib.AsyncExitStack() as stack:
-            lines_iter = await self._guarded(
-                lambda: stack.enter_async_context(watch), dead_after
-            )
-            if lines_iter is None:
+            opened = await self._guarded(lambda: stack.enter_async_context(watch), dead_after)
+            if opened is None:
                 self._dead_stream("the watch did not start")
+            # Each line a view of its read, no copy per line, where the stream offers it
+            # (kcs.client.WatchStream does); any RawWatch's own batches otherwise.
+            views = getattr(opened, "views", None)
+            lines_iter: AsyncIterator[Sequence[bytes | memoryview]] = (
+                views() if views is not None else opened
+            )
             while True:
                 lines = await self._guarded(lambda: anext(lines_iter, _END), dead_after)
                 if lines is None:

@@ -61,9 +61,17 @@ class FedResponse:
         self.released = True
 
 
-async def read_all(stream: WatchStream) -> list[list[bytes]]:
+async def read_all(stream: WatchStream, views: bool = False) -> list[list[bytes]]:
+    """Every batch of ``stream``; with ``views``, read through ``stream.views()`` (each
+    line a memoryview, checked to be one) and turned into bytes to compare."""
     async with stream:
-        return [batch async for batch in stream]
+        if not views:
+            return [batch async for batch in stream]
+        out = []
+        async for batch in stream.views():
+            assert all(type(line) is memoryview and line.readonly for line in batch)
+            out.append([bytes(line) for line in batch])
+        return out
 
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -77,8 +85,11 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     sizes=st.lists(st.integers(0, 300), min_size=1, max_size=12),
     cuts=st.lists(st.integers(0, 10_000), max_size=30),
     final_newline=st.booleans(),
+    views=st.booleans(),
 )
-def test_lines_survive_any_chunking(sizes: list[int], cuts: list[int], final_newline: bool) -> None:
+def test_lines_survive_any_chunking(
+    sizes: list[int], cuts: list[int], final_newline: bool, views: bool
+) -> None:
     lines = [event(i, pad) for i, pad in enumerate(sizes)]
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
     chunks = split_at(data, cuts)
@@ -90,7 +101,7 @@ def test_lines_survive_any_chunking(sizes: list[int], cuts: list[int], final_new
             return resp
 
         stream = WatchStream(open_response, max_line_size=1024)  # type: ignore[arg-type]
-        return await read_all(stream), resp
+        return await read_all(stream, views), resp
 
     batches, resp = anyio.run(main)
     assert [line for batch in batches for line in batch] == lines
@@ -101,14 +112,16 @@ def test_lines_survive_any_chunking(sizes: list[int], cuts: list[int], final_new
     assert resp.released and not resp.closed
 
 
-def test_blank_lines_are_dropped_and_a_long_line_is_refused() -> None:
+@pytest.mark.parametrize("views", [False, True], ids=["bytes", "views"])
+def test_blank_lines_are_dropped_and_a_long_line_is_refused(views: bool) -> None:
     async def main() -> None:
         ok = FedResponse([b"\n\na\n", b"\n", b"b", b"\n\n"])
 
         async def open_ok() -> FedResponse:
             return ok
 
-        assert await read_all(WatchStream(open_ok)) == [[b"a"], [b"b"]]  # type: ignore[arg-type]
+        got = await read_all(WatchStream(open_ok), views)  # type: ignore[arg-type]
+        assert got == [[b"a"], [b"b"]]
 
         # A line that grows past the limit across reads, before its newline arrives.
         long = FedResponse([b"x" * 600, b"x" * 600, b"\n"], eof=False)
@@ -117,7 +130,7 @@ def test_blank_lines_are_dropped_and_a_long_line_is_refused() -> None:
             return long
 
         with pytest.raises(WatchLineTooLong) as caught:
-            await read_all(WatchStream(open_long, max_line_size=1000))  # type: ignore[arg-type]
+            await read_all(WatchStream(open_long, max_line_size=1000), views)  # type: ignore[arg-type]
         assert caught.value.limit == 1000
         assert long.closed
 
@@ -128,7 +141,7 @@ def test_blank_lines_are_dropped_and_a_long_line_is_refused() -> None:
             return whole
 
         with pytest.raises(WatchLineTooLong):
-            await read_all(WatchStream(open_whole, max_line_size=1000))  # type: ignore[arg-type]
+            await read_all(WatchStream(open_whole, max_line_size=1000), views)  # type: ignore[arg-type]
         assert whole.closed
 
     anyio.run(main)
