@@ -19,6 +19,7 @@ SURFACE: dict[str, list[str]] = {
         "ApiError",
         "BUILTIN_RESOURCES",
         "BadRequest",
+        "BodySpans",
         "Codec",
         "Conflict",
         "DEFAULT_TOP_LEVEL_FIELDS",

@@ -32,7 +32,7 @@ from kcs.cache._options import (
     field_index_name,
     label_index_name,
 )
-from kcs.core import Object, field_value
+from kcs.core import BodySpans, Object, field_value
 
 __all__ = ["Indexer"]
 
@@ -47,15 +47,22 @@ def _values_of(fn: IndexFunc, obj: Object) -> frozenset[str]:
 
 
 class _FieldIndex:
-    """One field path: value -> keys, and key -> value (to compare on update)."""
+    """One field path: value -> keys, and key -> value (to compare on update).
 
-    __slots__ = ("buckets", "in_metadata", "path", "values")
+    ``spans`` holds, for the objects that came with :class:`~kcs.core.BodySpans`, where
+    the path's top-level field (``head``) lies in the stored body: an update whose field
+    has the same bytes keeps the value without decoding the path.
+    """
+
+    __slots__ = ("buckets", "head", "in_metadata", "path", "spans", "values")
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.head = path.partition(".")[0]
         self.in_metadata = path.startswith("metadata.")
         self.buckets: Buckets = {}
         self.values: dict[str, str] = {}
+        self.spans: dict[str, tuple[int, int]] = {}
 
 
 class Indexer:
@@ -173,12 +180,19 @@ class Indexer:
         self._all_labels = True
 
     # --- maintenance -----------------------------------------------------------------
-    def add(self, key: str, obj: Object, reuse: Indexer | None = None) -> None:
+    def add(
+        self,
+        key: str,
+        obj: Object,
+        reuse: Indexer | None = None,
+        *,
+        spans: BodySpans | None = None,
+    ) -> None:
         """Index a new ``obj`` under ``key``.
 
         ``reuse`` is an indexer that holds this very instance under ``key``: its field
         values are taken instead of decoding the paths again (a relist that finds an
-        object unchanged).
+        object unchanged). ``spans`` are those of ``obj.body`` (kept for the next update).
         """
         # Custom functions first: one that raises leaves every index as it was.
         custom = (
@@ -200,11 +214,17 @@ class Indexer:
             self._add_labels(key, meta.labels)
         for path, index in self._fields.items():
             value = None
+            span = None
             if reuse is not None and (old_index := reuse._fields.get(path)) is not None:
                 value = old_index.values.get(key)
+                span = old_index.spans.get(key)
             if value is None:
                 value = field_value(obj, path)
             index.values[key] = value
+            if spans is not None and not index.in_metadata:
+                span = spans.segment(index.head)
+            if span is not None:
+                index.spans[key] = span
             bucket_add(index.buckets, value, key)
         if self._owners is not None:
             for ref in meta.owner_references:
@@ -223,6 +243,7 @@ class Indexer:
             self._remove_labels(key, meta.labels)
         for index in self._fields.values():
             value = index.values.pop(key, None)
+            index.spans.pop(key, None)
             if value is not None:
                 bucket_discard(index.buckets, value, key)
         if self._owners is not None:
@@ -232,11 +253,15 @@ class Indexer:
             for value in values:
                 bucket_discard(buckets, value, key)
 
-    def update(self, key: str, old: Object, new: Object) -> None:
+    def update(
+        self, key: str, old: Object, new: Object, spans: BodySpans | None = None
+    ) -> None:
         """``new`` replaces ``old`` under ``key``: touch only the index values that changed.
 
         The namespace is part of the key, so it never changes. Custom functions run
-        first, so one that raises leaves every index as it was.
+        first, so one that raises leaves every index as it was. ``spans`` are those of
+        ``new.body``: a field path whose top-level field has the same bytes in ``old``
+        (as its spans recorded) is not decoded again.
         """
         custom = []
         if self._custom:
@@ -248,8 +273,23 @@ class Indexer:
         if om.labels is not nm.labels and om.labels != nm.labels:
             self._update_labels(key, om.labels, nm.labels)
         if self._fields:
-            body_changed = old.body is not new.body and old.body != new.body
+            old_body, new_body = old.body, new.body
+            body_changed = old_body is not new_body and old_body != new_body
             for index in self._fields.values():
+                if body_changed and not index.in_metadata:
+                    # Where the path's top-level field lies in each body, if known.
+                    span = spans.segment(index.head) if spans is not None else None
+                    if span is None:
+                        before = index.spans.pop(key, None)
+                    else:
+                        before = index.spans.get(key)
+                        index.spans[key] = span
+                        if (
+                            before is not None
+                            and before[1] - before[0] == span[1] - span[0]
+                            and old_body[before[0] : before[1]] == new_body[span[0] : span[1]]
+                        ):
+                            continue  # the same field, byte for byte: the same value
                 if body_changed or index.in_metadata:
                     value = field_value(new, index.path)
                     old_value = index.values.get(key)

@@ -24,6 +24,7 @@ from kcs.cache._options import IndexFunc, IndexOptions, StoreOptions, check_meta
 from kcs.cache._query import select
 from kcs.cache._waiters import ResourceVersionWaiters
 from kcs.core import (
+    BodySpans,
     FieldSelector,
     FieldSelectorLike,
     LabelSelector,
@@ -202,7 +203,7 @@ class Store:
         self.add_indexes(IndexOptions(namespace=False, labels=(label,)))
 
     # --- writing ---------------------------------------------------------------------
-    def apply(self, obj: Object) -> Delta | None:
+    def apply(self, obj: Object, spans: BodySpans | None = None) -> Delta | None:
         """Add or update ``obj`` (a watch ADDED or MODIFIED event).
 
         Returns :class:`Added` or :class:`Updated`, or ``None`` when the stored object
@@ -210,10 +211,16 @@ class Store:
         always taken. The store's resourceVersion advances to ``obj``'s either way.
         Raises :class:`~kcs.cache.CacheMutationError` (before changing anything) if the
         detector is on and the stored object was mutated.
+
+        ``spans``, the :class:`~kcs.core.BodySpans` of ``obj.body`` from the codec that
+        decoded it (a watch :class:`~kcs.watch.Apply` carries them), let the field
+        indexes skip decoding a path whose top-level field is byte for byte the one of
+        the stored object: the index values are the same as without them.
         """
         project = self._project
         if project is not None:
             obj = project(obj)
+            spans = None  # they describe the body before the projection
         meta = obj.metadata
         rv = meta.resource_version
         n = parse_resource_version(rv)  # once, for both comparisons below
@@ -223,7 +230,7 @@ class Store:
         detector = self._detector
         delta: Delta
         if old is None:
-            self._indexer.add(key, obj)
+            self._indexer.add(key, obj, spans=spans)
             objects[key] = obj
             delta = Added(obj)
         else:
@@ -236,7 +243,7 @@ class Store:
                 if (o >= n) if (o is not None and n is not None) else (old_rv == rv):
                     self._advance_to(rv, n)
                     return None
-            self._indexer.update(key, old, obj)
+            self._indexer.update(key, old, obj, spans)
             objects[key] = obj
             delta = Updated(old, obj)
         if detector is not None:

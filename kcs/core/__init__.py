@@ -20,6 +20,7 @@ layer above build on it.
 from kcs.core._codec import (
     DEFAULT_TOP_LEVEL_FIELDS,
     TOP_LEVEL_FIELDS,
+    BodySpans,
     Codec,
     ListMeta,
     Object,
@@ -80,6 +81,7 @@ __all__ = [
     "AlreadyExists",
     "ApiError",
     "BadRequest",
+    "BodySpans",
     "Codec",
     "Conflict",
     "FieldRequirement",

@@ -26,6 +26,7 @@ import msgspec
 __all__ = [
     "DEFAULT_TOP_LEVEL_FIELDS",
     "TOP_LEVEL_FIELDS",
+    "BodySpans",
     "Codec",
     "ListMeta",
     "Object",
@@ -216,6 +217,34 @@ class Object(msgspec.Struct, frozen=True, gc=False):
         return f"Object({self.api_version} {self.kind} {self.key} rv={self.resource_version})"
 
 
+class BodySpans(msgspec.Struct, frozen=True, gc=False):
+    """Where each top-level field lies in the :attr:`Object.body` a :class:`Codec` built.
+
+    ``fields`` are the codec's top-level fields in the order it writes them (shared by
+    every span of that codec); ``ends[i]`` is the offset in the body just past field
+    ``i`` (its name, colon and value, with the ``{`` or ``,`` before it), equal to the
+    end of the field before it when the object has no field ``i``.
+
+    Guarantee: for two bodies with their spans, equal :meth:`segment` bytes mean equal
+    values of that field (the bytes hold its name and its whole JSON text). A store uses
+    it to skip decoding an indexed path whose field did not change.
+    """
+
+    fields: tuple[str, ...]
+    ends: tuple[int, ...]
+
+    def segment(self, field: str) -> tuple[int, int] | None:
+        """``(start, end)`` of ``field`` in the body, or ``None`` when it is absent."""
+        fields = self.fields
+        if field not in fields:
+            return None
+        i = fields.index(field)
+        ends = self.ends
+        start = ends[i - 1] if i else 0
+        end = ends[i]
+        return (start, end) if end > start else None
+
+
 # ---------------------------------------------------------------------------------------
 # Decoding
 
@@ -364,6 +393,28 @@ class Codec:
             body = b"{}"
         return Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
 
+    def _from_top_spans(self, top: Any) -> tuple[Object, BodySpans]:
+        """:meth:`_from_top` and where each field went in the body."""
+        parts: list[Any] = []
+        append = parts.append
+        ends: list[int] = []
+        pos = 0
+        for name, first, prefix in self._prefixes:
+            raw = getattr(top, name)
+            if raw is not msgspec.UNSET:
+                head = prefix if parts else first
+                append(head)
+                append(raw)
+                pos += len(head) + len(raw)
+            ends.append(pos)
+        if parts:
+            append(b"}")
+            body = b"".join(parts)
+        else:
+            body = b"{}"
+        obj = Object(top.apiVersion, top.kind, top.metadata, body)
+        return obj, BodySpans(self.top_level_fields, tuple(ends))
+
     def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
         """Decode one object's JSON.
 
@@ -390,6 +441,22 @@ class Codec:
             env = _event_decoder.decode(line)
             return env.type, _generic(env.object, self.keep_managed_fields)
         return ev.type, self._from_top(ev.object)
+
+    def decode_watch_event_spans(
+        self, line: bytes | memoryview
+    ) -> tuple[WatchEventType, Object, BodySpans | None]:
+        """:meth:`decode_watch_event`, with the :class:`BodySpans` of the object's body.
+
+        The spans are ``None`` for an object decoded by the generic path (a field the
+        codec does not know, or an ERROR event's Status). Same errors.
+        """
+        try:
+            ev = self._event.decode(line)
+        except msgspec.ValidationError:
+            env = _event_decoder.decode(line)
+            return env.type, _generic(env.object, self.keep_managed_fields), None
+        obj, spans = self._from_top_spans(ev.object)
+        return ev.type, obj, spans
 
     def decode_list(self, data: bytes | memoryview) -> tuple[ListMeta, list[Object]]:
         """Decode a List response into its :class:`ListMeta` and its items.

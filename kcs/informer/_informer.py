@@ -457,7 +457,7 @@ class Informer:
         for event in batch:
             t = type(event)
             if t is Apply:
-                d = store.apply(event.obj)  # type: ignore[union-attr]
+                d = store.apply(event.obj, event.spans)  # type: ignore[union-attr]
                 if d is not None:
                     append(d)
             elif t is Delete:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import msgspec
 
-from kcs.core import Object
+from kcs.core import BodySpans, Object
 
 __all__ = ["Apply", "Bookmark", "Delete", "Event", "InitApply", "InitDone", "InitStart"]
 
@@ -48,10 +48,14 @@ class InitDone(msgspec.Struct, frozen=True, gc=False):
 class Apply(msgspec.Struct, frozen=True, gc=False):
     """An object was added or modified (watch event ADDED or MODIFIED).
 
-    ``obj.resource_version`` is newer than that of every event before it.
+    ``obj.resource_version`` is newer than that of every event before it. ``spans``
+    say where each top-level field lies in ``obj.body`` when the watcher's codec decoded
+    it (``None`` otherwise): pass them to :meth:`Store.apply <kcs.cache.Store.apply>`,
+    which then decodes an indexed field path only when its field changed.
     """
 
     obj: Object
+    spans: BodySpans | None = None
 
 
 class Delete(msgspec.Struct, frozen=True, gc=False):

@@ -116,14 +116,14 @@ class StreamDecoder:
         The events before the interrupting line are returned and are good: deliver them.
         """
         out: list[Event] = []
-        decode = self._codec.decode_watch_event
+        decode = self._codec.decode_watch_event_spans
         append = out.append
         stats = self._reporter.stats
         rv = self.resource_version
         delivered = 0
         for line in lines:
             try:
-                etype, obj = decode(line)
+                etype, obj, spans = decode(line)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 if not bytes(line).strip():
                     continue
@@ -145,7 +145,7 @@ class StreamDecoder:
                 ):
                     rv = obj_rv or rv
                     continue
-                append(Apply(obj))
+                append(Apply(obj, spans))
                 delivered += 1
                 rv = obj_rv or rv
             elif etype == "DELETED":

@@ -478,3 +478,83 @@ def test_a_dropped_store_is_freed_at_once_not_by_the_garbage_collector() -> None
     freed = weakref.ref(store)
     del store, lister
     assert freed() is None  # no reference cycle keeps the cached objects alive
+
+
+# --- field indexes fed the codec's body spans ---------------------------------------------------
+
+
+def _watch_line(name: str, rv: int, node: str | None, phase: str, extra: dict[str, Any]) -> bytes:
+    import orjson
+
+    spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}], **extra}
+    if node is not None:
+        spec["nodeName"] = node
+    pod_ = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(rv)},
+            "spec": spec, "status": {"phase": phase}}
+    if not extra and node is None and phase == "Gone":
+        del pod_["spec"]  # an object without the indexed path's top-level field at all
+    return orjson.dumps({"type": "MODIFIED", "object": pod_})
+
+
+_changes = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from([None, "n1", "n2"]),
+        st.sampled_from(["Running", "Pending", "Gone"]),
+        st.sampled_from([{}, {"hostname": "h"}, {"nodeName": "n1"}]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(changes=_changes)
+def test_spans_give_the_same_field_index_as_decoding_every_update(
+    changes: list[tuple[str, str | None, str, dict[str, Any]]],
+) -> None:
+    """A store fed each event's body spans (which skips decoding a path whose top-level
+    field is unchanged) holds exactly the field index of one that decodes every time."""
+    from kcs.core import codec_for
+
+    codec = codec_for("Pod")
+    fields = ["spec.nodeName", "status.phase", "spec.hostname"]
+    with_spans = Store(StoreOptions(indexes=IndexOptions(fields=fields)))
+    without = Store(StoreOptions(indexes=IndexOptions(fields=fields)))
+    for rv, (name, node_, phase, extra) in enumerate(changes, start=1):
+        _, obj, spans = codec.decode_watch_event_spans(_watch_line(name, rv, node_, phase, extra))
+        assert spans is not None
+        with_spans.apply(obj, spans)
+        without.apply(obj)
+        for path in fields:
+            index = field_index_name(path)
+            assert {v: set(with_spans.index_keys(index, v)) for v in with_spans.index_values(index)} \
+                == {v: set(without.index_keys(index, v)) for v in without.index_values(index)}
+
+
+def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point of the spans: a status-only update decodes no spec.* path."""
+    import kcs.cache._indexer as indexer_module
+    from kcs.core import codec_for
+
+    codec = codec_for("Pod")
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"])))
+    _, first, spans = codec.decode_watch_event_spans(_watch_line("a", 1, "n1", "Pending", {}))
+    store.apply(first, spans)
+    decoded: list[str] = []
+    real = indexer_module.field_value
+
+    def counting(obj: Object, path: str) -> str:
+        decoded.append(path)
+        return real(obj, path)
+
+    monkeypatch.setattr(indexer_module, "field_value", counting)
+    _, second, spans = codec.decode_watch_event_spans(_watch_line("a", 2, "n1", "Running", {}))
+    store.apply(second, spans)
+    assert decoded == []
+    assert store.index_keys(field_index_name("spec.nodeName"), "n1") == ["ns/a"]
+    _, third, spans = codec.decode_watch_event_spans(_watch_line("a", 3, "n2", "Running", {}))
+    store.apply(third, spans)
+    assert decoded == ["spec.nodeName"]
+    assert store.index_keys(field_index_name("spec.nodeName"), "n2") == ["ns/a"]
+    assert store.index_keys(field_index_name("spec.nodeName"), "n1") == []

@@ -201,3 +201,33 @@ def test_list_items_without_type_meta_get_the_lists(kind: str | None) -> None:
     _, items = decode_list(orjson.dumps({"apiVersion": "apps/v1", "kind": "DeploymentList",
                                          "items": [odd]}), kind="Pod")
     assert (items[0].api_version, items[0].kind) == ("apps/v1", "Deployment")
+
+
+@pytest.mark.parametrize("present", [("spec", "status"), ("spec",), ("status",), ()])
+def test_body_spans_cut_the_body_at_each_field(present: tuple[str, ...]) -> None:
+    """Each span is the field's name and its whole JSON text, from the body built in the
+    same pass; an absent field has no span; a line that is also a memoryview decodes the
+    same (the watcher decodes views of its reads)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "resourceVersion": "3"}}
+    values = {"spec": {"nodeName": "n1", "x": [1, {"status": "s"}]}, "status": {"phase": "P"}}
+    for name in present:
+        pod[name] = values[name]
+    line = orjson.dumps({"type": "MODIFIED", "object": pod})
+    codec = codec_for("Pod")
+    etype, obj, spans = codec.decode_watch_event_spans(memoryview(line))
+    assert (etype, obj) == codec.decode_watch_event(line)
+    assert spans is not None and spans.fields == ("spec", "status")
+    for name in ("spec", "status"):
+        segment = spans.segment(name)
+        if name not in present:
+            assert segment is None
+            continue
+        assert segment is not None
+        text = obj.body[segment[0] : segment[1]].lstrip(b"{,")
+        assert orjson.loads(b"{" + text + b"}") == {name: values[name]}
+
+
+def test_body_spans_are_none_on_the_generic_path() -> None:
+    line = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}, "extra": 1}})
+    _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
+    assert spans is None and obj.fields() == {"extra": 1}
