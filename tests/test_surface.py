@@ -140,6 +140,7 @@ SURFACE: dict[str, list[str]] = {
         "Deleted",
         "Delta",
         "HistoryExpired",
+        "HistoryRetention",
         "HistoryWatch",
         "IndexFunc",
         "IndexOptions",

@@ -25,6 +25,7 @@ from kcs.cache._lister import Lister
 from kcs.cache._options import (
     NAMESPACE_INDEX,
     OWNER_INDEX,
+    HistoryRetention,
     IndexFunc,
     IndexOptions,
     StoreOptions,
@@ -42,6 +43,7 @@ __all__ = [
     "Deleted",
     "Delta",
     "HistoryExpired",
+    "HistoryRetention",
     "HistoryWatch",
     "IndexFunc",
     "IndexOptions",

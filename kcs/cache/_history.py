@@ -6,9 +6,16 @@ resourceVersion they saw and receive every change after it, without a relist, as
 the history still reaches back that far. The history is a ring of ``(rv, delta)`` with a
 fixed number of entries, so its memory is bounded; once an entry falls out, starting
 from before it raises :class:`~kcs.cache.HistoryExpired` (the 410 of this layer).
+
+By default (``history_retention="watched"``) the ring records only while at least one
+:class:`HistoryWatch` of the store is alive: an informer nobody watches keeps no replaced
+objects, so its memory does not grow with churn. A watch opened while nothing records
+starts the history at the store's current resourceVersion.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import anyio
 
@@ -23,26 +30,38 @@ class History:
     """A ring of the last ``size`` ``(resource_version, delta)`` entries (internal).
 
     Entries have absolute positions ``0, 1, 2, ...``; the ring holds ``[start, end)``.
-    ``floor`` is the resourceVersion of the newest entry that fell out: the history is
-    complete for every resourceVersion at or after it (``""``: nothing fell out yet, the
-    history reaches back to the empty store).
+    ``floor`` is the resourceVersion of the newest entry that fell out (or that was not
+    recorded): the history is complete for every resourceVersion at or after it (``""``:
+    nothing fell out yet, the history reaches back to the empty store).
+
+    ``always=False``: :attr:`recording` is true only while a watch is attached
+    (:meth:`attach`); the store skips :meth:`record` otherwise, and the ring is emptied
+    when the last watch goes away.
     """
 
-    __slots__ = ("_appended", "_buf", "end", "floor", "size")
+    __slots__ = ("_appended", "_base", "_buf", "_refs", "always", "end", "floor",
+                 "recording", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, always: bool = True) -> None:
         if size < 1:
             raise ValueError("history size must be at least 1")
         self.size = size
+        self.always = always
+        self.recording = always
         self._buf: list[tuple[str, Delta]] = []
+        self._base = 0  # the position of _buf[0] when the ring was last emptied
         self.end = 0
         self.floor = ""
         self._appended: anyio.Event | None = None
+        self._refs: set[weakref.ref[HistoryWatch]] = set()
 
     @property
     def start(self) -> int:
         """The absolute position of the oldest entry held."""
         return self.end - len(self._buf)
+
+    def __len__(self) -> int:
+        return len(self._buf)
 
     def record(self, resource_version: str, delta: Delta) -> None:
         """Append one entry, dropping the oldest when full, and wake waiting watchers."""
@@ -51,7 +70,7 @@ class History:
         if len(buf) < self.size:
             buf.append(entry)
         else:
-            i = self.end % self.size
+            i = (self.end - self._base) % self.size
             self.floor = buf[i][0]
             buf[i] = entry
         self.end += 1
@@ -62,7 +81,33 @@ class History:
 
     def entry(self, position: int) -> tuple[str, Delta]:
         """The entry at absolute ``position`` (``start <= position < end``)."""
-        return self._buf[position % self.size]
+        return self._buf[(position - self._base) % self.size]
+
+    # --- recording while watched -------------------------------------------------------
+    def begin(self, current: str) -> None:
+        """Start recording if nothing records: the history starts at ``current`` (the
+        store's resourceVersion, which includes every change not recorded)."""
+        if self.recording:
+            return
+        self._buf = []
+        self._base = self.end
+        self.floor = current
+        self.recording = True
+
+    def attach(self, watch: HistoryWatch) -> None:
+        """Keep recording while ``watch`` is alive (it is dropped or garbage collected)."""
+        self._refs.add(weakref.ref(watch, self._detach))
+
+    def _detach(self, ref: weakref.ref[HistoryWatch]) -> None:
+        self._refs.discard(ref)
+        self.release()
+
+    def release(self) -> None:
+        """Stop recording (and free the ring) if nothing is attached and not ``always``."""
+        if not self._refs and not self.always and self.recording:
+            self.recording = False
+            self._buf = []  # the replaced objects it held are freed now
+            self._base = self.end
 
     async def wait_appended(self) -> None:
         """Return after the next :meth:`record`."""
@@ -116,13 +161,15 @@ class HistoryWatch:
       order the store made it (a relist contributes its true differences);
     * it never ends by itself; stop it by leaving the ``async for`` (or cancelling);
     * if the consumer falls more than the history's size behind, the next step raises
-      :class:`~kcs.cache.HistoryExpired` instead of silently skipping changes.
+      :class:`~kcs.cache.HistoryExpired` instead of silently skipping changes;
+    * while it is alive (referenced), the store records its history, whatever the
+      store's ``history_retention``.
 
     :attr:`resource_version` is the resourceVersion of the last change delivered (a
     consumer can resume from it with a new watch).
     """
 
-    __slots__ = ("_after", "_history", "_next", "resource_version")
+    __slots__ = ("__weakref__", "_after", "_history", "_next", "resource_version")
 
     def __init__(self, history: History, position: int, since: str | None, current: str) -> None:
         self._history = history

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, Literal
 
 from kcs.core import Object
 
@@ -20,6 +20,7 @@ __all__ = [
     "LABEL_INDEX_PREFIX",
     "NAMESPACE_INDEX",
     "OWNER_INDEX",
+    "HistoryRetention",
     "IndexFunc",
     "IndexOptions",
     "StoreOptions",
@@ -30,6 +31,9 @@ __all__ = [
 
 IndexFunc = Callable[[Object], Iterable[str]]
 """A custom index function: the index values of an object (a ``str`` counts as one value)."""
+
+HistoryRetention = Literal["watched", "always"]
+"""When a store records its history: only while a watch of it is alive, or always."""
 
 Transform = Callable[[Object], Object]
 """Applied to every object before it is stored (a projection, such as dropping status)."""
@@ -163,7 +167,11 @@ class StoreOptions:
     ``apiVersion``, ``kind`` and ``metadata`` only (``body`` is ``b"{}"``): what a
     metadata-only informer (``PartialObjectMetadata``) stores; its field indexes may use
     ``metadata.*`` paths only. ``history_size`` recent changes are kept for
-    :meth:`Store.watch() <kcs.cache.Store.watch>` (``0``: none). ``mutation_detector``:
+    :meth:`Store.watch() <kcs.cache.Store.watch>` (``0``: none), with
+    ``history_retention``: ``"watched"`` (the default) records them only while a watch
+    of the store is alive, so that a store nobody watches keeps no replaced objects;
+    ``"always"`` records every change, so that a watch can start from any of the last
+    ``history_size`` changes, made before it was opened. ``mutation_detector``:
     ``True``/``False``, or ``None`` to follow the environment variable
     ``KCS_CACHE_MUTATION_DETECTOR``.
     """
@@ -172,11 +180,17 @@ class StoreOptions:
     transform: Transform | None = None
     metadata_only: bool = False
     history_size: int = 10_000
+    history_retention: HistoryRetention = "watched"
     mutation_detector: bool | None = None
 
     def __post_init__(self) -> None:
         if self.history_size < 0:
             raise ValueError(f"history_size must be >= 0, not {self.history_size}")
+        if self.history_retention not in ("watched", "always"):
+            raise ValueError(
+                f"history_retention must be 'watched' or 'always', not "
+                f"{self.history_retention!r}"
+            )
         if self.metadata_only:
             check_metadata_paths(self.indexes.fields)
 

@@ -61,7 +61,9 @@ class Store:
       the mutation detector in tests to catch it.
     * **History.** The last ``history_size`` changes are kept, so :meth:`watch` can
       resume from a recent resourceVersion (:class:`~kcs.cache.HistoryExpired` if it is
-      too old).
+      too old). With ``history_retention="watched"`` (the default) they are kept only
+      while a watch of the store is alive: a store nobody watches holds no replaced
+      objects, and a watch opened then starts the history at :attr:`resource_version`.
 
     ``options`` (a :class:`~kcs.cache.StoreOptions`) say what is kept and how it is
     indexed (see ``docs/caches-and-indexes.md``). Writers hold the store; readers get
@@ -78,7 +80,11 @@ class Store:
         self._project: Callable[[Object], Object] | None = (
             options.project if options.projects else None
         )
-        self._history = History(options.history_size) if options.history_size else None
+        self._history = (
+            History(options.history_size, always=options.history_retention == "always")
+            if options.history_size
+            else None
+        )
         detector = options.mutation_detector
         if detector is None:
             detector = enabled_by_environment()
@@ -248,8 +254,9 @@ class Store:
             delta = Updated(old, obj)
         if detector is not None:
             detector.record(key, obj)
-        if self._history is not None:
-            self._history.record(rv, delta)
+        history = self._history
+        if history is not None and history.recording:
+            history.record(rv, delta)
         # _advance_to(rv, n), inlined: this is the hot path of every event
         cur = self._rv_n
         if (n > cur) if (n is not None and cur is not None) else (
@@ -289,8 +296,9 @@ class Store:
         if detector is not None:
             detector.forget(key)
         delta = Deleted(obj)
-        if self._history is not None:
-            self._history.record(rv, delta)
+        history = self._history
+        if history is not None and history.recording:
+            history.record(rv, delta)
         self._advance(rv)
         return delta
 
@@ -340,9 +348,10 @@ class Store:
         self._indexer = indexer
         if detector is not None:
             detector.rebuild(objects, previous)
-        if self._history is not None:
+        history = self._history
+        if history is not None and history.recording:
             for delta in deltas:
-                self._history.record(resource_version, delta)
+                history.record(resource_version, delta)
         self._rv = resource_version
         self._rv_n = parse_resource_version(resource_version)
         if self._waiters.count:
@@ -422,8 +431,17 @@ class Store:
         history = self._history
         if history is None:
             raise HistoryExpired("this store keeps no history (history_size=0)")
-        position = history.end if since_rv is None else history.position_after(since_rv, self._rv)
-        return HistoryWatch(history, position, since_rv, self._rv)
+        history.begin(self._rv)
+        try:
+            position = (
+                history.end if since_rv is None else history.position_after(since_rv, self._rv)
+            )
+        except HistoryExpired:
+            history.release()
+            raise
+        watch = HistoryWatch(history, position, since_rv, self._rv)
+        history.attach(watch)
+        return watch
 
     # --- mutation detector -----------------------------------------------------------
     def verify(self) -> None:

@@ -20,6 +20,9 @@ from kcs.core import Gone
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(10)]
 
+ALWAYS = StoreOptions(history_retention="always")
+"""The tests of a watch from before it was opened need every change recorded."""
+
 
 async def take(watch: HistoryWatch, n: int) -> list[Delta]:
     out: list[Delta] = []
@@ -37,7 +40,7 @@ def nothing_pending(watch: HistoryWatch) -> bool:
 
 
 async def test_watch_from_an_rv_yields_every_change_after_it_in_order() -> None:
-    store = Store()
+    store = Store(ALWAYS)
     a = pod("a", rv="1")
     store.replace([a], "1")
     a2 = bump(a, "2", phase="Failed")
@@ -55,7 +58,7 @@ async def test_watch_from_an_rv_yields_every_change_after_it_in_order() -> None:
 
 
 async def test_watch_from_the_empty_store_includes_the_first_relist() -> None:
-    store = Store()
+    store = Store(ALWAYS)
     objs = [pod("a", rv="1"), pod("b", rv="2")]
     store.replace(objs, "5")
     store.apply(pod("c", rv="6"))
@@ -85,7 +88,7 @@ async def test_watch_from_now_sees_only_later_changes_and_waits_for_them() -> No
 
 
 async def test_a_relist_contributes_its_true_differences() -> None:
-    store = Store()
+    store = Store(ALWAYS)
     a, b = pod("a", rv="1"), pod("b", rv="2")
     store.replace([a, b], "2")
     b2 = bump(b, "7", phase="Failed")
@@ -98,7 +101,7 @@ async def test_a_relist_contributes_its_true_differences() -> None:
 
 
 async def test_too_old_an_rv_raises_history_expired_a_410() -> None:
-    store = Store(StoreOptions(history_size=3))
+    store = Store(StoreOptions(history_size=3, history_retention="always"))
     for i in range(1, 6):
         store.apply(pod(f"p{i}", rv=str(i)))
     # Entries for rv 1 and 2 fell out: the history is complete from rv 2 on.
@@ -133,7 +136,7 @@ async def test_a_since_rv_newer_than_the_store_skips_changes_up_to_it() -> None:
 
 
 async def test_non_numeric_rvs_are_found_by_equality() -> None:
-    store = Store()
+    store = Store(ALWAYS)
     store.apply(pod("a", rv="x1"))
     store.apply(pod("b", rv="x2"))
     store.apply(pod("c", rv="x3"))
@@ -150,3 +153,79 @@ async def test_no_history() -> None:
         store.watch()
     with pytest.raises(ValueError):
         Store(StoreOptions(history_size=-1))
+
+
+# --- recorded only while watched (the default) --------------------------------------------
+
+
+async def test_by_default_nothing_is_recorded_while_nobody_watches() -> None:
+    """No replaced object is kept for a watch that does not exist, so a store's memory
+    does not grow with churn; a watch then starts the history at the store's rv."""
+    store = Store()
+    a = pod("a", rv="1")
+    store.replace([a], "1")
+    store.apply(bump(a, "2", phase="Failed"))
+    history = store._history
+    assert history is not None and len(history) == 0
+    with pytest.raises(HistoryExpired):
+        store.watch("1")  # that change was not recorded: a 410, never a silent gap
+    assert len(history) == 0 and not history.recording  # a refused watch records nothing
+    watch = store.watch(store.resource_version)
+    assert nothing_pending(watch)
+    store.apply(pod("b", rv="3"))
+    assert await take(watch, 1) == [Added(pod("b", rv="3"))]
+    # A second watch from an rv recorded while the first was open.
+    assert await take(store.watch("2"), 1) == [Added(pod("b", rv="3"))]
+
+
+async def test_the_history_is_freed_when_the_last_watch_goes_away() -> None:
+    import gc
+
+    store = Store()
+    watch = store.watch()
+    other = store.watch()
+    a = pod("a", rv="1")
+    store.apply(a)
+    store.apply(bump(a, "2", phase="Failed"))
+    history = store._history
+    assert history is not None and len(history) == 2
+    del watch
+    assert history.recording and len(history) == 2  # `other` still watches
+    del other
+    gc.collect()
+    assert not history.recording and len(history) == 0
+    store.apply(pod("b", rv="3"))
+    assert len(history) == 0
+    with pytest.raises(HistoryExpired):
+        store.watch("2")
+    watch = store.watch("3")
+    store.apply(pod("c", rv="4"))
+    got = await take(watch, 1)
+    assert got == [Added(pod("c", rv="4"))]
+
+
+async def test_a_watch_left_with_break_stops_the_recording() -> None:
+    store = Store()
+    store.apply(pod("a", rv="1"))
+    seen: list[Delta] = []
+
+    async def consume() -> None:
+        async for delta in store.watch("1"):
+            seen.append(delta)
+            break
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await anyio.wait_all_tasks_blocked()
+        store.apply(pod("b", rv="2"))
+    assert seen == [Added(pod("b", rv="2"))]
+    history = store._history
+    assert history is not None and not history.recording and len(history) == 0
+    store.apply(pod("c", rv="3"))
+    with pytest.raises(HistoryExpired):
+        store.watch("2")  # nothing watched while c was applied
+
+
+def test_history_retention_is_checked() -> None:
+    with pytest.raises(ValueError, match="history_retention"):
+        StoreOptions(history_retention="sometimes")  # type: ignore[arg-type]
