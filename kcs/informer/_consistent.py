@@ -1,17 +1,27 @@
-"""Consistent reads: find the server's current resourceVersion, wait for the cache to reach
-it, answer from the cache — or, if it does not catch up in time, from the apiserver.
+"""Consistent reads: prove the cache as fresh as a quorum read started now, then answer
+from it — or answer with that quorum read itself.
 
-Why it is correct: a list with ``limit=1`` and no ``resourceVersion`` is served from etcd
-with a quorum read, so its ``metadata.resourceVersion`` is at least the revision of every
-write that completed before the call. Once the cache has reached that revision (through
-an event or a bookmark of its watch, which delivers changes in order), it holds the effect
-of all those writes, and a read from it is as fresh as a live read started at the same
-moment.
+Why it is correct: a LIST with no ``resourceVersion`` is served from etcd with a quorum
+read (or from a watch cache that kube-apiserver proved as fresh, KEP-2340), so its
+``metadata.resourceVersion`` ``R`` is at least the revision of every write that completed
+before the call, and its items are the collection's state at ``R``. The cache may answer
+when it has reached ``R`` (through an event or a bookmark of its watch, which delivers
+changes in order), or — for one object — when it holds the very version the quorum read
+returned (a resourceVersion names one state of an object). Otherwise the quorum read's own
+answer is the live answer.
+
+A get's probe is a LIST of that one name (within the informer's selectors): as cheap for
+the server as a GET, it carries both ``R`` and the object. A collection that nothing
+writes to reaches ``R`` only through a bookmark, up to a minute away on kube-apiserver;
+comparing versions answers from the cache at once. A list's probe is a LIST with
+``limit=1`` (``R`` only); when the cache is behind it waits briefly for the watch, then
+lists live.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 
 import anyio
@@ -28,12 +38,14 @@ from kcs.core import (
     Object,
     ObjectList,
     Resource,
+    resource_version_at_least,
 )
 from kcs.informer._cache_reader import CacheReader
 from kcs.informer._errors import CacheNotFresh
 from kcs.informer._factory import InformerFactory
 from kcs.informer._informer import Informer
 from kcs.informer._options import Fallback
+from kcs.informer._probe import SharedProbes
 
 __all__ = ["ConsistentReader"]
 
@@ -52,24 +64,36 @@ class ConsistentReader:
     the same moment, served from the informer caches (same call shape and return types as
     :class:`~kcs.client.Client`).
 
-    Each read finds the server's current resourceVersion (a quorum LIST with ``limit=1``
-    of the serving informer's collection), waits up to ``timeout`` seconds (both steps
-    together) for the cache to reach it, then answers from the cache — the cached
-    instances themselves, from the indexes. If the cache does not catch up in time:
-    ``fallback="live"`` reads from the apiserver (``get_raw`` / a paginated quorum
-    ``list_raw``, decoded with the informer's codec and passed through its transform and
-    metadata-only cut, so the answer looks exactly like a cached one), ``"error"`` raises
-    :class:`~kcs.informer.CacheNotFresh`. Both can be given per read too.
+    **get** sends one quorum LIST of that name (the informer's namespace and selectors,
+    plus ``metadata.name``): it tells the server's current resourceVersion ``R`` and the
+    object's version at ``R``. The answer is the cached instance when the cache has
+    reached ``R`` or holds that very version (or, like the server, no such object); else
+    ``fallback="live"`` answers with the listed object (decoded with the informer's codec,
+    through its transform and metadata-only cut: it looks exactly like a cached one; no
+    second request), and ``fallback="error"`` waits up to ``timeout`` for the watch to
+    reach ``R``, then raises :class:`~kcs.informer.CacheNotFresh`. A quiet collection
+    (no event has reached ``R``, no bookmark is due) is answered from the cache at once.
+
+    **list** finds ``R`` with a quorum LIST with ``limit=1`` and answers from the indexes
+    once the cache has reached ``R``; it waits up to ``live_after`` seconds for that
+    (``fallback="live"``, then a paginated quorum ``list_raw``), or ``timeout``
+    (``fallback="error"``, then :class:`~kcs.informer.CacheNotFresh`).
+
+    Concurrent reads of the same informer (and, for gets, the same name) that start in
+    the same event-loop tick share one probe; a read never uses a probe sent before it
+    started. ``timeout`` bounds every read (probe included); ``fallback`` and ``timeout``
+    can also be given per read.
 
     ``source`` is what a :class:`~kcs.informer.CacheReader` reads (one informer, several,
     a factory) or a cache reader itself; reads are routed to informers the same way (a
     resource no informer serves raises :class:`LookupError`), and answers are limited to
     the serving informer's namespace and selectors: an object outside them reads as
-    absent, live or not. A read before the informer has synced waits for the sync (within
+    absent, live or not. A read before the informer has synced never answers from its
+    empty cache: it answers live, or with ``"error"`` waits for the sync (within
     ``timeout``). See ``docs/consistency.md``.
     """
 
-    __slots__ = ("_cache", "fallback", "timeout")
+    __slots__ = ("_cache", "fallback", "live_after", "timeout")
 
     def __init__(
         self,
@@ -78,14 +102,17 @@ class ConsistentReader:
         timeout: float = 5.0,
         fallback: Fallback = "live",
         namespace: str | None = None,
+        live_after: float = 0.1,
     ) -> None:
         self._cache = (
             source if isinstance(source, CacheReader) else CacheReader(source, namespace=namespace)
         )
         self.timeout = timeout
-        """Seconds a read waits for the cache before its fallback."""
+        """Seconds a read may take in all before its fallback (``"error"``: raising)."""
         self.fallback = fallback
-        """What a read does when the cache did not catch up in time."""
+        """What a read does when the cache is not as fresh as the server."""
+        self.live_after = live_after
+        """Seconds a list waits for the watch to reach the server before listing live."""
 
     @property
     def cache(self) -> CacheReader:
@@ -106,12 +133,26 @@ class ConsistentReader:
         ns = self._cache.namespace_for(resource, namespace)
         informer = self._cache.informer_for(resource, ns)
         timeout = self.timeout if timeout is None else timeout
-        wanted = await _catch_up(informer, timeout)
-        if wanted is None:
-            return informer.lister.get(name, ns)
+        deadline = anyio.current_time() + timeout
+        wanted = ""
+        with anyio.move_on_after(timeout):
+            wanted, live = await _probes_of(informer).run(
+                ("get", name, ns), lambda: _probe_get(informer, name, ns)
+            )
+            if informer.has_synced:
+                cached = informer.lister.get(name, ns)
+                if resource_version_at_least(informer.resource_version, wanted) or (
+                    _same_version(cached, live)
+                ):
+                    return cached
+            if (fallback or self.fallback) == "live":
+                return live
+            if await informer.wait_for(wanted, max(0.0, deadline - anyio.current_time())):
+                return informer.lister.get(name, ns)
         if (fallback or self.fallback) == "error":
             raise CacheNotFresh(resource, wanted, informer.resource_version, timeout)
-        _log.debug("%s: cache not fresh after %gs; reading %s live", informer, timeout, name)
+        # The probe itself did not answer in time: one plain live read.
+        _log.debug("%s: no answer to the probe in %gs; reading %s live", informer, timeout, name)
         return await _live_get(informer, name, ns)
 
     async def list(
@@ -135,11 +176,13 @@ class ConsistentReader:
         labels = LabelSelector.of(label_selector)
         fields = FieldSelector.of(field_selector)
         timeout = self.timeout if timeout is None else timeout
-        wanted = await _catch_up(informer, timeout)
+        error = (fallback or self.fallback) == "error"
+        wait = timeout if error else min(timeout, self.live_after)
+        wanted = await _catch_up(informer, timeout, wait)
         if wanted is None:
             found = informer.lister.list(ns, labels, fields)
             return ObjectList(found, resource_version=informer.resource_version)
-        if (fallback or self.fallback) == "error":
+        if error:
             raise CacheNotFresh(resource, wanted, informer.resource_version, timeout)
         _log.debug("%s: cache not fresh after %gs; listing live", informer, timeout)
         return await _live_list(informer, ns or informer.namespace, labels, fields)
@@ -148,8 +191,48 @@ class ConsistentReader:
         return f"ConsistentReader({self._cache!r}, timeout={self.timeout:g})"
 
 
-async def _catch_up(informer: Informer, timeout: float) -> str | None:  # noqa: ASYNC109
-    """Wait for the cache to reach the server's current resourceVersion.
+_shared: weakref.WeakKeyDictionary[Informer, SharedProbes[tuple[str, Object | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+_shared_rv: weakref.WeakKeyDictionary[Informer, SharedProbes[str]] = weakref.WeakKeyDictionary()
+
+
+def _probes_of(informer: Informer) -> SharedProbes[tuple[str, Object | None]]:
+    """The get probes of ``informer``, shared by every reader of it."""
+    probes = _shared.get(informer)
+    if probes is None:
+        probes = _shared[informer] = SharedProbes()
+    return probes
+
+
+def _same_version(cached: Object | None, live: Object | None) -> bool:
+    """Whether the cache holds the state the quorum read returned (or, like it, nothing)."""
+    if cached is None or live is None:
+        return cached is live
+    rv = live.metadata.resource_version
+    return bool(rv) and cached.metadata.resource_version == rv
+
+
+async def _probe_get(
+    informer: Informer, name: str, namespace: str | None
+) -> tuple[str, Object | None]:
+    """A quorum LIST of ``name`` within the informer's scope: ``(R, the object at R)``."""
+    fields = informer.field_selector
+    by_name = FieldSelector((*fields.requirements, FieldRequirement("metadata.name", "=", name)))
+    labels = informer.label_selector
+    body = await informer.client.list_raw(
+        informer.resource,
+        namespace,
+        label_selector=None if labels.empty else labels,
+        field_selector=by_name,
+    )
+    meta, items = informer.codec.decode_list(body)
+    return meta.resource_version, informer.project(items[0]) if items else None
+
+
+async def _catch_up(informer: Informer, timeout: float, wait: float) -> str | None:  # noqa: ASYNC109
+    """Wait for the cache to reach the server's current resourceVersion: the probe within
+    ``timeout``, the wait for the watch within ``wait`` of it too.
 
     Returns ``None`` when it did, else the resourceVersion it waited for (``""`` when even
     finding it took too long).
@@ -157,8 +240,14 @@ async def _catch_up(informer: Informer, timeout: float) -> str | None:  # noqa: 
     deadline = anyio.current_time() + timeout
     wanted = ""
     with anyio.move_on_after(timeout):
-        wanted = await _current_resource_version(informer)
-        if await informer.wait_for(wanted, max(0.0, deadline - anyio.current_time())):
+        probes = _shared_rv.get(informer)
+        if probes is None:
+            probes = _shared_rv[informer] = SharedProbes()
+        wanted = await probes.run("list", lambda: _current_resource_version(informer))
+        if resource_version_at_least(informer.resource_version, wanted) and informer.has_synced:
+            return None
+        left = min(wait, max(0.0, deadline - anyio.current_time()))
+        if await informer.wait_for(wanted, left):
             return None
     return wanted
 

@@ -87,10 +87,12 @@ async def test_timeout_falls_back_to_a_live_read(
         cached = informer.lister.get("p", "default")
         assert cached is not None and cached.labels == {"app": "old"}
 
+        # The get's probe (a quorum LIST of the name) is the live answer: no wait, no GET.
         with anyio.fail_after(3):
             live = await reader.get(PODS, "p", "default", timeout=0.3)
         assert live is not None and live.labels == {"app": "new"}
-        assert verbs.counts["get"] == 1
+        assert live is not informer.lister.get("p", "default")
+        assert verbs.counts["get"] == 0
         assert await reader.get(PODS, "nope", "default", timeout=0.1) is None
 
         listed = await reader.list(PODS, label_selector="app=new", timeout=0.3)
@@ -136,7 +138,7 @@ async def test_a_read_before_the_first_sync_waits_or_falls_back(
         tg.cancel_scope.cancel()
 
 
-async def test_a_quiet_resource_catches_up_through_a_bookmark(
+async def test_a_quiet_list_catches_up_through_a_bookmark(
     api: FakeApiServer, client: Client
 ) -> None:
     # NEEDS BOOKMARKS FASTER THAN KUBE'S: kube-apiserver sends one about every 60 s; this
@@ -152,22 +154,22 @@ async def test_a_quiet_resource_catches_up_through_a_bookmark(
         api.create("configmaps", {"metadata": {"name": "cm", "namespace": "default"}})
         assert int(informer.resource_version) < api.revision
         started = anyio.current_time()
-        # the read's quorum list (limit=1) brings the pods' watch cache up to date, and the
-        # next bookmark of the informer's watch carries that revision
-        got = await reader.get(PODS, "p", "default", timeout=5, fallback="error")
-        assert got is not None
+        # the list's quorum probe (limit=1) brings the pods' watch cache up to date, and
+        # the next bookmark of the informer's watch carries that revision
+        listed = await reader.list(PODS, timeout=5, fallback="error")
+        assert [o.name for o in listed] == ["p"]
         assert int(informer.resource_version) >= api.revision  # a bookmark got it there
         assert anyio.current_time() - started < 2  # within a few bookmark intervals (0.2 s)
 
 
-async def test_a_quiet_resource_waits_for_kubes_once_a_minute_bookmark(
+async def test_a_quiet_get_answers_from_the_cache_without_waiting_for_a_bookmark(
     api: FakeApiServer, counted: tuple[Client, Verbs]
 ) -> None:
-    # kube-apiserver's real timing (the fake's default): after writes elsewhere, a
-    # consistent read of a quiet collection can only complete through the next bookmark,
-    # which may be up to a minute away. Measured on kube-apiserver 1.36: waits of ~45 s,
-    # and the 5 s default timeout falling back to a live read in 20 of 20 calls. This pins
-    # that behaviour (a fix belongs to the consistent read, not to the fake).
+    # kube-apiserver's real timing (the fake's default): after writes elsewhere, nothing
+    # brings a quiet cache to the server's revision before the next bookmark, which may be
+    # up to a minute away (measured on kube-apiserver 1.36: waits of ~45 s). A get does not
+    # need it: its probe returns the object's version at that revision, and the cache holds
+    # that very version.
     client, verbs = counted
     api.create("pods", new_pod("p"))
     informer = Informer(client, PODS)
@@ -175,11 +177,50 @@ async def test_a_quiet_resource_waits_for_kubes_once_a_minute_bookmark(
     async with running(informer):
         await caught_up(api, informer)
         api.create("configmaps", {"metadata": {"name": "cm", "namespace": "default"}})
+        started = anyio.current_time()
+        got = await reader.get(PODS, "p", "default", timeout=5, fallback="error")
+        assert got is informer.lister.get("p", "default")  # the cached instance itself
+        assert await reader.get(PODS, "gone", "default", fallback="error") is None
+        assert anyio.current_time() - started < 1  # not a bookmark interval
+        assert verbs.counts["get"] == 0
+        assert int(informer.resource_version) < api.revision  # still no bookmark
+        # A list needs the cache at the server's revision: with "error" it times out...
         with pytest.raises(CacheNotFresh):
-            await reader.get(PODS, "p", "default", timeout=0.5, fallback="error")
-        live = await reader.get(PODS, "p", "default", timeout=0.5)
-        assert live is not None and verbs.counts["get"] == 1  # fell back to a live read
-        assert int(informer.resource_version) < api.revision
+            await reader.list(PODS, timeout=0.3, fallback="error")
+        # ... and by default lists live after a short wait for the watch (live_after).
+        lists = verbs.counts["list"]
+        started = anyio.current_time()
+        listed = await reader.list(PODS)
+        assert [o.name for o in listed] == ["p"]
+        assert anyio.current_time() - started < 2
+        assert verbs.counts["list"] == lists + 2  # the probe, then one live page
+
+
+async def test_concurrent_gets_share_one_probe(
+    api: FakeApiServer, counted: tuple[Client, Verbs]
+) -> None:
+    client, verbs = counted
+    api.create("pods", new_pod("p"))
+    informer = Informer(client, PODS)
+    reader = ConsistentReader(informer)
+    async with running(informer):
+        await caught_up(api, informer)
+        before = verbs.counts["list"]
+        got: list[object] = []
+
+        async def read() -> None:
+            got.append(await reader.get(PODS, "p", "default", fallback="error"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(read)
+        assert len(got) == 8 and all(g is informer.lister.get("p", "default") for g in got)
+        assert verbs.counts["list"] == before + 1  # eight readers, one probe
+        # A read that starts after a probe was sent never uses it: a write made before
+        # the read is seen.
+        await client.patch(PODS, "p", {"metadata": {"labels": {"app": "later"}}}, "default")
+        fresh = await reader.get(PODS, "p", "default")
+        assert fresh is not None and fresh.labels == {"app": "later"}
 
 
 async def test_reads_respect_the_informer_scope(api: FakeApiServer, client: Client) -> None:
