@@ -264,8 +264,9 @@ class Store:
         ):
             self._rv = rv
             self._rv_n = n
-            if self._waiters.count:
-                self._waiters.notify(rv)
+            waiters = self._waiters
+            if waiters.count and (n is None or n >= waiters.low):
+                waiters.notify(rv)
         return delta
 
     def delete(self, obj: Object) -> Delta | None:
@@ -382,8 +383,9 @@ class Store:
         ):
             self._rv = rv
             self._rv_n = n
-            if self._waiters.count:
-                self._waiters.notify(rv)
+            waiters = self._waiters
+            if waiters.count and (n is None or n >= waiters.low):
+                waiters.notify(rv)
 
     # --- waiting ---------------------------------------------------------------------
     async def wait_for(

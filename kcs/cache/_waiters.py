@@ -11,6 +11,8 @@ from kcs.core import parse_resource_version
 
 __all__ = ["ResourceVersionWaiters"]
 
+_NOBODY = 1 << 62  # above any resourceVersion: nobody waits
+
 
 class ResourceVersionWaiters:
     """Waiters ordered by the resourceVersion they wait for (internal).
@@ -18,16 +20,25 @@ class ResourceVersionWaiters:
     Numeric resourceVersions wait in a heap, so each change of the store's rv wakes
     exactly the waiters it satisfies in ``O(log n)`` each; a non-numeric one can only be
     reached by equality. ``count`` is zero when nobody waits: the store's hot path checks
-    it and does nothing else.
+    it and does nothing else. ``low`` is the lowest integer resourceVersion that would
+    wake anyone (``0`` while a non-numeric one waits: any change may): the store calls
+    :meth:`notify` only when it reaches ``low``, not on every event while someone waits.
     """
 
-    __slots__ = ("_exact", "_heap", "_seq", "count")
+    __slots__ = ("_exact", "_heap", "_seq", "count", "low")
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, anyio.Event]] = []
         self._exact: list[tuple[str, anyio.Event]] = []
         self._seq = itertools.count()
         self.count = 0
+        self.low = _NOBODY
+
+    def _update_low(self) -> None:
+        if self._exact:
+            self.low = 0
+        else:
+            self.low = self._heap[0][0] if self._heap else _NOBODY
 
     def add(self, resource_version: str) -> anyio.Event:
         """An event that is set when :meth:`notify` reports ``resource_version`` reached."""
@@ -38,6 +49,7 @@ class ResourceVersionWaiters:
         else:
             heapq.heappush(self._heap, (n, next(self._seq), event))
         self.count += 1
+        self._update_low()
         return event
 
     def discard(self, event: anyio.Event) -> None:
@@ -50,11 +62,13 @@ class ResourceVersionWaiters:
                 self._heap.pop()
                 heapq.heapify(self._heap)
                 self.count -= 1
+                self._update_low()
                 return
         for i, (_, ev) in enumerate(self._exact):
             if ev is event:
                 del self._exact[i]
                 self.count -= 1
+                self._update_low()
                 return
 
     def notify(self, resource_version: str) -> None:
@@ -74,3 +88,4 @@ class ResourceVersionWaiters:
                 else:
                     keep.append((rv, event))
             self._exact = keep
+        self._update_low()
