@@ -523,12 +523,13 @@ class Relist:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def add(self, obj: Object) -> None:
-        """Add one listed object."""
+    def add(self, obj: Object, spans: BodySpans | None = None) -> None:
+        """Add one listed object (``spans``: its body's, as for :meth:`Store.apply`)."""
         if self._done:
             raise RuntimeError("this relist was already committed")
         if self._project is not None:
             obj = self._project(obj)
+            spans = None
         key = obj.metadata.key
         objects = self._objects
         prev = objects.get(key)
@@ -541,7 +542,7 @@ class Relist:
             if cur is obj or (rv and cur.metadata.resource_version == rv):
                 obj = cur
                 reuse = self._current_indexer()
-        self._indexer.add(key, obj, reuse)
+        self._indexer.add(key, obj, reuse, spans=spans if reuse is None else None)
         objects[key] = obj
 
     def add_many(self, objects: Iterable[Object]) -> None:

@@ -479,6 +479,32 @@ class Codec:
         return lst.metadata, [from_top(t, api_version, kind) for t in lst.items or ()]
 
 
+    def decode_list_spans(
+        self, data: bytes | memoryview
+    ) -> tuple[ListMeta, list[Object], list[BodySpans] | None]:
+        """:meth:`decode_list`, with the :class:`BodySpans` of each item (``None`` when
+        the list took the generic path). Same errors."""
+        try:
+            lst = self._list.decode(data)
+        except msgspec.ValidationError:
+            meta, generic = self.decode_list(data)
+            return meta, generic, None
+        api_version, kind = lst.apiVersion, _item_kind(lst.kind)
+        if not (api_version and kind):
+            api_version = kind = ""
+        objects: list[Object] = []
+        spans: list[BodySpans] = []
+        from_top = self._from_top_spans
+        for t in lst.items or ():
+            obj, span = from_top(t)
+            if not (obj.api_version and obj.kind) and api_version:
+                obj = Object(obj.api_version or api_version, obj.kind or kind, obj.metadata,
+                             obj.body)
+            objects.append(obj)
+            spans.append(span)
+        return lst.metadata, objects, spans
+
+
 _codecs: dict[tuple[tuple[str, ...], bool], Codec] = {}
 
 

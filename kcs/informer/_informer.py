@@ -468,7 +468,7 @@ class Informer:
                 relist = self._relist
                 if relist is None:
                     relist = self._relist = store.relist()
-                relist.add(event.obj)  # type: ignore[union-attr]
+                relist.add(event.obj, event.spans)  # type: ignore[union-attr]
             elif t is Bookmark:
                 store.observe_resource_version(event.resource_version)  # type: ignore[union-attr]
             elif t is InitStart:

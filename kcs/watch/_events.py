@@ -31,9 +31,14 @@ class InitStart(msgspec.Struct, frozen=True, gc=False):
 
 
 class InitApply(msgspec.Struct, frozen=True, gc=False):
-    """One object of the list that started with the last :class:`InitStart`."""
+    """One object of the list that started with the last :class:`InitStart`.
+
+    ``spans``: as for :class:`Apply` (pass them to :meth:`Relist.add
+    <kcs.cache.Relist.add>`).
+    """
 
     obj: Object
+    spans: BodySpans | None = None
 
 
 class InitDone(msgspec.Struct, frozen=True, gc=False):

@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from kcs.core import Codec, Object
+from kcs.core import BodySpans, Codec, Object
 from kcs.watch._errors import WatchErrorKind
 from kcs.watch._events import Apply, Bookmark, Delete, Event, InitApply, InitDone, InitStart
 from kcs.watch._report import Reporter
@@ -101,7 +101,7 @@ class StreamDecoder:
         """The resourceVersion of the last event applied (not advanced during init)."""
         self.initializing = initial_events
         """Whether the initial events of a streaming list are still arriving."""
-        self._buffer: dict[str, Object] = {}
+        self._buffer: dict[str, tuple[Object, BodySpans | None]] = {}
         self.interruption: Interruption | None = None
         """Set when the stream must not be read further."""
         self.error: Object | None = None
@@ -131,7 +131,7 @@ class StreamDecoder:
                 self._malformed(bytes(line), exc)
                 break
             if self.initializing:
-                ok = self._initial(etype, obj, out)
+                ok = self._initial(etype, obj, spans, out)
                 rv = self.resource_version
                 if not ok:
                     break
@@ -186,7 +186,9 @@ class StreamDecoder:
         return True
 
     # --- the initial events of a streaming list ------------------------------------------
-    def _initial(self, etype: str, obj: Object, out: list[Event]) -> bool:
+    def _initial(
+        self, etype: str, obj: Object, spans: BodySpans | None, out: list[Event]
+    ) -> bool:
         # The initial state is buffered by key and delivered at the end bookmark, so that
         # each key appears once between InitStart and InitDone: kube-apiserver 1.27-1.29
         # can interleave changes (MODIFIED, DELETED) with the initial ADDED events.
@@ -199,7 +201,7 @@ class StreamDecoder:
             if etype == "DELETED":
                 self._buffer.pop(meta.key, None)
             else:
-                self._buffer[meta.key] = obj
+                self._buffer[meta.key] = (obj, spans)
             return True
         if etype == "BOOKMARK":
             if obj.metadata.annotations.get(INITIAL_EVENTS_END) != "true":
@@ -214,7 +216,7 @@ class StreamDecoder:
             rv = obj.metadata.resource_version
             self.resource_version = rv
             out.append(InitStart())
-            out.extend([InitApply(o) for o in self._buffer.values()])
+            out.extend([InitApply(o, s) for o, s in self._buffer.values()])
             out.append(InitDone(rv))
             stats.events += len(self._buffer)
             self._buffer = {}

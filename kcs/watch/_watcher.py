@@ -37,6 +37,7 @@ from kcs.client import ApiConnectionError, ClientError, NoMatchError, WatchLineT
 from kcs.core import (
     ApiError,
     BadRequest,
+    BodySpans,
     Codec,
     FieldSelector,
     Forbidden,
@@ -374,10 +375,14 @@ class Watcher:
 
             body = await self._guarded(fetch)
             assert body is not None
-            meta, objects = self._decode_page(body)
+            meta, objects, spans = self._decode_page(body)
             self.stats.pages += 1
             batch: list[Event] = [InitStart()] if token is None else []
-            batch.extend([InitApply(obj) for obj in objects])  # objects: checked, all good
+            # objects: checked, all good
+            if spans is None:
+                batch.extend([InitApply(obj) for obj in objects])
+            else:
+                batch.extend([InitApply(o, s) for o, s in zip(objects, spans, strict=True)])
             self.stats.events += len(objects)
             if token is None:
                 self._list_snapshot_rv = meta.resource_version
@@ -390,10 +395,13 @@ class Watcher:
                 return
             yield batch
 
-    def _decode_page(self, body: bytes) -> tuple[ListMeta, list[Object]]:
-        """The page's metadata and the objects that may be cached (the others reported)."""
+    def _decode_page(
+        self, body: bytes
+    ) -> tuple[ListMeta, list[Object], list[BodySpans] | None]:
+        """The page's metadata, the objects that may be cached (the others reported) and
+        their body spans (``None`` when the page needed screening)."""
         try:
-            meta, objects = self._codec.decode_list(body)
+            meta, objects, spans = self._codec.decode_list_spans(body)
         except msgspec.DecodeError:
             # One bad object (say, invalid UTF-8 in a name) must not make the whole page
             # unreadable: decode the items one by one. An unreadable envelope still raises.
@@ -411,11 +419,12 @@ class Watcher:
                         resource_version=self._rv,
                         level=logging.ERROR,
                     )
+            spans = None
         for obj in objects:
             m = obj.metadata
             if not m.resource_version or not m.name or not obj.body.isascii():
-                return meta, self._screen(objects)
-        return meta, objects
+                return meta, self._screen(objects), None
+        return meta, objects, spans
 
     def _screen(self, objects: list[Object]) -> list[Object]:
         kept = []

@@ -231,3 +231,22 @@ def test_body_spans_are_none_on_the_generic_path() -> None:
     line = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}, "extra": 1}})
     _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
     assert spans is None and obj.fields() == {"extra": 1}
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_list_spans_match_decode_list(typed: bool) -> None:
+    items = [typical_pod(i) for i in range(3)]
+    if not typed:
+        for item in items:
+            del item["apiVersion"], item["kind"]
+    body = orjson.dumps({"apiVersion": "v1", "kind": "PodList",
+                         "metadata": {"resourceVersion": "9"}, "items": items})
+    codec = codec_for("Pod")
+    meta, objects, spans = codec.decode_list_spans(body)
+    assert (meta, objects) == codec.decode_list(body)
+    assert spans is not None and len(spans) == len(objects)
+    for obj, span, item in zip(objects, spans, items, strict=True):
+        segment = span.segment("spec")
+        assert segment is not None
+        text = obj.body[segment[0] : segment[1]].lstrip(b"{,")
+        assert orjson.loads(b"{" + text + b"}") == {"spec": item["spec"]}
