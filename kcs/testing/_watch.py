@@ -257,6 +257,27 @@ class WatchHub:
         return len(hit)
 
 
+WRITE_BYTES = 256 * 1024
+"""The most one write of a watch stream carries (it carries at least one line).
+
+kube-apiserver writes every event on its own and flushes when its queue is empty, so a
+client starts decoding the first events of a long backlog (a streaming list's initial
+events) while the rest is being sent. Writing a backlog in slices of this size does the
+same at a fraction of the per-write cost, instead of one write of the whole backlog
+(120 MB for 20,000 pods) that the client sees only once it was all built."""
+
+
+def _take_write(pending: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """The lines of the next write (at least one, at most about :data:`WRITE_BYTES`)
+    and the rest, in order."""
+    size = 0
+    for i, line in enumerate(pending):
+        size += len(line)
+        if size >= WRITE_BYTES:
+            return pending[: i + 1], pending[i + 1 :]
+    return pending, []
+
+
 def _abort(request: web.BaseRequest) -> None:
     transport = request.transport
     if transport is not None:
@@ -306,7 +327,7 @@ async def serve_watch(
             return resp
         deliverable = hub.may_deliver(w)
         if w.pending and deliverable:
-            lines, w.pending = w.pending, []
+            lines, w.pending = _take_write(w.pending)
             drop = False
             if hub.drop_every:
                 room = max(hub.drop_every - w.sent, 1)

@@ -242,3 +242,22 @@ async def test_invalid_watch_options(client: Http) -> None:
         r = await client.get(CMS, watch="1", **params) if "watch" not in params else \
             await client.get(CMS, **params)
         assert r.status == 400 and r.reason == "BadRequest", (params, r)
+
+
+def test_a_backlog_is_written_in_slices_in_order() -> None:
+    """A long backlog (a streaming list's initial events) goes out in writes of about
+    WRITE_BYTES, every line whole and in order, so a client decodes the first events while
+    the rest is sent (kube-apiserver writes each event on its own)."""
+    from kcs.testing._watch import WRITE_BYTES, _take_write
+
+    lines = [b"x" * (1000 + i % 7) + b"\n" for i in range(1000)] + [b"y" * (3 * WRITE_BYTES)]
+    pending, writes = list(lines), []
+    while pending:
+        write, pending = _take_write(pending)
+        assert write
+        writes.append(write)
+    assert [line for write in writes for line in write] == lines
+    assert len(writes) > 3
+    for write in writes:
+        # under the limit until its last line, which may cross it (a line is never cut)
+        assert sum(map(len, write[:-1])) < WRITE_BYTES
