@@ -287,7 +287,7 @@ class Indexer:
                         if (
                             before is not None
                             and before[1] - before[0] == span[1] - span[0]
-                            and old_body[before[0] : before[1]] == new_body[span[0] : span[1]]
+                            and new_body.startswith(old_body[before[0] : before[1]], span[0])
                         ):
                             continue  # the same field, byte for byte: the same value
                 if body_changed or index.in_metadata:
