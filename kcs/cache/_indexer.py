@@ -187,12 +187,14 @@ class Indexer:
         reuse: Indexer | None = None,
         *,
         spans: BodySpans | None = None,
+        values: Mapping[str, str] | None = None,
     ) -> None:
         """Index a new ``obj`` under ``key``.
 
         ``reuse`` is an indexer that holds this very instance under ``key``: its field
         values are taken instead of decoding the paths again (a relist that finds an
         object unchanged). ``spans`` are those of ``obj.body`` (kept for the next update).
+        ``values`` are field values already known for ``obj`` (path -> value).
         """
         # Custom functions first: one that raises leaves every index as it was.
         custom = (
@@ -218,6 +220,8 @@ class Indexer:
             if reuse is not None and (old_index := reuse._fields.get(path)) is not None:
                 value = old_index.values.get(key)
                 span = old_index.spans.get(key)
+            elif values is not None:
+                value = values.get(path)
             if value is None:
                 value = field_value(obj, path)
             index.values[key] = value
@@ -229,8 +233,8 @@ class Indexer:
         if self._owners is not None:
             for ref in meta.owner_references:
                 bucket_add(self._owners, ref.uid, key)
-        for buckets, values in custom:
-            for value in values:
+        for buckets, custom_values in custom:
+            for value in custom_values:
                 bucket_add(buckets, value, key)
 
     def remove(self, key: str, obj: Object) -> None:

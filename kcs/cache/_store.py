@@ -10,7 +10,7 @@ readers in other tasks.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import anyio
 
@@ -169,6 +169,14 @@ class Store:
         if isinstance(bucket, str):
             return [objects[bucket]]
         return [objects[k] for k in bucket]
+
+    def field_values(self, path: str) -> Mapping[str, str]:
+        """Key -> value of the indexed field ``path`` for every cached object (read only:
+        the live map). Raises ``KeyError`` if ``path`` is not indexed."""
+        values = self._indexer.field_values(path)
+        if values is None:
+            raise KeyError(f"the store does not index the field {path!r}")
+        return values
 
     def index_values(self, index: str) -> list[str]:
         """The values of ``index`` that at least one cached object has."""
@@ -523,13 +531,25 @@ class Relist:
     def __len__(self) -> int:
         return len(self._objects)
 
-    def add(self, obj: Object, spans: BodySpans | None = None) -> None:
-        """Add one listed object (``spans``: its body's, as for :meth:`Store.apply`)."""
+    def add(
+        self,
+        obj: Object,
+        spans: BodySpans | None = None,
+        *,
+        field_values: Mapping[str, str] | None = None,
+    ) -> None:
+        """Add one listed object (``spans``: its body's, as for :meth:`Store.apply`).
+
+        ``field_values`` (path -> value) are the object's field index values as a store
+        computed them before (a snapshot keeps them): those paths are not decoded again,
+        unless the store's projection changes the object.
+        """
         if self._done:
             raise RuntimeError("this relist was already committed")
         if self._project is not None:
-            obj = self._project(obj)
-            spans = None
+            projected = self._project(obj)
+            if projected is not obj:
+                obj, spans, field_values = projected, None, None
         key = obj.metadata.key
         objects = self._objects
         prev = objects.get(key)
@@ -542,7 +562,9 @@ class Relist:
             if cur is obj or (rv and cur.metadata.resource_version == rv):
                 obj = cur
                 reuse = self._current_indexer()
-        self._indexer.add(key, obj, reuse, spans=spans if reuse is None else None)
+        self._indexer.add(
+            key, obj, reuse, spans=spans if reuse is None else None, values=field_values
+        )
         objects[key] = obj
 
     def add_many(self, objects: Iterable[Object]) -> None:

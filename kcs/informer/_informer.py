@@ -380,10 +380,12 @@ class Informer:
         """
         if not self._store.has_synced:
             raise RuntimeError(f"the {self.resource} informer has not synced yet")
-        objects = self._store.list()  # the cached instances, as of now (immutable)
-        rv = self._store.resource_version
+        store = self._store
+        objects = store.list()  # the cached instances, as of now (immutable)
+        rv = store.resource_version
+        fields = {p: dict(store.field_values(p)) for p in store.options.indexes.fields}
         return await anyio.to_thread.run_sync(
-            write_snapshot, path, self.resource, rv, objects
+            write_snapshot, path, self.resource, rv, objects, fields
         )
 
     async def _load_snapshot(self) -> str | None:
@@ -392,15 +394,26 @@ class Informer:
         if path is None or self._store.has_synced:
             return None
         try:
-            rv, objects = await anyio.to_thread.run_sync(
+            snapshot = await anyio.to_thread.run_sync(
                 read_snapshot, path, self.resource, self._codec
             )
         except SnapshotError as exc:
             _log.warning("%s: not using the snapshot (%s); listing instead", self, exc)
             return None
+        rv, objects = snapshot.resource_version, snapshot.objects
         if not rv:
             return None
-        self._synced(self._store.replace(objects, rv))
+        relist = self._store.relist()
+        fields = snapshot.fields
+        if fields:
+            # The field index values the cache had: no path is decoded from the bodies.
+            paths = list(fields)
+            columns = [fields[p] for p in paths]
+            for i, obj in enumerate(objects):
+                relist.add(obj, field_values={p: c[i] for p, c in zip(paths, columns, strict=True)})
+        else:
+            relist.add_many(objects)
+        self._synced(relist.commit(rv))
         self.stats.snapshot_loads += 1
         _log.info("%s: loaded %d objects at rv %s from %s", self, len(objects), rv, path)
         return rv

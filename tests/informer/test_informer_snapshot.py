@@ -19,7 +19,7 @@ from informer_helpers import (
 )
 
 from kcs.client import Client
-from kcs.core import builtin
+from kcs.core import Object, builtin
 from kcs.informer import Informer, InformerOptions, SnapshotError
 from kcs.informer._snapshot import read_snapshot
 from kcs.testing import FakeApiServer
@@ -133,7 +133,86 @@ async def test_saving_replaces_the_previous_snapshot(
         api.create("pods", new_pod("p"))
         await caught_up(api, informer)
         assert await informer.save_snapshot(path) == 1
-        rv, objects = read_snapshot(path, PODS, informer._codec)
+        snapshot = read_snapshot(path, PODS, informer._codec)
+        rv, objects = snapshot.resource_version, snapshot.objects
         assert rv == informer.resource_version
         assert [o.key for o in objects] == ["default/p"]
         assert objects[0] == informer.lister.get("p", "default")
+
+
+def _store_contents(informer: Informer) -> tuple[dict[str, Object], dict[str, dict[str, set[str]]]]:
+    """Everything a reader can see: the objects by key, and every index's buckets."""
+    lister = informer.lister
+    objects = {o.key: o for o in lister.list()}
+    store = informer._store
+    indexes = {
+        name: {value: set(store.index_keys(name, value)) for value in store.index_values(name)}
+        for name in store.index_names()
+    }
+    return objects, indexes
+
+
+def _indexed(client: Client, **options: object) -> Informer:
+    from kcs.cache import IndexOptions, StoreOptions
+
+    store = StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True))
+    return Informer(client, PODS, options=InformerOptions(store=store, **options))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", ["snapshot", "stream"])
+async def test_a_snapshot_or_a_streaming_list_gives_the_store_a_list_gives(
+    api: FakeApiServer, client: Client, tmp_path: Path, how: str
+) -> None:
+    """Same objects (equal, with the same resourceVersions), same buckets in every index
+    (namespace, every label key, spec.nodeName, owners) as a paginated list of the same
+    state."""
+    pods = [new_pod(f"p{i}", f"ns{i % 3}", node=f"node-{i % 4}" if i % 5 else "",
+                    app=f"a{i % 2}", tier=f"t{i % 3}") for i in range(40)]
+    api.seed("pods", pods)
+    listed = _indexed(client, watch=WatchOptions(page_size=7))  # several pages
+    async with running(listed):
+        await caught_up(api, listed)
+        path = tmp_path / "pods.snapshot"
+        await listed.save_snapshot(path)
+        expected = _store_contents(listed)
+    if how == "snapshot":
+        other = _indexed(client, snapshot=path)
+    else:
+        other = _indexed(client, watch=WatchOptions(initial_list="stream"))
+    async with running(other):
+        await caught_up(api, other)
+        if how == "snapshot":
+            assert other.stats.snapshot_loads == 1
+            assert other.watcher is not None and other.watcher.stats.lists == 0
+        else:
+            assert other.watcher is not None and other.watcher.streaming_list
+        got = _store_contents(other)
+    assert got[0].keys() == expected[0].keys() and len(got[0]) == 40
+    assert got[0] == expected[0]
+    assert got[1] == expected[1]
+    assert "field:spec.nodeName" in got[1] and got[1]["field:spec.nodeName"][""]
+
+
+async def test_a_version_1_snapshot_is_still_read(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    from kcs.core import encode_object
+
+    api.seed("pods", [new_pod(f"p{i}", node="n1") for i in range(5)])
+    first = _indexed(client)
+    async with running(first):
+        await caught_up(api, first)
+        objects = first.lister.list()
+        rv = first.resource_version
+        expected = _store_contents(first)
+    header = (b'{"kind":"InformerSnapshot","version":1,"resource":"pods","apiVersion":"v1",'
+              b'"resourceVersion":"%b","count":%d}\n' % (rv.encode(), len(objects)))
+    path = tmp_path / "v1.snapshot"
+    path.write_bytes(header + b"".join(encode_object(o) + b"\n" for o in objects))
+    snapshot = read_snapshot(path, PODS, first._codec)
+    assert snapshot.resource_version == rv and snapshot.fields == {}
+    warm = _indexed(client, snapshot=path)
+    async with running(warm):
+        await caught_up(api, warm)
+        assert warm.stats.snapshot_loads == 1
+        assert _store_contents(warm) == expected
