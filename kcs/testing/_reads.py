@@ -32,7 +32,7 @@ Watches, as kube-apiserver's watch cache (the cacher) serves them:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kcs.core import FieldSelector, ServerTimeout
@@ -54,6 +54,14 @@ class ListPage:
     resource_version: int
     continue_token: str | None = None
     remaining: int | None = None
+
+
+def _single_name(fields: FieldSelector) -> str | None:
+    """The name a field selector pins with ``metadata.name=NAME``, if it does."""
+    for req in fields.requirements:
+        if req.path == "metadata.name" and req.op == "=":
+            return req.value
+    return None
 
 
 def _key_of(served: ServedResource, so: StoredObject) -> str:
@@ -133,7 +141,17 @@ class Reads:
         items: list[StoredObject] = []
         last_key: str | None = None
         more = False
-        for so in rs.view(at, namespace, after):
+        name = _single_name(opts.field)
+        candidates: Iterable[StoredObject]
+        if name is not None and after is None and (namespace or not served.resource.namespaced):
+            # kube-apiserver reads a list that selects one name by that key alone
+            # (registry.Store.ListPredicate with SelectionPredicate.MatchesSingle)
+            key = f"{namespace}/{name}" if served.resource.namespaced else name
+            found = rs.at_key(at, key)
+            candidates = () if found is None else (found,)
+        else:
+            candidates = rs.view(at, namespace, after)
+        for so in candidates:
             if filtered and not (
                 opts.label.matches((so.obj.get("metadata") or {}).get("labels"))
                 and matches(reader, opts.field, so.obj)

@@ -248,6 +248,15 @@ class ResourceStore:
         merged = heapq.merge((k for k in current if k not in overlay), okeys)
         return _resolve(merged, overlay, self.objects)
 
+    def at_key(self, rv: int, key: str) -> StoredObject | None:
+        """The object at ``key`` as of revision ``rv`` (``None``: there was none), read
+        by its key alone: what kube-apiserver does for a list selecting one name."""
+        if rv < self.last_rv:
+            overlay = self._overlay(rv)
+            if key in overlay:
+                return overlay[key]
+        return self.objects.get(key)  # type: ignore[no-any-return]
+
     def count_after(self, rv: int, namespace: str | None, after: str | None) -> int:
         """How many objects :meth:`view` would still yield after key ``after``."""
         lo, hi = self._range(namespace, after)

@@ -158,3 +158,27 @@ async def test_field_selector_values(api: FakeApiServer, client: Http) -> None:
     hit = await client.get("/api/v1/events", fieldSelector="source=kubelet,involvedObject.name=p")
     miss = await client.get("/api/v1/events", fieldSelector="type!=Normal")
     assert hit.names() == ["e1"] and miss.names() == []
+
+
+async def test_a_list_of_one_name_reads_that_key_and_matches_a_scan(
+    api: FakeApiServer, client: Http
+) -> None:
+    """kube-apiserver answers a list selecting ``metadata.name`` by reading that one key;
+    the answer is the scan's: the object (within the other selectors), at any revision."""
+    r1 = await client.post(CMS, configmap("one", data={"v": "1"}))
+    await client.post(CMS, configmap("two"))
+    await client.patch(f"{CMS}/one", {"data": {"v": "2"}})
+    one = await client.get(CMS, fieldSelector="metadata.name=one")
+    assert one.names() == ["one"] and one.body["items"][0]["data"] == {"v": "2"}
+    assert one.rv == str(api.revision)
+    past = await client.get(CMS, fieldSelector="metadata.name=one", resourceVersion=r1.rv,
+                            resourceVersionMatch="Exact")
+    assert past.body["items"][0]["data"] == {"v": "1"}
+    assert (await client.get(CMS, fieldSelector="metadata.name=nope")).names() == []
+    labelled = await client.get(CMS, fieldSelector="metadata.name=one", labelSelector="x=y")
+    assert labelled.names() == []
+    await client.delete(f"{CMS}/two")
+    assert (await client.get(CMS, fieldSelector="metadata.name=two")).names() == []
+    both = await client.get(CMS.replace("/namespaces/default", ""),
+                            fieldSelector="metadata.name=one")
+    assert both.names() == ["one"]  # across namespaces: a scan, same answer
