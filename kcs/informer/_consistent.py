@@ -141,7 +141,8 @@ class ConsistentReader:
             )
             if informer.has_synced:
                 cached = informer.lister.get(name, ns)
-                if resource_version_at_least(informer.resource_version, wanted) or (
+                # (a server that gives no resourceVersion proves nothing by it)
+                if (wanted and resource_version_at_least(informer.resource_version, wanted)) or (
                     _same_version(cached, live)
                 ):
                     return cached
