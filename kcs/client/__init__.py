@@ -16,6 +16,7 @@ from kcs.client._client import (
     PatchType,
     ReplaceParams,
     StatusPatchParams,
+    WatchParams,
     WriteParams,
 )
 from kcs.client._clienterrors import (
@@ -71,6 +72,7 @@ __all__ = [
     "StatusPatchParams",
     "TokenBucket",
     "WatchLineTooLong",
+    "WatchParams",
     "WatchStream",
     "WriteHook",
     "WriteParams",

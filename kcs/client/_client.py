@@ -57,6 +57,7 @@ from kcs.core import (
     Object,
     ObjectList,
     Resource,
+    Selectors,
     codec_for,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "PatchType",
     "ReplaceParams",
     "StatusPatchParams",
+    "WatchParams",
     "WriteParams",
 ]
 
@@ -116,14 +118,9 @@ class GetParams(TypedDict, total=False):
     ``request_timeout``)."""
 
 
-class ListParams(TypedDict, total=False):
-    """The keyword parameters of :meth:`Client.list` and :meth:`Client.list_raw`."""
-
-    label_selector: LabelSelectorLike
-    """A :class:`~kcs.core.LabelSelector`, its string form or a ``{key: value}`` mapping
-    (validated before sending)."""
-    field_selector: FieldSelectorLike
-    """A :class:`~kcs.core.FieldSelector`, its string form or a ``{path: value}`` mapping."""
+class ListParams(Selectors, total=False):
+    """The keyword parameters of :meth:`Client.list` and :meth:`Client.list_raw`: the
+    selectors (validated before sending) and these."""
     limit: int | None
     """At most this many items; the answer's continue token fetches the next page."""
     continue_: str | None
@@ -136,6 +133,32 @@ class ListParams(TypedDict, total=False):
     timeout: float | None
     """Seconds this call may take (default: the caller's deadline, else the client's
     ``request_timeout``)."""
+
+
+class WatchParams(TypedDict, total=False):
+    """The keyword parameters of :meth:`Client.watch_raw`."""
+
+    resource_version: str | None
+    """Start after this resourceVersion (none: synthetic ADDED events for every object
+    first, then the changes)."""
+    allow_watch_bookmarks: bool
+    """Ask for BOOKMARK events (default ``True``)."""
+    send_initial_events: bool | None
+    """A streaming list: every object as ADDED, then a bookmark marking the end."""
+    resource_version_match: str | None
+    """``"NotOlderThan"`` (with ``send_initial_events``)."""
+    timeout_seconds: int | None
+    """Ask the server to end the watch after this long."""
+    label_selector: LabelSelectorLike
+    """As for :class:`ListParams`."""
+    field_selector: FieldSelectorLike
+    """As for :class:`ListParams`."""
+    timeout: float | None
+    """Seconds the start of the watch may take (not the stream)."""
+    read_timeout: float | None
+    """Longest wait for data once started (default: none)."""
+    max_line_size: int | None
+    """Longest line accepted (default: the client's ``max_watch_line_size``)."""
 
 
 class WriteParams(TypedDict, total=False):
@@ -754,17 +777,7 @@ class Client:
         self,
         resource: ResourceLike,
         namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        allow_watch_bookmarks: bool = True,
-        send_initial_events: bool | None = None,
-        resource_version_match: str | None = None,
-        timeout_seconds: int | None = None,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
-        timeout: float | None = None,
-        read_timeout: float | None = None,
-        max_line_size: int | None = None,
+        **params: Unpack[WatchParams],
     ) -> WatchStream:
         """A WATCH as a :class:`~kcs.client.WatchStream` of complete JSON lines.
 
@@ -776,15 +789,20 @@ class Client:
         (:class:`~kcs.client.ApiTimeoutError`). An error answer to the start raises the
         typed :class:`~kcs.core.ApiError`.
         """
-        query = list_query(label_selector, field_selector, None, None, resource_version,
-                           resource_version_match)
+        query = list_query(params.get("label_selector"), params.get("field_selector"), None,
+                           None, params.get("resource_version"),
+                           params.get("resource_version_match"))
         query["watch"] = "true"
-        if allow_watch_bookmarks:
+        if params.get("allow_watch_bookmarks", True):
             query["allowWatchBookmarks"] = "true"
+        send_initial_events = params.get("send_initial_events")
         if send_initial_events is not None:
             query["sendInitialEvents"] = "true" if send_initial_events else "false"
+        timeout_seconds = params.get("timeout_seconds")
         if timeout_seconds is not None:
             query["timeoutSeconds"] = str(int(timeout_seconds))
+        timeout, read_timeout = params.get("timeout"), params.get("read_timeout")
+        max_line_size = params.get("max_line_size")
 
         async def open_response() -> Any:
             res = await self._resolve(resource)

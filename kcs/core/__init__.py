@@ -56,7 +56,7 @@ from kcs.core._errors import (
 )
 from kcs.core._fields import field_value
 from kcs.core._key import ObjectKey
-from kcs.core._reader import ObjectList, Reader
+from kcs.core._reader import ObjectList, Reader, Selectors
 from kcs.core._resources import BUILTIN_RESOURCES, Resource, builtin, split_api_version
 from kcs.core._resourceversion import (
     parse_resource_version,
@@ -107,6 +107,7 @@ __all__ = [
     "RequestEntityTooLarge",
     "Resource",
     "SelectorError",
+    "Selectors",
     "ServerTimeout",
     "ServiceUnavailable",
     "TooManyRequests",

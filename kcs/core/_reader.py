@@ -17,13 +17,13 @@ objects are shared) is stated where it is implemented.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypedDict, Unpack, runtime_checkable
 
 from kcs.core._codec import Object
 from kcs.core._resources import Resource
 from kcs.core._selectors import FieldSelectorLike, LabelSelectorLike
 
-__all__ = ["ObjectList", "Reader"]
+__all__ = ["ObjectList", "Reader", "Selectors"]
 
 
 class ObjectList(list[Object]):
@@ -50,6 +50,15 @@ class ObjectList(list[Object]):
         return f"ObjectList({len(self)} objects, resource_version={self.resource_version!r}{more})"
 
 
+class Selectors(TypedDict, total=False):
+    """The selectors every :meth:`Reader.list` takes (``Client.list`` takes more)."""
+
+    label_selector: LabelSelectorLike
+    """A :class:`~kcs.core.LabelSelector`, its string form or a ``{key: value}`` mapping."""
+    field_selector: FieldSelectorLike
+    """A :class:`~kcs.core.FieldSelector`, its string form or a ``{path: value}`` mapping."""
+
+
 @runtime_checkable
 class Reader(Protocol):
     """Reads objects of any resource the implementation can serve.
@@ -73,12 +82,7 @@ class Reader(Protocol):
         ...
 
     async def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
+        self, resource: Resource, namespace: str | None = None, **selectors: Unpack[Selectors]
     ) -> ObjectList:
         """The objects of ``resource`` in ``namespace`` (``None``: all) that match."""
         ...

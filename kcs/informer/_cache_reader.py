@@ -20,6 +20,7 @@ Routing (which informer answers a read of ``resource`` in ``namespace`` with sel
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Unpack
 
 from kcs.core import (
     FieldSelector,
@@ -29,6 +30,7 @@ from kcs.core import (
     Object,
     ObjectList,
     Resource,
+    Selectors,
 )
 from kcs.informer._factory import InformerFactory
 from kcs.informer._informer import Informer
@@ -171,15 +173,12 @@ class CacheReader:
         return informer.lister.get(name, ns)
 
     async def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
+        self, resource: Resource, namespace: str | None = None, **selectors: Unpack[Selectors]
     ) -> ObjectList:
         """The cached objects of ``resource`` in ``namespace`` (``None``: every namespace
         the reader can see) that match, answered from the indexes."""
+        label_selector = selectors.get("label_selector")
+        field_selector = selectors.get("field_selector")
         ns = namespace if resource.namespaced else None
         informer = self.informer_for(resource, ns, label_selector, field_selector)
         if not informer.has_synced:

@@ -7,9 +7,9 @@ protocol only documents (and type-checks) exactly what the watch layer relies on
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Unpack
 
+from kcs.client import ListParams, WatchParams
 from kcs.core import Resource
 
 __all__ = ["ListerWatcher", "RawWatch"]
@@ -31,44 +31,22 @@ class RawWatch(Protocol):
 
     async def __aenter__(self) -> AsyncIterator[list[bytes]]: ...
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None: ...
+    async def __aexit__(self, *exc_info: object) -> bool | None: ...
 
 
 class ListerWatcher(Protocol):
-    """Lists and watches a resource, returning raw bytes (see :class:`kcs.client.Client`)."""
+    """Lists and watches a resource, returning raw bytes: :meth:`kcs.client.Client.list_raw`
+    and :meth:`~kcs.client.Client.watch_raw`, with the same parameters
+    (:class:`~kcs.client.ListParams`, :class:`~kcs.client.WatchParams`)."""
 
     async def list_raw(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-        resource_version_match: str | None = None,
+        self, resource: Resource, namespace: str | None = None, **params: Unpack[ListParams]
     ) -> bytes:
         """The body of a List answer, undecoded."""
         ...
 
     def watch_raw(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        resource_version: str | None = None,
-        allow_watch_bookmarks: bool = True,
-        send_initial_events: bool | None = None,
-        resource_version_match: str | None = None,
-        timeout_seconds: int | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
+        self, resource: Resource, namespace: str | None = None, **params: Unpack[WatchParams]
     ) -> RawWatch:
         """A watch, opened by ``async with``."""
         ...
