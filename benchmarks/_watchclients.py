@@ -336,12 +336,14 @@ async def lightkube(url: str, events: int) -> Result:
     cache: dict[str, Any] = {}
     listing = client.list(LkPod, namespace=ALL_NS, chunk_size=LIST_PAGE)
     async for pod in listing:
+        assert pod.metadata is not None  # lightkube types metadata optional; pods have it
         cache[f"{pod.metadata.namespace}/{pod.metadata.name}"] = pod
     clock = Clock(url)
     clock.start()
     seen = 0
     async for op, pod in client.watch(LkPod, namespace=ALL_NS,
                                       resource_version=listing.resourceVersion):
+        assert pod.metadata is not None
         key = f"{pod.metadata.namespace}/{pod.metadata.name}"
         if op == "DELETED":
             cache.pop(key, None)

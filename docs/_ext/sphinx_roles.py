@@ -21,6 +21,7 @@ if a built page still shows a raw role.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import textwrap
@@ -215,7 +216,8 @@ class SphinxRoles(griffe.Extension):
                 continue
             seen.add(id(target))
             target.docstring.value = _code_blocks(
-                ROLE.sub(lambda m, t=target: self._role(m, t, index), target.docstring.value))
+                ROLE.sub(functools.partial(self._role, scope=target, index=index),
+                         target.docstring.value))
         if self.unlinked:
             _log.debug("kcs docs: %d roles linked; as code (outside the reference): %s",
                        self.linked, ", ".join(sorted(self.unlinked)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -50,10 +51,10 @@ def app(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> FakeApiServer:
+async def api(tmp_path: Path) -> AsyncIterator[FakeApiServer]:
     server = FakeApiServer()
     await server.start()
-    yield server  # type: ignore[misc]
+    yield server
     await server.stop()
 
 

@@ -112,7 +112,7 @@ class WireServer:
 
         async def handler(request: web.Request) -> web.StreamResponse:
             answer = queue.pop(0) if len(queue) > 1 else queue[0]
-            headers = answer[2] if len(answer) > 2 else None  # type: ignore[misc]
+            headers = answer[2] if len(answer) > 2 else None
             return json_response(answer[1], answer[0], headers)
 
         self.handler = handler

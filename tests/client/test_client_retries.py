@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
 PODS = builtin("pods")
 FAST = RetryPolicy(backoff_initial=0.001, backoff_max=0.005)
-OK_POD = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "ns"}}
-OK_POD_LIST = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+OK_POD: dict[str, object] = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p", "namespace": "ns"}}
+OK_POD_LIST: dict[str, object] = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
                "items": [OK_POD]}
 
 

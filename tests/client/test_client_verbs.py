@@ -62,6 +62,7 @@ async def test_get_decodes_the_object_and_uses_the_default_namespace(wire: WireS
     wire.reply(pod("p1", "default", "7"))
     async with Client.from_url(wire.url, namespace="team-a") as client:
         obj = await client.get(PODS, "p1")
+        assert obj is not None
         assert obj["metadata"]["resourceVersion"] == "7"
         await client.get(PODS, "p1", "other")
         await client.get(NODES, "n1", "ignored-for-cluster-scope")
@@ -214,6 +215,7 @@ async def test_delete_sends_delete_options(wire: WireServer) -> None:
             propagation_policy="Foreground",
             grace_period_seconds=0,
         )
+    assert plain is not None and full is not None, "the echo answers with an object"
     assert (plain["method"], plain["path"], plain["body"]) == (
         "DELETE",
         "/api/v1/namespaces/ns/pods/p1",
@@ -290,6 +292,7 @@ async def test_request_raw_and_custom_resources(wire: WireServer) -> None:
     async with Client.from_url(wire.url) as client:
         got = await client.get(foo, "f1", "ns")
         raw = await client.request_raw("GET", "/version", query={"x": "1"})
+    assert got is not None
     assert got["path"] == "/apis/example.com/v1alpha1/namespaces/ns/foos/f1"
     assert b'"path":"/version"' in raw
 

@@ -9,19 +9,19 @@ from typing import Any
 
 import anyio
 
-from kcs.controller import Controller
+from kcs.controller import Runner
 from kcs.informer import InformerFactory
 
 
 @asynccontextmanager
 async def running(
-    factory: InformerFactory, *controllers: Controller
+    factory: InformerFactory, *runners: Runner
 ) -> AsyncIterator[anyio.abc.TaskGroup]:
-    """Run the informers and the controllers until the block exits (then cancel them)."""
+    """Run the informers and the runners until the block exits (then cancel them)."""
     async with anyio.create_task_group() as tg:
         tg.start_soon(factory.run)
-        for controller in controllers:
-            tg.start_soon(controller.run)
+        for runner in runners:
+            tg.start_soon(runner.run)
         try:
             yield tg
         finally:

@@ -141,12 +141,14 @@ async def test_status_is_written_against_fresh_state_after_a_conflict(
         status["readyReplicas"] = 1
 
     stored = await mutate_status(client, DEPLOYMENTS, stale, mark_ready)
+    assert stored is not None, "the object exists, so its status was written"
     assert seen == [{}, {"replicas": 3}], "first from the cache, then re-read after the 409"
     assert stored["status"] == {"replicas": 3, "readyReplicas": 1}
     assert api.get(DEPLOYMENTS, "web", "default")["status"] == stored["status"]
 
     writes = len(api.writes)
     unchanged = await mutate_status(client, DEPLOYMENTS, ObjectKey("default", "web"), mark_ready)
+    assert unchanged is not None
     assert unchanged["status"] == stored["status"]
     assert len(api.writes) == writes, "nothing changed, nothing written"
 

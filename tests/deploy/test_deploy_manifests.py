@@ -6,6 +6,7 @@ Dockerfile in scripts/test.)"""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -271,7 +272,7 @@ async def test_the_manifests_rbac_covers_every_request_the_manager_makes(
                 kcs_process(argv("pod-b"), cwd=tmp_path) as b:
             port_a, port_b = await a.health_port(), await b.health_port()
             for port in (port_a, port_b):
-                await eventually(lambda p=port: _ok(p, "/readyz"), 30, "ready")
+                await eventually(functools.partial(_ok, port, "/readyz"), 30, "ready")
             await eventually(lambda: anyio.to_thread.run_sync(
                 lambda: bool(api.list("events", "apps"))), 30, "an Event recorded")
             assert await a.stop(40) == 0, a.text()

@@ -146,7 +146,7 @@ class Cluster:
 
 @asynccontextmanager
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    api = FakeApiServer(token=ADMIN_TOKEN, tls=True, authorization="RBAC")  # type: ignore[call-arg]
+    api = FakeApiServer(token=ADMIN_TOKEN, tls=True, authorization="RBAC")
     requests = Recording()
     api.requests = requests
     await api.start()
