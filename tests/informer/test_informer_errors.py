@@ -90,7 +90,7 @@ async def test_forbidden_names_rbac_in_the_error_and_the_readiness_reason(
         assert readiness.startswith("pods in all namespaces: 403 Forbidden: listing pods")
         assert "(RBAC)" in readiness
         stats = informer.watcher.stats if informer.watcher else None
-        assert stats is not None and stats.tallies[("forbidden", 403)].count >= 2
+        assert stats is not None and stats.tallies[(WatchErrorKind.FORBIDDEN, 403)].count >= 2
         # RBAC is granted: the next slow retry lists and the informer syncs.
         wire.lists = [pod_list(10, [pod("a", 3)])]
         wire.watches = [Script([modified("a", 11), Hold()])]

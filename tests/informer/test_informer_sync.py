@@ -32,7 +32,8 @@ async def test_sync_is_the_server_state(
 ) -> None:
     api.seed("pods", [new_pod(f"p{i}", f"ns{i % 3}", app=f"a{i % 2}") for i in range(1200)])
     informer = Informer(client, PODS, options=InformerOptions(watch=WatchOptions(initial_list=initial_list, page_size=500)))  # type: ignore[arg-type]
-    assert not informer.has_synced
+    synced_before = informer.has_synced
+    assert not synced_before
     rec = Recorder()
     reg = informer.add_handler(rec)
     async with running(informer):
@@ -58,6 +59,7 @@ async def test_handlers_see_every_change_in_order(api: FakeApiServer, client: Cl
         u = await client.patch(PODS, "a", {"metadata": {"labels": {"x": "1"}}}, "default")
         await caught_up(api, informer, reg)
         d = await client.delete(PODS, "b", "default")
+        assert d is not None, "the pod's grace period holds it: the delete answers with it"
         await caught_up(api, informer, reg)
         live = rec.calls[2:]
         assert live == [
@@ -228,7 +230,8 @@ async def test_async_and_sync_handlers_and_a_second_run_resumes(
     async with running(informer):
         api.create("pods", new_pod("a"))
         await caught_up(api, informer, reg)
-    assert not informer.running and informer.watcher is None
+    stopped_watcher = informer.watcher  # a local: mypy must not carry "None" past the run
+    assert not informer.running and stopped_watcher is None
     api.create("pods", new_pod("b"))
     async with running(informer):
         await caught_up(api, informer, reg)

@@ -142,11 +142,16 @@ async def test_a_controller_run_emits_metrics_and_spans(
     for span in creates:
         assert span.parent is not None
         parent = reconciles[span.parent.span_id]
+        assert span.context is not None and parent.context is not None
         assert span.context.trace_id == parent.context.trace_id
+        assert parent.start_time is not None and parent.end_time is not None
+        assert span.start_time is not None and span.end_time is not None
         assert parent.start_time <= span.start_time <= span.end_time <= parent.end_time
+        assert span.attributes is not None
         assert span.attributes["http.response.status_code"] == 201
-    failed = [s for s in reconciles.values() if s.attributes.get("k8s.object.name") == "boom"]
-    assert failed and all(s.attributes["error.type"] == "ValueError" for s in failed)
+    failed = [s for s in reconciles.values()
+              if (s.attributes or {}).get("k8s.object.name") == "boom"]
+    assert failed and all((s.attributes or {}).get("error.type") == "ValueError" for s in failed)
     # No call outside a reconcile made a span (the informers' lists and watches).
     assert not [s for s in spans if s.parent is None and not s.name.startswith("reconcile")]
     _assert_no_secret(otel, spans)

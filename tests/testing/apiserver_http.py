@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDictProxy
 
 POD = "/api/v1/namespaces/{ns}/pods"
 CM = "/api/v1/namespaces/{ns}/configmaps"
@@ -31,7 +32,7 @@ def configmap(name: str, ns: str = "default", data: Mapping[str, str] | None = N
 
 
 class Response:
-    def __init__(self, status: int, body: Any, headers: Mapping[str, str]) -> None:
+    def __init__(self, status: int, body: Any, headers: CIMultiDictProxy[str]) -> None:
         self.status = status
         self.body = body
         self.headers = headers

@@ -105,7 +105,8 @@ def _body(name: str, tier: str, image: int) -> dict[str, Any]:
 
 async def _apply(api: FakeApiServer, c: Http, model: Model, op: Op) -> None:
     kind, *args = op
-    cur = model.objects.get(args[0])[0] if args and args[0] in model.objects else None
+    entry = model.objects.get(args[0]) if args else None
+    cur = entry[0] if entry is not None else None
     if kind == "create":
         name, tier, image = args
         r = await c.post(PODS, _body(name, tier, image))

@@ -29,7 +29,7 @@ async def _get(api: FakeApiServer, path: str, token: str | None = None,
     ctx = ssl.create_default_context(cadata=api.ca_pem.decode()) if api.ca_pem else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with aiohttp.ClientSession() as s, s.request(
-            method, api.url + path, headers=headers, ssl=ctx,
+            method, api.url + path, headers=headers, ssl=ctx if ctx is not None else True,
             json=body) as r:
         data = await r.read()
         try:

@@ -48,7 +48,8 @@ def entries(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def entry(obj: dict[str, Any], manager: str) -> dict[str, Any]:
-    found = [e for e in obj["metadata"]["managedFields"] if e["manager"] == manager]
+    found: list[dict[str, Any]] = [
+        e for e in obj["metadata"]["managedFields"] if e["manager"] == manager]
     assert len(found) == 1, obj["metadata"]["managedFields"]
     return found[0]
 

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
-GADGET_SCHEMA = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+GADGET_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
     "size": {"type": "integer", "description": "How big."}}}}}
 
 
@@ -132,6 +132,7 @@ def fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < len(data):
         key, i = _varint(data, i)
         field, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _varint(data, i)
         elif wire == 2:

@@ -4,6 +4,7 @@ must agree with the imported classes, every one of them, field by field."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,8 @@ def test_every_generated_model_agrees_with_the_imported_class() -> None:
     config = Configuration()
     config.client_side_validation = True
     checked = 0
-    for name, cls in inspect.getmembers(models, inspect.isclass):
+    classes: list[tuple[str, Any]] = inspect.getmembers(models, inspect.isclass)  # untyped
+    for name, cls in classes:
         if not hasattr(cls, "openapi_types"):
             continue
         m = model(name)
@@ -61,8 +63,8 @@ def test_field_types_and_names() -> None:
     assert spec["terminationGracePeriodSeconds"].type.kind == "integer"
     assert model("V1ResourceRequirements").fields["limits"].type.item is not None
     assert model("V1ServicePort").fields["targetPort"].type.kind == "int-or-string"
-    assert model("V1Secret").fields["data"].type.item is not None
-    assert model("V1Secret").fields["data"].type.item.kind == "byte"
+    secret_data = model("V1Secret").fields["data"].type.item
+    assert secret_data is not None and secret_data.kind == "byte"
     assert model("V1Pod").fields["metadata"].description.startswith("Standard object's metadata")
     assert kind_model("v1", "Event") == "CoreV1Event"
     assert kind_model("events.k8s.io/v1", "Event") == "EventsV1Event"

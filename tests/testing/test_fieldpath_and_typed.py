@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kcs.testing._fieldpath import FieldSet, field_pe, key_pe, value_pe
@@ -54,9 +56,10 @@ def test_set_algebra() -> None:
 
 def test_to_set_and_compare() -> None:
     shape = builtin_root("pods")
-    pod = {"metadata": {"labels": {"a": "1"}},
-           "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}],
-                    "nodeSelector": {"disk": "ssd"}}}
+    pod: dict[str, Any] = {
+        "metadata": {"labels": {"a": "1"}},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}],
+                 "nodeSelector": {"disk": "ssd"}}}
     s = to_set(pod, shape)
     assert s.has(("f:spec", "f:nodeSelector"))  # atomic: one member, not its keys
     assert not s.has(("f:spec", "f:nodeSelector", "f:disk"))

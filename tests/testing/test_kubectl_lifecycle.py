@@ -97,7 +97,7 @@ async def test_delete_namespace_waits_for_its_finalizers(api: FakeApiServer,
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-    assert proc.returncode == 0, err.decode()
+    assert await proc.wait() == 0, err.decode()  # (its exit status, now that it ended)
     assert out.decode().strip() == 'namespace "team" deleted'
     assert [n["metadata"]["name"] for n in api.list("namespaces")].count("team") == 0
 

@@ -12,7 +12,7 @@ from watch_wire import FAST, FAST_BACKOFF
 from kcs.client import NO_RETRY, Client
 from kcs.core import builtin
 from kcs.testing import FakeApiServer
-from kcs.watch import InitialList, Watcher, WatchOptions
+from kcs.watch import InitialList, Watcher, WatchErrorKind, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -127,7 +127,7 @@ async def test_410_relists_to_the_right_state(api: FakeApiServer, client: Client
         await w.stop()
     assert not mirror.violations
     assert mirror.lists == 2
-    assert w.stats.relists == 1 and w.stats.errors.get("gone", 0) >= 1
+    assert w.stats.relists == 1 and w.stats.errors.get(WatchErrorKind.GONE, 0) >= 1
     assert "ns0/p0" not in mirror.state and "ns2/fresh" in mirror.state
 
 
@@ -227,7 +227,7 @@ async def test_stalled_stream_is_abandoned_and_resumed(
         api.create("pods", new_pod("while-stalled", "ns0"))
         # Stalled: the watcher gives up on the silent stream and reconnects.
         with anyio.fail_after(5):
-            while w.stats.errors.get("dead_stream", 0) < 1:  # noqa: ASYNC110 (no event)
+            while w.stats.errors.get(WatchErrorKind.DEAD_STREAM, 0) < 1:  # noqa: ASYNC110 (no event)
                 await anyio.sleep(0.02)
         api.faults.unstall()
         await mirror.wait_caught_up(api)

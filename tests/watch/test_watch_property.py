@@ -15,7 +15,7 @@ from watch_wire import FAST_BACKOFF
 from kcs.client import NO_RETRY, Client
 from kcs.core import NotFound, builtin
 from kcs.testing import FakeApiServer
-from kcs.watch import Watcher, WatchOptions
+from kcs.watch import Watcher, WatchErrorKind, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -94,4 +94,4 @@ async def test_state_from_events_converges_to_the_server(
                 await mirror.wait_caught_up(api, within=5)
                 await w.stop()
     assert not mirror.violations, mirror.violations
-    assert w.stats.errors.get("unexpected", 0) == 0
+    assert w.stats.errors.get(WatchErrorKind.UNEXPECTED, 0) == 0

@@ -90,7 +90,7 @@ def test_decoder_error_events(code: int, interruption: Interruption, kind: str) 
 def test_decoder_streaming_list_until_the_end_bookmark() -> None:
     d, stats = decoder("", initial=True)
     assert d.feed([added("a", 3), added("b", 4)]) == []  # buffered until the end bookmark
-    assert d.initializing and d.resource_version == ""
+    assert (d.initializing, d.resource_version) == (True, "")  # a tuple: no narrowing
     rest = d.feed([added("c", 5), bookmark(9, initial_end=True), modified("a", 10)])
     assert [summary(e) for e in rest] == [
         ("InitStart", ""),

@@ -29,7 +29,7 @@ from watch_wire import (
 
 from kcs.client import NO_RETRY, Client
 from kcs.core import builtin
-from kcs.watch import Apply, Watcher, WatchOptions
+from kcs.watch import Apply, Watcher, WatchErrorKind, WatchOptions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -480,7 +480,7 @@ async def test_connection_refused_is_retried() -> None:
             tg.start_soon(drain, w)
             with anyio.fail_after(5):
                 # Refused connections produce no event to await: poll until the deadline.
-                while w.stats.errors.get("connection", 0) < 3:  # noqa: ASYNC110
+                while w.stats.errors.get(WatchErrorKind.CONNECTION, 0) < 3:  # noqa: ASYNC110
                     await anyio.sleep(0.01)
             await w.stop()
     assert w.stats.lists == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Any
 
 import anyio
 import pytest
@@ -34,7 +35,7 @@ SCRIPT = st.lists(
     workers=st.integers(1, 5),
 )
 async def test_workers_never_share_a_key_and_every_add_is_processed(
-    script: list[tuple], durations: list[int], workers: int
+    script: list[tuple[Any, ...]], durations: list[int], workers: int
 ) -> None:
     queue: WorkQueue[str] = WorkQueue()
     in_flight: set[str] = set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,7 +150,7 @@ OPS = st.lists(
 @pytest.mark.timeout(60)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, aging=st.sampled_from([None, 5, 10]))
-async def test_queue_follows_the_model(ops: list[tuple], aging: int | None) -> None:
+async def test_queue_follows_the_model(ops: list[tuple[Any, ...]], aging: int | None) -> None:
     clock = FakeClock(start=0.0)
     queue: WorkQueue[str] = WorkQueue(aging_interval=aging, clock=clock)
     model = Model(aging)
