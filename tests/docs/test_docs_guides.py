@@ -7,51 +7,18 @@ below then hold the pages to what they say.
 
 from __future__ import annotations
 
-import ast
-import inspect
-import re
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
+from doc_blocks import pod, run_page
 
 from kcs.client import Client
 from kcs.informer import InformerFactory
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-
-
-def python_blocks(page: Path) -> list[str]:
-    """The ``python`` blocks of ``page`` (indented ones, inside list items, too)."""
-    text = page.read_text()
-    found = re.finditer(r"^([ \t]*)```python\n(.*?)^\1```", text, flags=re.M | re.S)
-    return [textwrap.dedent(m.group(2)) for m in found]
-
-
-async def run_page(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    page = DOCS / name
-    blocks = python_blocks(page)
-    assert blocks, f"{name} has no python block"
-    for i, code in enumerate(blocks):
-        compiled = compile(code, f"{page}[block {i + 1}]", "exec",
-                           flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        with anyio.fail_after(20):
-            result = eval(compiled, namespace)
-            if inspect.iscoroutine(result):
-                await result
-    return namespace
-
-
-def pod(name: str, app: str, node: str = "node-1") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]}}
 
 
 @pytest.fixture
