@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import anyio
 
@@ -17,8 +17,34 @@ T = TypeVar("T")
 _NOT_YET: tuple[type[BaseException], ...] = (LookupError, NotFound)
 
 
+# Two signatures, so that a lambda returning a coroutine is typed by what it awaits; the
+# value returned is true, so never None.
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T | None]],
+    within: float = 5.0,
+    what: str = "",
+    *,
+    interval: float = 0.01,
+    not_yet: tuple[type[BaseException], ...] = _NOT_YET,
+    log: Callable[[], str] | None = None,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    check: Callable[[], T | None],
+    within: float = 5.0,
+    what: str = "",
+    *,
+    interval: float = 0.01,
+    not_yet: tuple[type[BaseException], ...] = _NOT_YET,
+    log: Callable[[], str] | None = None,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T | None] | None],
     within: float = 5.0,
     what: str = "",
     *,
