@@ -43,7 +43,7 @@ async def table(api: FakeApiServer) -> dict[str, Any]:
 
 
 async def test_typed_cells_priorities_and_null_for_nothing() -> None:
-    columns = [
+    columns: list[dict[str, Any]] = [
         {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
         {"name": "Ratio", "type": "number", "jsonPath": ".spec.ratio"},
         {"name": "On", "type": "boolean", "jsonPath": ".spec.on"},
