@@ -325,6 +325,7 @@ async def sweep(convergence: int, election: int, first_seed: int, summary: Summa
     half = election // 2
     with_crash = range(first_seed, first_seed + half)
     without = range(first_seed + half, first_seed + election)
+    half_deadline: float | None
     if election and deadline is not None:
         # Share what is left of the box between the two halves.
         half_deadline = time.monotonic() + max(0.0, deadline - time.monotonic()) / 2
