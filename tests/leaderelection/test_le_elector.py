@@ -463,6 +463,7 @@ async def test_the_work_runs_under_the_terms_fence_and_ends_with_a_typed_reason(
         assert leadership is not None and leadership.reason is None
         assert el.state is ElectorState.LEADING
         await el.release(None, drain_timeout=0.1)
+    assert leadership is not None  # (a task group may swallow: mypy forgets the check above)
     assert seen[0] == (leadership.fence,)
     assert isinstance(seen[1], FencedError) and seen[1].fence is leadership.fence
     assert seen[2] == 0
