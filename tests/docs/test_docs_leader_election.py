@@ -1,4 +1,4 @@
-"""docs/leader-election.md runs as written: its program finds the fake apiserver through
+"""docs/leader-election.md's first block runs as written: its program finds the fake apiserver through
 ``$KUBECONFIG`` (``Client.auto()``), leads, runs the leader-only work until it is asked to
 stop, then releases the Lease. The page's own placeholders (``run_controllers``,
 ``caches_synced``, ``shutdown_requested``) are the parts a reader writes; here they record
@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from doc_blocks import run_page
+from doc_blocks import python_blocks, run_block
 
 from kcs.testing import FakeApiServer
 
@@ -39,10 +39,11 @@ async def test_leader_election_page(
 
     async with FakeApiServer() as api:
         monkeypatch.setenv("KUBECONFIG", str(api.write_kubeconfig(tmp_path / "kubeconfig")))
-        ns: dict[str, Any] = await run_page(PAGE, {
+        ns: dict[str, Any] = {
             "run_controllers": run_controllers, "caches_synced": caches_synced,
-            "shutdown_requested": shutdown_requested})
+            "shutdown_requested": shutdown_requested}
         with anyio.fail_after(20):
+            await run_block(python_blocks(PAGE)[0], ns)  # "Using it": defines main()
             await ns["main"]()
         lease = api.get("leases", "my-controller", "kube-system")
     assert leading.is_set() and stopped.is_set()  # the work ran, and returned when asked

@@ -26,7 +26,10 @@ EXECUTED: dict[str, str] = {
     "client.md#3": "tests/docs/test_docs_client.py::test_resources_verbs_and_deadlines",
     "consistency.md": "tests/docs/test_docs_guides.py::test_consistency_page",
     "informers.md": "tests/docs/test_docs_guides.py::test_informers_page",
-    "leader-election.md": "tests/docs/test_docs_leader_election.py::test_leader_election_page",
+    "leader-election.md#0": "tests/docs/test_docs_leader_election.py::test_leader_election_page",
+    "leader-election.md#1": "tests/leaderelection/test_le_docs.py::"
+                            "test_the_crash_detection_example_builds_an_elector_that_advertises"
+                            "_its_endpoint",
     "logging.md#0": "tests/docs/test_docs_logging.py::test_basic_config",
     "logging.md#1": "tests/docs/test_docs_logging.py::test_kcs_text_format",
     "logging.md#2": "tests/docs/test_docs_logging.py::test_kcs_json_format",
@@ -39,6 +42,8 @@ EXECUTED: dict[str, str] = {
                           "test_the_prometheus_snippet_serves_metrics_beside_the_probes",
     "testing.md#0": "tests/docs/test_docs_testing.py::test_the_server_and_its_kubeconfig",
     "testing.md#1": "tests/docs/test_docs_testing.py::test_the_pytest_fixture_in_a_project",
+    "testing.md#2": "tests/chaos/test_chaos_docs.py::test_the_convergence_example_runs",
+    "testing.md#3": "tests/chaos/test_chaos_docs.py::test_the_election_example_runs",
     "watch.md": "tests/docs/test_docs_guides.py::test_watch_page",
     "workqueue.md": "tests/docs/test_docs_workqueue.py::test_workqueue_page",
     "writing-a-controller.md#0": "tests/controller/test_docs_snippets.py::"
