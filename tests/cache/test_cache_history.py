@@ -190,7 +190,7 @@ async def test_the_history_is_freed_when_the_last_watch_goes_away() -> None:
     history = store._history
     assert history is not None and len(history) == 2
     del watch
-    assert history.recording and len(history) == 2  # `other` still watches
+    assert (history.recording, len(history)) == (True, 2)  # `other` still watches
     del other
     gc.collect()
     assert not history.recording and len(history) == 0

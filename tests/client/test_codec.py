@@ -208,8 +208,9 @@ def test_body_spans_cut_the_body_at_each_field(present: tuple[str, ...]) -> None
     """Each span is the field's name and its whole JSON text, from the body built in the
     same pass; an absent field has no span; a line that is also a memoryview decodes the
     same (the watcher decodes views of its reads)."""
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "resourceVersion": "3"}}
-    values = {"spec": {"nodeName": "n1", "x": [1, {"status": "s"}]}, "status": {"phase": "P"}}
+    pod: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "resourceVersion": "3"}}
+    values: dict[str, Any] = {"spec": {"nodeName": "n1", "x": [1, {"status": "s"}]}, "status": {"phase": "P"}}
     for name in present:
         pod[name] = values[name]
     line = orjson.dumps({"type": "MODIFIED", "object": pod})
