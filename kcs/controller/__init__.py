@@ -17,6 +17,7 @@ from kcs.controller._context import Context
 from kcs.controller._controller import Controller
 from kcs.controller._events import EventRecorder, EventStats, EventType
 from kcs.controller._finalizers import apply_finalizer, ensure_finalizer, remove_finalizer
+from kcs.controller._gate import ReconcileGate
 from kcs.controller._metrics import (
     ControllerMetrics,
     ControllerStats,
@@ -56,6 +57,7 @@ __all__ = [
     "NoControllerMetrics",
     "Outcome",
     "Predicate",
+    "ReconcileGate",
     "ResourceVersionChanged",
     "Result",
     "Runner",

@@ -62,3 +62,5 @@ class ControllerStats:
     """Of those, the waits that timed out."""
     read_your_writes_seconds: float = 0.0
     """Total seconds spent in those waits."""
+    skipped: int = 0
+    """Keys the runner's gate refused (a sharded replica's keys of other shards)."""

@@ -20,12 +20,13 @@ from kcs.controller._cache import SourceCache
 from kcs.controller._context import Context
 from kcs.controller._controller import Controller, check_options
 from kcs.controller._events import EventRecorder
+from kcs.controller._gate import ReconcileGate
 from kcs.controller._metrics import ControllerMetrics, ControllerStats, Outcome
 from kcs.controller._predicates import Predicate
 from kcs.controller._result import Result, TerminalError
 from kcs.controller._sources import Builder, MapFunc, Source
 from kcs.controller._writes import WriteTracker
-from kcs.core import Object, ObjectKey, Resource
+from kcs.core import LabelSelector, Object, ObjectKey, Resource
 from kcs.informer import HandlerRegistration, Informer, InformerFactory, ResourceEventHandler
 from kcs.observability import QueueTelemetry, ReconcileTelemetry, observe_queue, reconcile_span
 from kcs.workqueue import ItemRateLimiter, Priority, QueueMetrics, WorkQueue, run_workers
@@ -89,6 +90,12 @@ class Runner:
     standby replicas too); reconciling starts with :meth:`run`. ``events``: a shared
     recorder (run it yourself); by default the runner makes one and runs it with itself.
     ``identity`` names this replica in the Events it records.
+
+    ``scope`` narrows the ``for_`` and ``owns`` sources to the objects it selects (see
+    :class:`~kcs.controller.Builder`); ``gate`` (a :class:`~kcs.controller.ReconcileGate`)
+    is asked before each reconcile and told when it ends; a refused key is skipped
+    (counted in ``stats.skipped``). Both are for sharding; without them the runner
+    reconciles every key of every object its sources see.
     """
 
     def __init__(
@@ -102,6 +109,8 @@ class Runner:
         rate_limiter: ItemRateLimiter[ObjectKey] | None = None,
         metrics: ControllerMetrics | None = None,
         queue_metrics: QueueMetrics | None = None,
+        scope: LabelSelector | None = None,
+        gate: ReconcileGate | None = None,
     ) -> None:
         if not isinstance(controller, Controller):
             raise TypeError(f"{controller!r} is not a kcs.controller.Controller")
@@ -114,7 +123,7 @@ class Runner:
         self.informers = informers
         self.stats = ControllerStats()
         """What the controller has done (monotonic counters)."""
-        builder = Builder(informers)
+        builder = Builder(informers, scope=scope)
         controller.setup(builder)
         if builder.primary is None or not builder.sources:
             raise ValueError(f"{self.name}.setup() must call builder.for_()")
@@ -142,6 +151,8 @@ class Runner:
         )
         self._queue: WorkQueue[ObjectKey] | None = None
         self._started = False
+        self.gate: ReconcileGate | None = gate
+        """The gate asked before each reconcile (``None``: every key is reconciled)."""
 
     # -- reading --------------------------------------------------------------------------
 
@@ -253,6 +264,20 @@ class Runner:
     async def _process(self, key: ObjectKey) -> None:
         queue = self._queue
         assert queue is not None
+        gate = self.gate
+        if gate is None:
+            await self._reconcile(queue, key)
+            return
+        if not gate.enter(key):
+            queue.forget(key)
+            self.stats.skipped += 1
+            return
+        try:
+            await self._reconcile(queue, key)
+        finally:
+            gate.exit(key)
+
+    async def _reconcile(self, queue: WorkQueue[ObjectKey], key: ObjectKey) -> None:
         await self._wait_for_own_writes(key)
         self.stats.reconciles += 1
         started = anyio.current_time()

@@ -79,11 +79,18 @@ class Builder:
 
     Each method returns the source's :class:`~kcs.informer.Informer`, so ``setup`` can
     keep it to read from (``informer.lister``). Exactly one :meth:`for_` is required.
+
+    ``scope`` (default: none) is a label selector added to the selector of every
+    :meth:`for_` and :meth:`owns` source, so that their informers (and caches) hold only
+    the matching objects; a sharded replica uses it to cache only its own shard.
+    :meth:`watches` sources are never narrowed.
     """
 
-    def __init__(self, informers: InformerFactory) -> None:
+    def __init__(self, informers: InformerFactory, *, scope: LabelSelector | None = None) -> None:
         self.informers = informers
         self.sources: list[Source] = []
+        self.scope = scope if scope is not None else LabelSelector()
+        """The selector added to the ``for_`` and ``owns`` sources (empty: none)."""
         self._primary: Resource | None = None
 
     @property
@@ -98,11 +105,16 @@ class Builder:
         label_selector: LabelSelectorLike,
         field_selector: FieldSelectorLike,
         options: InformerOptions | None,
+        *,
+        scoped: bool = False,
     ) -> Informer:
+        labels = LabelSelector.of(label_selector)
+        if scoped and not self.scope.empty:
+            labels = LabelSelector((*labels.requirements, *self.scope.requirements))
         return self.informers.informer(
             resource,
             namespace=namespace,
-            label_selector=LabelSelector.of(label_selector),
+            label_selector=labels,
             field_selector=FieldSelector.of(field_selector),
             options=options,
         )
@@ -138,7 +150,8 @@ class Builder:
         if self._primary is not None:
             raise ValueError(f"for_() was already called with {self._primary}")
         self._primary = resource
-        informer = self._informer(resource, namespace, label_selector, field_selector, options)
+        informer = self._informer(resource, namespace, label_selector, field_selector, options,
+                                  scoped=True)
         return self._add("for", informer, own_key, predicates)
 
     def owns(
@@ -158,7 +171,8 @@ class Builder:
         """
         if self._primary is None:
             raise ValueError("call for_() before owns()")
-        informer = self._informer(resource, namespace, label_selector, field_selector, options)
+        informer = self._informer(resource, namespace, label_selector, field_selector, options,
+                                  scoped=True)
         return self._add("owns", informer, owner_keys(self._primary), predicates)
 
     def watches(
