@@ -21,9 +21,11 @@ from kcs.leaderelection import (
     LeaderElector,
     Leadership,
     Successor,
+    default_identity,
 )
 from kcs.manager._health import HealthServer, HealthStatus
 from kcs.observability import ClientTelemetry, LeaderTelemetry
+from kcs.sharding import Shard, Sharding
 from kcs.workqueue import WorkQueue
 
 __all__ = ["Manager"]
@@ -67,6 +69,15 @@ class Manager:
       on its own. A second signal cancels at once.
     * **Health** on ``health_host:health_port`` (127.0.0.1 by default; ``health_port=None``
       turns it off): see :class:`~kcs.manager.HealthServer`.
+    * **Sharding** (opt-in, ``sharding=``:class:`~kcs.sharding.Sharding`): the
+      controllers added run on *every* replica, each as a shard reconciling only the
+      objects assigned to it (its informers select its label); the leader also runs the
+      :class:`~kcs.sharding.Sharder` as leader-only work. A shard joins (creates its
+      shard Lease) when :meth:`run` starts, leaves (deletes it) on graceful shutdown after
+      its reconciles have finished, and :meth:`run` raises
+      :class:`~kcs.sharding.ShardLost` if its shard fence closes (restart the process to
+      rejoin). ``add(..., sharded=False)`` keeps a controller leader-only. Without
+      ``sharding`` nothing changes. See docs/sharding.md.
     """
 
     def __init__(
@@ -87,6 +98,7 @@ class Manager:
         handle_signals: bool = True,
         on_event: ElectionEventHandler | None = None,
         crash_detection: CrashDetection | None = None,
+        sharding: Sharding | None = None,
     ) -> None:
         self.client = client
         _install_client_telemetry(client, election_client)
@@ -95,7 +107,9 @@ class Manager:
         self.informers = informers if informers is not None else InformerFactory(client)
         """The informers every replica runs; controllers request theirs here."""
         self.runners: list[Runner] = []
-        """The runners of the added controllers, in the order they were added."""
+        """The runners of the leader-only controllers, in the order they were added."""
+        self.sharded_runners: list[Runner] = []
+        """The runners of the sharded controllers (they run on every replica)."""
         elector = None
         if lease_name is not None:
             elector = LeaderElector(
@@ -106,6 +120,13 @@ class Manager:
         self.elector = elector
         """The elector gating the controllers (``None``: this replica always leads)."""
         self.identity = elector.identity if elector is not None else (identity or "")
+        if sharding is not None and not self.identity:
+            self.identity = default_identity()
+        self.shard = (
+            Shard(client, sharding, self.identity, lease_client=election_client)
+            if sharding is not None else None
+        )
+        """This replica as a shard (``None``: not sharded)."""
         self.drain_timeout = drain_timeout
         self.shutdown_timeout = shutdown_timeout
         self.successor: Successor = successor
@@ -124,6 +145,7 @@ class Manager:
         self._handed_to: str | None = None
         self._term = 0
         self._leading_without_election = False
+        self._shard_done = anyio.Event()
 
     # -- building -----------------------------------------------------------------------
 
@@ -133,15 +155,26 @@ class Manager:
         *,
         events: EventRecorder | None = None,
         metrics: ControllerMetrics | None = None,
+        sharded: bool | None = None,
     ) -> Runner:
         """Run ``controller`` whenever this replica leads; returns its
         :class:`~kcs.controller.Runner` (its stats, queue and informers).
 
         Calls ``controller.setup()`` now, requesting its informers from
         :attr:`informers`, so that its caches warm up on every replica. Add controllers
-        before :meth:`run`."""
+        before :meth:`run`. In a sharded manager the controller runs as a shard on every
+        replica unless ``sharded=False`` (then it is leader-only, as without sharding)."""
         if self._running:
             raise RuntimeError("add controllers before Manager.run()")
+        if sharded and self.shard is None:
+            raise ValueError("sharded=True needs Manager(sharding=...)")
+        if self.shard is not None and sharded is not False:
+            runner = self.shard.runner(
+                controller, self.informers, events=events, identity=self.identity,
+                metrics=metrics,
+            )
+            self.sharded_runners.append(runner)
+            return runner
         runner = Runner(
             controller, self.client, self.informers, events=events, identity=self.identity,
             metrics=metrics,
@@ -217,10 +250,15 @@ class Manager:
                 tg.start_soon(self._sync)
                 if self.handle_signals:
                     tg.start_soon(self._signals, tg.cancel_scope)
+                if self.shard is not None:
+                    tg.start_soon(self._run_shard, self.shard)
                 if self.elector is not None:
                     await self._run_elected()
                 else:
                     await self._run_unelected()
+                if self.shard is not None:
+                    with anyio.move_on_after(self.shutdown_timeout):
+                        await self._shard_done.wait()
                 tg.cancel_scope.cancel()
         finally:
             self._running = False
@@ -261,6 +299,14 @@ class Manager:
         if self._handed_to:
             _log.info("%s: handed the lease to %s", self.identity, self._handed_to)
 
+    async def _run_shard(self, shard: Shard) -> None:
+        try:
+            left = await shard.run(self._stop, self.drain_timeout)
+        finally:
+            self._shard_done.set()
+        _log.info("%s: %s ring %s", self.identity, "left" if left else "stopped in",
+                  shard.sharding.ring)
+
     async def _run_unelected(self) -> None:
         self._leading_without_election = True
         self._term = 1
@@ -295,8 +341,10 @@ class Manager:
         await self._run_controllers(leadership.stopping)
 
     async def _run_controllers(self, stopping: anyio.Event) -> None:
-        """Run the controllers until ``stopping`` is set, then drain and return."""
+        """Run the controllers (and the sharder) until ``stopping`` is set, then drain."""
         async with anyio.create_task_group() as tg:
+            if self.shard is not None:
+                tg.start_soon(self.shard.run_sharder)
             for runner in self.runners:
                 tg.start_soon(runner.run)
             await stopping.wait()

@@ -1,0 +1,266 @@
+"""Run shard_replica.py processes against a fake apiserver process and read the results.
+
+The proof of "never reconciled by two shards at once" is read from the fake apiserver's
+write log: each reconcile writes its marker ConfigMap ``marks/m-<name>`` at its start and
+at its end, so in commit order the writes of one marker must never show a start by one
+shard while another shard's start has not been followed by its end. A shard killed with
+SIGKILL writes nothing after its death: its open interval ends at the moment of the kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.text import TextReceiveStream
+
+from kcs.client import Client
+from kcs.core import builtin
+from kcs.testing import ApiServerProcess
+
+REPLICA = Path(__file__).with_name("shard_replica.py")
+CONFIGMAPS = builtin("configmaps")
+RING = "test"
+LABEL = f"shard.kcs.io/{RING}"
+DRAIN = f"drain.shard.kcs.io/{RING}"
+_UA = re.compile(r"shard/([^/\s]+)/(work|lease)")
+
+
+@dataclass
+class Replica:
+    identity: str
+    process: anyio.abc.Process
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    exited: anyio.Event = field(default_factory=anyio.Event)
+    killed_at: float | None = None
+    exited_at: float | None = None
+
+    @property
+    def stopped_at(self) -> float | None:
+        """When the process could last have written: its kill, else its exit."""
+        return self.killed_at if self.killed_at is not None else self.exited_at
+
+    def last(self, name: str) -> dict[str, Any] | None:
+        for e in reversed(self.events):
+            if e["event"] == name:
+                return e
+        return None
+
+    def log(self) -> str:
+        return "".join(self.stderr[-60:])
+
+    def kill(self) -> None:
+        self.killed_at = anyio.current_time()
+        self.process.kill()
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+
+class Cluster:
+    """The fake apiserver, a client for the test, and the replica processes."""
+
+    def __init__(self, tg: anyio.abc.TaskGroup, api: ApiServerProcess, client: Client,
+                 args: Iterable[str]) -> None:
+        self.tg = tg
+        self.api = api
+        self.client = client
+        self.args = list(args)
+        self.replicas: dict[str, Replica] = {}
+
+    async def start(self, identity: str, *extra: str, ready: bool = True) -> Replica:
+        cmd = [sys.executable, str(REPLICA), "--url", self.api.url, "--identity", identity,
+               "--ring", RING, *self.args, *extra]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        process = await anyio.open_process(cmd, env=env)
+        replica = Replica(identity, process)
+        self.replicas[identity] = replica
+        self.tg.start_soon(self._stdout, replica)
+        self.tg.start_soon(self._stderr, replica)
+        if ready:
+            await wait_until(lambda: replica.last("ready") is not None, 30,
+                             f"{identity} ready", replica)
+        return replica
+
+    async def _stdout(self, replica: Replica) -> None:
+        assert replica.process.stdout is not None
+        buffer = ""
+        async for chunk in TextReceiveStream(replica.process.stdout):
+            buffer += chunk
+            *lines, buffer = buffer.split("\n")
+            replica.events.extend(json.loads(line) for line in lines if line.strip())
+        await replica.process.wait()
+        replica.exited_at = anyio.current_time()
+        replica.exited.set()
+
+    async def _stderr(self, replica: Replica) -> None:
+        assert replica.process.stderr is not None
+        async for chunk in TextReceiveStream(replica.process.stderr):
+            replica.stderr.append(chunk)
+
+    def stopped(self) -> dict[str, float]:
+        return {i: r.stopped_at for i, r in self.replicas.items() if r.stopped_at is not None}
+
+    async def intervals(self) -> list[Interval]:
+        return reconcile_intervals(await self.api.writes(), self.stopped())
+
+    def live(self) -> set[str]:
+        return {i for i, r in self.replicas.items() if not r.exited.is_set()}
+
+    async def assignments(self) -> dict[str, dict[str, str]]:
+        """name -> labels of every ConfigMap in namespace ``work``."""
+        out: dict[str, dict[str, str]] = {}
+        token = None
+        while True:
+            page = await self.client.list(CONFIGMAPS, "work", limit=1000, continue_=token)
+            for obj in page:
+                out[obj.metadata.name] = dict(obj.metadata.labels)
+            token = page.continue_
+            if not token:
+                return out
+
+    async def settled(self, live: set[str]) -> dict[str, str]:
+        """name -> shard once every object is assigned to one of ``live`` with no drain."""
+        found: dict[str, str] = {}
+
+        async def check() -> bool:
+            nonlocal found
+            labels = await self.assignments()
+            found = {n: v.get(LABEL, "") for n, v in labels.items()}
+            return all(v.get(LABEL) in live and DRAIN not in v for v in labels.values())
+
+        await wait_until_async(check, 60, f"every object assigned to one of {sorted(live)}",
+                               *self.replicas.values())
+        return found
+
+    async def stop(self) -> None:
+        for r in self.replicas.values():
+            if r.process.returncode is None:
+                r.resume()
+                r.process.kill()
+        with anyio.move_on_after(10, shield=True):
+            for r in self.replicas.values():
+                await r.process.wait()
+
+
+async def seed(api: ApiServerProcess, n: int, *, prefix: str = "cm") -> list[str]:
+    """Namespaces ``work`` and ``marks``, ``n`` ConfigMaps and their markers."""
+    await api.seed("namespaces", [{"metadata": {"name": "work"}}, {"metadata": {"name": "marks"}}])
+    names = [f"{prefix}-{i:05d}" for i in range(n)]
+    await api.seed("configmaps", [
+        {"metadata": {"name": name, "namespace": "work"}, "data": {"i": str(i)}}
+        for i, name in enumerate(names)])
+    await api.seed("configmaps", [
+        {"metadata": {"name": f"{p}.{name}", "namespace": "marks"}, "data": {}}
+        for name in names for p in ("s", "e")])
+    return names
+
+
+@asynccontextmanager
+async def cluster(*args: str, **api_options: Any) -> AsyncIterator[Cluster]:
+    async with ApiServerProcess(**api_options) as api:
+        client = Client.from_url(api.url, user_agent_suffix="test", qps=None)
+        try:
+            async with anyio.create_task_group() as tg:
+                c = Cluster(tg, api, client, args)
+                try:
+                    yield c
+                finally:
+                    await c.stop()
+                    tg.cancel_scope.cancel()
+        finally:
+            await client.close()
+
+
+async def wait_until(check: Callable[[], bool], within: float, what: str,
+                     *replicas: Replica) -> None:
+    async def acheck() -> bool:
+        return check()
+    await wait_until_async(acheck, within, what, *replicas)
+
+
+async def wait_until_async(check: Callable[[], Any], within: float, what: str,
+                           *replicas: Replica) -> None:
+    """Poll ``check`` every 50 ms until true; fail after ``within`` seconds with logs."""
+    deadline = anyio.current_time() + within
+    while not await check():
+        if anyio.current_time() > deadline:
+            logs = "\n".join(f"--- {r.identity} (exited={r.exited.is_set()}):\n{r.log()}"
+                             for r in replicas)
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        await anyio.sleep(0.05)
+
+
+# -- the write log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    key: str
+    shard: str
+    start: float
+    end: float | None
+
+
+def reconcile_intervals(writes: list[dict[str, Any]],
+                        stopped: dict[str, float]) -> list[Interval]:
+    """Each shard's reconcile intervals per key, from the marker writes in commit order:
+    ``marks/s.<name>`` at the start of a reconcile of ``work/<name>``, ``marks/e.<name>``
+    at its end. An interval left open ends when its shard's process stopped
+    (``stopped``: identity -> monotonic time of the kill or the exit), else never."""
+    open_: dict[tuple[str, str], float] = {}
+    out: list[Interval] = []
+    for w in writes:
+        if w["resource"] != "configmaps" or w["namespace"] != "marks":
+            continue
+        m = _UA.search(w["user_agent"])
+        if m is None:
+            continue
+        shard = m.group(1)
+        phase = "start" if w["name"].startswith("s.") else "end"
+        key = w["name"][2:]
+        if phase == "start":
+            assert (key, shard) not in open_, f"{shard} started {key} twice without an end"
+            open_[(key, shard)] = w["time"]
+        else:
+            began = open_.pop((key, shard), None)
+            assert began is not None, f"{shard} ended {key} without a start"
+            out.append(Interval(key, shard, began, w["time"]))
+    for (key, shard), began in open_.items():
+        out.append(Interval(key, shard, began, stopped.get(shard)))
+    return out
+
+
+def overlaps(intervals: list[Interval]) -> list[tuple[Interval, Interval]]:
+    """Pairs of intervals of one key by two shards that overlap in time."""
+    by_key: dict[str, list[Interval]] = {}
+    for iv in intervals:
+        by_key.setdefault(iv.key, []).append(iv)
+    bad = []
+    inf = float("inf")
+    for ivs in by_key.values():
+        ivs.sort(key=lambda iv: iv.start)
+        for i, a in enumerate(ivs):
+            for b in ivs[i + 1:]:
+                if b.start >= (a.end if a.end is not None else inf):
+                    break
+                if a.shard != b.shard:
+                    bad.append((a, b))
+    return bad

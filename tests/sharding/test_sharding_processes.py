@@ -1,0 +1,65 @@
+"""Sharding with real replica processes against a fake apiserver process.
+
+Each replica is shard_replica.py (a Manager with ``sharding=``); the proof of exclusive
+reconciles is read from the apiserver's write log (see shard_harness.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+
+from shard_harness import Cluster, cluster, overlaps, seed, wait_until_async
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
+
+N = 300
+
+
+async def reconciled_by(c: Cluster, names: list[str], since: float = 0.0) -> dict[str, set[str]]:
+    """name -> the shards that finished a reconcile of it that started after ``since``."""
+    out: dict[str, set[str]] = {n: set() for n in names}
+    for iv in await c.intervals():
+        if iv.end is not None and iv.start >= since:
+            out.setdefault(iv.key, set()).add(iv.shard)
+    return out
+
+
+async def test_objects_are_spread_over_the_shards_and_reconciled_once_each() -> None:
+    async with cluster("--sleep-ms", "2") as c:
+        names = await seed(c.api, N)
+        for ident in ("a", "b", "c"):
+            await c.start(ident)
+        owners = await c.settled({"a", "b", "c"})
+        counts = Counter(owners.values())
+        assert set(counts) == {"a", "b", "c"}
+        assert all(n > N / 6 for n in counts.values()), counts
+        # Each object is reconciled by the shard it is assigned to, and only by it.
+        async def all_reconciled() -> bool:
+            done = await reconciled_by(c, names)
+            return all(owners[n] in done[n] for n in names)
+        await wait_until_async_(c, all_reconciled)
+        # Once settled, a change of every object is reconciled by its shard alone.
+        since = anyio.current_time()
+        await c.api.touch("configmaps", [f"work/{n}" for n in names])
+
+        async def all_reconciled_again() -> bool:
+            done = await reconciled_by(c, names, since)
+            return all(owners[n] in done[n] for n in names)
+        await wait_until_async_(c, all_reconciled_again)
+        done = await reconciled_by(c, names, since)
+        assert all(done[n] == {owners[n]} for n in names)
+        # Each shard caches only its own objects.
+        async def caches_match() -> bool:
+            stats = {i: r.last("stats") for i, r in c.replicas.items()}
+            return all(s is not None and s["cached"] == counts[i] for i, s in stats.items())
+        await wait_until_async_(c, caches_match)
+        assert overlaps(await c.intervals()) == []
+
+
+async def wait_until_async_(c: Cluster, check: Callable[[], Awaitable[bool]],
+                            within: float = 60) -> None:
+    await wait_until_async(check, within, check.__name__, *c.replicas.values())
