@@ -63,3 +63,40 @@ async def test_objects_are_spread_over_the_shards_and_reconciled_once_each() -> 
 async def wait_until_async_(c: Cluster, check: Callable[[], Awaitable[bool]],
                             within: float = 60) -> None:
     await wait_until_async(check, within, check.__name__, *c.replicas.values())
+
+
+async def test_join_leave_and_kill_move_only_the_keys_they_must() -> None:
+    async with cluster("--sleep-ms", "2") as c:
+        names = await seed(c.api, N)
+        for ident in ("a", "b", "c"):
+            await c.start(ident)
+        before = await c.settled({"a", "b", "c"})
+
+        # Join: only keys that go to the newcomer move, about a quarter of them.
+        await c.start("d")
+        joined = await c.settled({"a", "b", "c", "d"})
+        moved = [n for n in names if joined[n] != before[n]]
+        assert all(joined[n] == "d" for n in moved)
+        assert 0.1 < len(moved) / N <= 1 / 4 + 0.1, len(moved)
+
+        # Graceful leave: d drains, deletes its Lease; only d's keys move, at once.
+        c.replicas["d"].terminate()
+        with anyio.fail_after(30):
+            await c.replicas["d"].exited.wait()
+        assert c.replicas["d"].last("exit") == {**c.replicas["d"].last("exit"), "error": None}
+        left = await c.settled({"a", "b", "c"})
+        assert [n for n in names if left[n] != joined[n]] == moved
+
+        # Kill: b's keys go to live shards once its Lease expired, and are reconciled there.
+        b_keys = [n for n in names if left[n] == "b"]
+        c.replicas["b"].kill()
+        killed_at = c.replicas["b"].killed_at
+        assert killed_at is not None
+        after = await c.settled({"a", "c"})
+        assert all(after[n] == left[n] for n in names if left[n] != "b")
+
+        async def b_keys_reconciled() -> bool:
+            done = await reconciled_by(c, b_keys, killed_at)
+            return all(after[n] in done[n] for n in b_keys)
+        await wait_until_async_(c, b_keys_reconciled)
+        assert overlaps(await c.intervals()) == []
