@@ -18,7 +18,7 @@ import traceback
 
 from benchmarks._harness import Metrics
 
-NAMES = ("watch", "memory", "index", "sync", "failover", "latency")
+NAMES = ("watch", "memory", "index", "sync", "failover", "latency", "sharding")
 TINY_N = "300"
 
 

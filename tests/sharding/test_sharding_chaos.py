@@ -10,7 +10,8 @@ import random
 
 import anyio
 import pytest
-from shard_harness import cluster, overlaps, seed
+
+from benchmarks._shards import cluster, overlaps, seed
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 

@@ -12,7 +12,10 @@ from collections.abc import Awaitable, Callable
 import anyio
 import pytest
 
-from shard_harness import Cluster, cluster, overlaps, seed, wait_until_async
+from benchmarks._shards import Cluster, cluster, overlaps, seed, wait_until_async
+from kcs.core import builtin
+
+SECRETS = builtin("secrets")
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -99,4 +102,32 @@ async def test_join_leave_and_kill_move_only_the_keys_they_must() -> None:
             done = await reconciled_by(c, b_keys, killed_at)
             return all(after[n] in done[n] for n in b_keys)
         await wait_until_async_(c, b_keys_reconciled)
+        assert overlaps(await c.intervals()) == []
+
+
+async def children_follow(c: Cluster, names: list[str]) -> bool:
+    """Every ConfigMap has its owned Secret, labelled with the ConfigMap's shard."""
+    owners = await c.assignments()
+    secrets = {s.metadata.name: s.metadata.labels.get(c.label)
+               for s in await c.client.list(SECRETS, "work")}
+    return all(n in secrets and secrets[n] == owners[n].get(c.label) for n in names)
+
+
+async def test_owned_objects_follow_their_owners_shard() -> None:
+    async with cluster("--children") as c:
+        names = await seed(c.api, 100)
+        for ident in ("a", "b"):
+            await c.start(ident)
+        await c.settled({"a", "b"})
+
+        async def follow() -> bool:
+            return await children_follow(c, names)
+        await wait_until_async_(c, follow)
+        # A join moves owners; their children are relabelled with them.
+        await c.start("c")
+        await c.settled({"a", "b", "c"})
+        await wait_until_async_(c, follow)
+        # Each shard caches exactly the children of its own objects.
+        owners = await c.settled({"a", "b", "c"})
+        assert sum(1 for v in owners.values() if v == "c") > 10
         assert overlaps(await c.intervals()) == []

@@ -1,4 +1,4 @@
-"""Run shard_replica.py processes against a fake apiserver process and read the results.
+"""Run _shard_replica.py processes against a fake apiserver process and read the results.
 
 The proof of "never reconciled by two shards at once" is read from the fake apiserver's
 write log: each reconcile writes its marker ConfigMap ``marks/m-<name>`` at its start and
@@ -26,13 +26,12 @@ from anyio.streams.text import TextReceiveStream
 
 from kcs.client import Client
 from kcs.core import builtin
+from kcs.sharding import HashRing
 from kcs.testing import ApiServerProcess
 
-REPLICA = Path(__file__).with_name("shard_replica.py")
+REPLICA = Path(__file__).with_name("_shard_replica.py")
 CONFIGMAPS = builtin("configmaps")
 RING = "test"
-LABEL = f"shard.kcs.io/{RING}"
-DRAIN = f"drain.shard.kcs.io/{RING}"
 _UA = re.compile(r"shard/([^/\s]+)/(work|lease)")
 
 
@@ -78,7 +77,10 @@ class Cluster:
     """The fake apiserver, a client for the test, and the replica processes."""
 
     def __init__(self, tg: anyio.abc.TaskGroup, api: ApiServerProcess, client: Client,
-                 args: Iterable[str]) -> None:
+                 args: Iterable[str], ring: str = RING) -> None:
+        self.ring = ring
+        self.label = f"shard.kcs.io/{ring}"
+        self.drain = f"drain.shard.kcs.io/{ring}"
         self.tg = tg
         self.api = api
         self.client = client
@@ -87,7 +89,7 @@ class Cluster:
 
     async def start(self, identity: str, *extra: str, ready: bool = True) -> Replica:
         cmd = [sys.executable, str(REPLICA), "--url", self.api.url, "--identity", identity,
-               "--ring", RING, *self.args, *extra]
+               "--ring", self.ring, *self.args, *extra]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         process = await anyio.open_process(cmd, env=env)
         replica = Replica(identity, process)
@@ -137,14 +139,17 @@ class Cluster:
                 return out
 
     async def settled(self, live: set[str]) -> dict[str, str]:
-        """name -> shard once every object is assigned to one of ``live`` with no drain."""
+        """name -> shard once every object is assigned to its owner on the ring of
+        ``live`` (so to exactly one live shard), with no drain pending."""
         found: dict[str, str] = {}
+        ring = HashRing(live)
 
         async def check() -> bool:
             nonlocal found
             labels = await self.assignments()
-            found = {n: v.get(LABEL, "") for n, v in labels.items()}
-            return all(v.get(LABEL) in live and DRAIN not in v for v in labels.values())
+            found = {n: v.get(self.label, "") for n, v in labels.items()}
+            return all(v.get(self.label) == ring.owner(f"work/{n}") and self.drain not in v
+                       for n, v in labels.items())
 
         await wait_until_async(check, 60, f"every object assigned to one of {sorted(live)}",
                                *self.replicas.values())
@@ -160,33 +165,45 @@ class Cluster:
                 await r.process.wait()
 
 
-async def seed(api: ApiServerProcess, n: int, *, prefix: str = "cm") -> list[str]:
-    """Namespaces ``work`` and ``marks``, ``n`` ConfigMaps and their markers."""
+async def seed(api: ApiServerProcess, n: int, *, prefix: str = "cm",
+               payload: int = 0) -> list[str]:
+    """Namespaces ``work`` and ``marks``, ``n`` ConfigMaps (with ``payload`` bytes of
+    data each) and their markers; seeded in batches (the control channel takes < 1 MB)."""
     await api.seed("namespaces", [{"metadata": {"name": "work"}}, {"metadata": {"name": "marks"}}])
     names = [f"{prefix}-{i:05d}" for i in range(n)]
-    await api.seed("configmaps", [
-        {"metadata": {"name": name, "namespace": "work"}, "data": {"i": str(i)}}
-        for i, name in enumerate(names)])
-    await api.seed("configmaps", [
-        {"metadata": {"name": f"{p}.{name}", "namespace": "marks"}, "data": {}}
-        for name in names for p in ("s", "e")])
+    batch = max(1, min(1000, 500_000 // (payload + 200)))
+    for start in range(0, n, batch):
+        await api.seed("configmaps", [
+            {"metadata": {"name": name, "namespace": "work"},
+             "data": {"i": str(start + i), "payload": "x" * payload}}
+            for i, name in enumerate(names[start:start + batch])])
+        await api.seed("configmaps", [
+            {"metadata": {"name": f"{p}.{name}", "namespace": "marks"}, "data": {}}
+            for name in names[start:start + batch] for p in ("s", "e")])
     return names
 
 
 @asynccontextmanager
-async def cluster(*args: str, **api_options: Any) -> AsyncIterator[Cluster]:
-    async with ApiServerProcess(**api_options) as api:
-        client = Client.from_url(api.url, user_agent_suffix="test", qps=None)
-        try:
-            async with anyio.create_task_group() as tg:
-                c = Cluster(tg, api, client, args)
-                try:
-                    yield c
-                finally:
-                    await c.stop()
-                    tg.cancel_scope.cancel()
-        finally:
-            await client.close()
+async def cluster(*args: str, api: ApiServerProcess | None = None, ring: str = RING,
+                  **api_options: Any) -> AsyncIterator[Cluster]:
+    """Replicas of ``ring`` (started with ``args``) against ``api`` or a new fake
+    apiserver process (``api_options``); every replica is killed on exit."""
+    if api is None:
+        async with ApiServerProcess(**api_options) as own, cluster(*args, api=own,
+                                                                   ring=ring) as c:
+            yield c
+        return
+    client = Client.from_url(api.url, user_agent_suffix="test", qps=None)
+    try:
+        async with anyio.create_task_group() as tg:
+            c = Cluster(tg, api, client, args, ring)
+            try:
+                yield c
+            finally:
+                await c.stop()
+                tg.cancel_scope.cancel()
+    finally:
+        await client.close()
 
 
 async def wait_until(check: Callable[[], bool], within: float, what: str,

@@ -1,6 +1,6 @@
 """One replica of a sharded controller, run as its own OS process by the tests.
 
-    python shard_replica.py --url URL --identity ID [--ring R] [timings] [--work-ms MS]
+    python _shard_replica.py --url URL --identity ID [--ring R] [timings] [--work-ms MS]
 
 A :class:`~kcs.manager.Manager` with ``sharding=Sharding(ring)`` and the election Lease
 ``<ring>-leader``; its controller reconciles the ConfigMaps of namespace ``work``. Each
@@ -16,6 +16,7 @@ ConfigMap. Clients are told apart by User-Agent: ``shard/<ID>/work`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -83,10 +84,8 @@ class Marker(Controller):
                 body = {"metadata": {"name": key.name, "ownerReferences": [{
                     "apiVersion": "v1", "kind": "ConfigMap", "name": key.name,
                     "uid": obj.metadata.uid, "controller": True}]}, "data": {}}
-                try:
+                with contextlib.suppress(AlreadyExists):
                     await ctx.client.create(SECRETS, body, key.namespace)
-                except AlreadyExists:
-                    pass
         if self.args.marks:
             await self._mark(ctx, key, "end")
         self.done += 1
@@ -147,7 +146,7 @@ async def main(args: argparse.Namespace) -> None:
             tg.start_soon(report)
             await manager.run()
             tg.cancel_scope.cancel()
-    except BaseException as exc:  # noqa: BLE001 - the test reads why it ended
+    except BaseException as exc:
         emit("exit", error=repr(exc))
         code = 3
     else:
