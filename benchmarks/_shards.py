@@ -151,8 +151,11 @@ class Cluster:
             return all(v.get(self.label) == ring.owner(f"work/{n}") and self.drain not in v
                        for n, v in labels.items())
 
-        await wait_until_async(check, 60, f"every object assigned to one of {sorted(live)}",
-                               *self.replicas.values())
+        # Each check lists every object: poll big sets less often, and wait longer.
+        size = len(await self.assignments())
+        await wait_until_async(check, 60 + size / 50,
+                               f"every object assigned to one of {sorted(live)}",
+                               *self.replicas.values(), every=0.05 + size / 10_000)
         return found
 
     async def stop(self) -> None:
@@ -214,15 +217,16 @@ async def wait_until(check: Callable[[], bool], within: float, what: str,
 
 
 async def wait_until_async(check: Callable[[], Any], within: float, what: str,
-                           *replicas: Replica) -> None:
-    """Poll ``check`` every 50 ms until true; fail after ``within`` seconds with logs."""
+                           *replicas: Replica, every: float = 0.05) -> None:
+    """Poll ``check`` every ``every`` seconds until true; fail after ``within`` seconds
+    with the replicas' logs."""
     deadline = anyio.current_time() + within
     while not await check():
         if anyio.current_time() > deadline:
             logs = "\n".join(f"--- {r.identity} (exited={r.exited.is_set()}):\n{r.log()}"
                              for r in replicas)
             raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        await anyio.sleep(0.05)
+        await anyio.sleep(every)
 
 
 # -- the write log ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from kcs.leaderelection import (
 )
 from kcs.manager._health import HealthServer, HealthStatus
 from kcs.observability import ClientTelemetry, LeaderTelemetry
-from kcs.sharding import Shard, Sharding
+from kcs.sharding import Shard, Sharding, ShardLost
 from kcs.workqueue import WorkQueue
 
 __all__ = ["Manager"]
@@ -146,6 +146,7 @@ class Manager:
         self._term = 0
         self._leading_without_election = False
         self._shard_done = anyio.Event()
+        self._shard_lost: ShardLost | None = None
 
     # -- building -----------------------------------------------------------------------
 
@@ -235,9 +236,12 @@ class Manager:
     async def run(self) -> None:
         """Run until :meth:`shutdown` has completed (or a signal asked for it), or until
         cancelled (then the work is cancelled and the elector releases the lease, shielded,
-        within its renew deadline)."""
+        within its renew deadline). A sharded manager whose shard fence closed shuts down
+        gracefully and then raises :class:`~kcs.sharding.ShardLost`."""
         if self._running:
             raise RuntimeError("this manager is already running")
+        if self.shard is not None and self.shard.joined.is_set():
+            raise RuntimeError("a sharded manager runs once: start a new process to rejoin")
         self._running = True
         self._finished = anyio.Event()
         self._shutting_down = False
@@ -266,6 +270,8 @@ class Manager:
             if self.health is not None:
                 with anyio.CancelScope(shield=True):
                     await self.health.stop()
+        if self._shard_lost is not None:
+            raise self._shard_lost
 
     async def shutdown(self, successor: Successor | str | None = None) -> str | None:
         """Ask :meth:`run` to stop gracefully and wait until it has; returns the identity
@@ -302,6 +308,14 @@ class Manager:
     async def _run_shard(self, shard: Shard) -> None:
         try:
             left = await shard.run(self._stop, self.drain_timeout)
+        except ShardLost as lost:
+            # The shard's work has stopped for good: give up leadership gracefully too,
+            # then let run() raise it.
+            _log.error("%s: %s", self.identity, lost)
+            self._shard_lost = lost
+            self._shutting_down = True
+            self._stop.set()
+            return
         finally:
             self._shard_done.set()
         _log.info("%s: %s ring %s", self.identity, "left" if left else "stopped in",

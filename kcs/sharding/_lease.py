@@ -140,7 +140,7 @@ class ShardLease:
                         LEASES, self._body(self._spec(base), base), self.namespace)
                     self._held(renewed, sent)
             except (Conflict, NotFound) as exc:
-                self.fence.close(f"the shard Lease was changed by someone else: {exc}")
+                self.fence.close(f"the shard Lease was changed or deleted by someone else: {exc}")
             except (ApiError, ClientError) as exc:
                 _log.warning("%s: renewing the shard Lease failed: %s", self.name, exc)
         if not self.fence.reason:

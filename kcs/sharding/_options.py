@@ -52,7 +52,10 @@ class Sharding:
     part of label keys). ``timings`` are the shard Leases' (the same inequality as for
     leader election makes the per-shard fence safe). ``vnodes``: points per shard on the
     :class:`~kcs.sharding.HashRing`. ``partition_key`` maps a primary object to the string
-    it is hashed by; owned objects always follow their controller owner. ``lease_namespace``:
+    it is hashed by; it must read only the object's metadata (the sharder watches
+    unassigned objects metadata-only) and give the same answer for the object's whole
+    life (a changed key moves the object); owned objects always follow their controller
+    owner. ``lease_namespace``:
     where the shard Leases live (default: the client's namespace). ``assign_concurrency``:
     label writes the sharder keeps in flight.
     """

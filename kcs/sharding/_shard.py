@@ -97,10 +97,10 @@ class Shard:
                                 await runner.queue.shut_down_with_drain(None, drop_waiting=True)
                     clean = not drain.cancelled_caught
                     tg.cancel_scope.cancel()
-            if fence.scope.cancelled_caught and not stopping.is_set():
-                outer.cancel_scope.cancel()
-                raise ShardLost(f"{self.identity}: shard fence closed: {fence.reason}")
+            lost = fence.scope.cancelled_caught and not stopping.is_set()
             outer.cancel_scope.cancel()
+        if lost:
+            raise ShardLost(f"{self.identity}: shard fence closed: {fence.reason}")
         if clean and fence.open():
             return await self.lease.release()
         _log.warning("%s: reconciles did not all finish; the shard Lease will expire",

@@ -230,7 +230,8 @@ class _TargetSharder:
                     continue
                 desired = self.ring.owner(self.sharding.partition_key(obj))
                 if shard == desired and self.drain not in obj.metadata.labels:
-                    stable[key] = shard
+                    if self.owned:
+                        stable[key] = shard
                     continue
                 moving[key] = shard
                 decisions.append(obj)
