@@ -1,25 +1,32 @@
-"""Who is in the ring: the shard Leases, watched, with expiry timed on this clock.
+"""Who is in the ring: the shard Leases, watched, with expiry timed on this clock and
+confirmed by a conditioned write.
 
-A member is the holder of a shard Lease (label ``sharding.kcs.io/ring=<ring>``) that this
-process saw change less than ``lease_duration`` ago. Nothing compares wall clocks: a Lease
-is "fresh" from the moment a change of it was *observed* here, exactly as a standby times
-the leader's lease.
+A member is the holder of a shard Lease (label ``sharding.kcs.io/ring=<ring>``). It stays
+a member until this process has seen its Lease unchanged for ``lease_duration`` *and*
+then deleted that very Lease with a resourceVersion precondition: the same proof a
+standby gives when it takes the leader's lease. A watch that lags (and so missed
+renewals) can make the timer fire early, but the conditioned delete then fails with a
+Conflict and the member stays. Nothing compares wall clocks.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 
-from kcs.client import Client
-from kcs.core import Object
+from kcs.client import Client, ClientError
+from kcs.core import ApiError, Conflict, NotFound, Object
 from kcs.informer import Informer, ResourceEventHandler
 from kcs.leaderelection import LEASES, LeaderElectionRecord
 from kcs.sharding._options import RING_LABEL, Sharding
 
 __all__ = ["Member", "Membership"]
+
+_log = logging.getLogger("kcs.sharding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +35,16 @@ class Member:
 
     identity: str
     lease: str
+    resource_version: str
     observed_at: float
     """Monotonic time at which this process saw the Lease's current content."""
     duration: float
-    """How long after :attr:`observed_at` the member counts as live."""
+    """How long after :attr:`observed_at` the member may have expired."""
     key: bytes
 
-    def live(self, now: float) -> bool:
-        """Whether the member is live at monotonic time ``now``."""
-        return bool(self.identity) and now < self.observed_at + self.duration
+    def expired(self, now: float) -> bool:
+        """Whether the Lease has been seen unchanged for its whole duration at ``now``."""
+        return now >= self.observed_at + self.duration
 
 
 class _Observer(ResourceEventHandler):
@@ -50,39 +58,55 @@ class _Observer(ResourceEventHandler):
         self._m._observe(new)
 
     def on_delete(self, obj: Object) -> None:
-        self._m._forget(obj)
+        self._m._forget(obj.metadata.name)
 
 
 class Membership:
-    """The live members of one ring, from a watch of its shard Leases.
+    """The members of one ring, from a watch of its shard Leases.
 
     Guarantees:
 
-    * :attr:`members` is the set of identities whose Lease this process saw change less
-      than ``lease_duration`` ago (the larger of the ring's setting and the Lease's own
-      ``leaseDurationSeconds``), minus those whose Lease was deleted or released.
+    * :attr:`members` holds every identity whose shard Lease is held (a non-empty
+      ``holderIdentity``), until the Lease is deleted or released, or it expires: seen
+      unchanged here for ``lease_duration`` (the larger of the ring's setting and the
+      Lease's ``leaseDurationSeconds``) and then deleted by this process with a
+      resourceVersion precondition. So a member leaves only once its shard's fence has
+      closed (it cancels its work ``renew_deadline`` after its last successful renewal,
+      and that renewal is the resourceVersion deleted) or it left on purpose.
     * Right after :meth:`run` starts (a new sharder, after a takeover) every existing
       Lease counts as just observed: a shard that died before the takeover is declared
       dead a full ``lease_duration`` later, never sooner.
     * :meth:`wait_changed` returns when :attr:`members` changed: a join, a graceful leave
-      (Lease deleted or released) or an expiry (timed here, no polling of the server).
+      (Lease deleted or released) or a confirmed expiry (timed here, no polling).
     """
 
     def __init__(self, client: Client, sharding: Sharding, namespace: str | None = None) -> None:
+        self.client = client
         self.sharding = sharding
         self.namespace = namespace or sharding.lease_namespace or client.namespace
         self.informer = Informer(client, LEASES, self.namespace,
                                  label_selector={RING_LABEL: sharding.ring})
         self._observed: dict[str, Member] = {}
+        self._confirming: set[str] = set()
         self._members: frozenset[str] = frozenset()
         self._changed = anyio.Event()
         self._wake = anyio.Event()
+        self.expired = 0
+        """Members removed because their Lease expired (confirmed by the delete)."""
+        self.refuted = 0
+        """Expiries timed here that the conditioned delete refuted (the Lease had been
+        renewed: this process's watch was behind)."""
         self.informer.add_handler(_Observer(self), name=f"sharding {sharding.ring}: leases")
 
     @property
     def members(self) -> frozenset[str]:
-        """The live members now."""
+        """The members now."""
         return self._members
+
+    @property
+    def confirming(self) -> frozenset[str]:
+        """The Leases whose expiry is being confirmed now."""
+        return frozenset(self._confirming)
 
     @property
     def has_synced(self) -> bool:
@@ -93,20 +117,20 @@ class Membership:
         record = LeaderElectionRecord.from_lease(obj.to_dict())
         name = obj.metadata.name
         before = self._observed.get(name)
-        if before is not None and before.key == record.key:
-            return
+        rv = obj.metadata.resource_version
+        if before is not None and before.resource_version == rv:
+            return  # the same write seen again (a relist): no renewal
         duration = max(self.sharding.timings.lease_duration, record.lease_duration or 0.0)
-        self._observed[name] = Member(record.holder_identity, name, anyio.current_time(),
-                                      duration, record.key)
+        self._observed[name] = Member(record.holder_identity, name, rv,
+                                      anyio.current_time(), duration, record.key)
         self._recompute()
 
-    def _forget(self, obj: Object) -> None:
-        self._observed.pop(obj.metadata.name, None)
+    def _forget(self, name: str) -> None:
+        self._observed.pop(name, None)
         self._recompute()
 
     def _recompute(self) -> None:
-        now = anyio.current_time()
-        live = frozenset(m.identity for m in self._observed.values() if m.live(now))
+        live = frozenset(m.identity for m in self._observed.values() if m.identity)
         if live != self._members:
             self._members = live
             self._changed.set()
@@ -118,15 +142,61 @@ class Membership:
         await self._changed.wait()
 
     async def run(self) -> None:
-        """Watch the Leases and time their expiry until cancelled."""
+        """Watch the Leases, time their expiry and confirm it, until cancelled."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.informer.run)
             while True:
                 self._wake = anyio.Event()
                 now = anyio.current_time()
-                expiries = [m.observed_at + m.duration for m in self._observed.values()
-                            if m.live(now)]
-                next_expiry = min(expiries, default=math.inf)
-                with anyio.move_on_after(max(0.0, next_expiry - now) + 0.001):
+                for member in list(self._observed.values()):
+                    if (member.identity and member.expired(now)
+                            and member.lease not in self._confirming):
+                        self._confirming.add(member.lease)
+                        tg.start_soon(self._confirm, member)
+                pending = [m.observed_at + m.duration for m in self._observed.values()
+                           if m.identity and not m.expired(now)]
+                with anyio.move_on_after(max(0.0, min(pending, default=math.inf) - now)
+                                         + 0.001):
                     await self._wake.wait()
-                self._recompute()
+
+    async def _confirm(self, member: Member) -> None:
+        """Delete the expired Lease as observed; a Conflict means it was renewed."""
+        try:
+            while self._observed.get(member.lease) is member:
+                try:
+                    with anyio.fail_after(self.sharding.timings.request_timeout):
+                        await self.client.delete(
+                            LEASES, member.lease, self.namespace,
+                            preconditions={"resourceVersion": member.resource_version})
+                except NotFound:
+                    pass
+                except Conflict:
+                    self.refuted += 1
+                    await self._reread(member)
+                    return
+                except (ApiError, ClientError, TimeoutError) as exc:
+                    _log.warning("sharding %s: confirming the expiry of %s failed: %s",
+                                 self.sharding.ring, member.lease, exc)
+                    await anyio.sleep(self.sharding.timings.retry_wait())
+                    continue
+                if self._observed.get(member.lease) is member:
+                    _log.warning("sharding %s: shard %s expired; its Lease is deleted",
+                                 self.sharding.ring, member.identity)
+                    self.expired += 1
+                    self._forget(member.lease)
+                return
+        finally:
+            self._confirming.discard(member.lease)
+            self._wake.set()
+
+    async def _reread(self, member: Member) -> None:
+        try:
+            current = await self.client.get(LEASES, member.lease, self.namespace)
+        except (ApiError, ClientError) as exc:
+            _log.warning("sharding %s: reading %s failed: %s", self.sharding.ring,
+                         member.lease, exc)
+            return
+        if current is None:
+            self._forget(member.lease)
+        elif self._observed.get(member.lease) is member:
+            self._observe(current)

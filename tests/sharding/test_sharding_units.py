@@ -15,7 +15,7 @@ from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.leaderelection import LEASES, ElectionTimings
 from kcs.manager import Manager
-from kcs.sharding import Shard, ShardFence, Sharding, ShardLost
+from kcs.sharding import Membership, Shard, ShardFence, Sharding, ShardLease, ShardLost
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -194,3 +194,47 @@ async def test_a_shard_whose_lease_is_deleted_stops_and_the_manager_raises(
             with pytest.raises(ShardLost, match="changed or deleted by someone else"):
                 await manager.run()
     assert not manager.shard.lease.fence.open()
+
+
+async def test_a_lagging_lease_watch_never_declares_a_live_shard_dead(
+    api: FakeApiServer, client: Client
+) -> None:
+    lease = ShardLease(client, SHARDING, "x")
+    await lease.acquire()
+    async with Client.from_url(api.url, qps=None, user_agent_suffix="membership") as watcher:
+        membership = Membership(watcher, SHARDING)
+        seen: list[frozenset[str]] = []
+
+        async def record() -> None:
+            while True:
+                await membership.wait_changed()
+                seen.append(membership.members)
+
+        async with anyio.create_task_group() as tg:
+            renewing = anyio.CancelScope()
+
+            async def renew() -> None:
+                with renewing:
+                    await lease.renew_forever()
+
+            tg.start_soon(renew)
+            tg.start_soon(record)
+            tg.start_soon(membership.run)
+            await eventually(lambda: membership.members == {"x"})
+            # The observer's watch stops delivering (and its requests hang) for longer
+            # than a lease while x goes on renewing: its timer fires, but the delete that
+            # would confirm the expiry is conditioned on the renewal it saw, and fails.
+            api.faults.partition(user_agent="membership")
+            await anyio.sleep(FAST.lease_duration * 1.5)
+            api.faults.heal()
+            await eventually(lambda: membership.refuted >= 1 and not membership.confirming)
+            await anyio.sleep(FAST.retry_period * 3)
+            assert membership.members == {"x"}
+            assert all(m == {"x"} for m in seen), seen
+            assert lease.fence.open()
+            # Once x stops renewing, it leaves: its Lease deleted on confirmation.
+            renewing.cancel()
+            await eventually(lambda: membership.members == frozenset(), within=10)
+            assert membership.expired == 1
+            assert await client.get(LEASES, SHARDING.lease_name("x"), "default") is None
+            tg.cancel_scope.cancel()
