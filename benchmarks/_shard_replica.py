@@ -10,7 +10,7 @@ write log holds every reconcile's interval; between the two writes it burns ``--
 of CPU (or sleeps ``--sleep-ms``). With ``--children`` it keeps one Secret owned by each
 ConfigMap. Clients are told apart by User-Agent: ``shard/<ID>/work`` and
 ``shard/<ID>/lease``. stdout gets JSON lines: ``ready``, ``stats`` (every
-``--stats-every`` seconds: cached objects, reconciles, RSS) and ``exit``.
+``--stats-every`` seconds: cached objects, reconciles, RSS, CPU seconds) and ``exit``.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Marker(Controller):
         self.args = args
         self.seq = 0
         self.done = 0
+        self.seen: set[str] = set()
 
     def setup(self, builder: Builder) -> None:
         builder.for_(CONFIGMAPS, namespace="work")
@@ -72,7 +73,9 @@ class Marker(Controller):
     async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
         if self.args.marks:
             await self._mark(ctx, key, "start")
-        if self.args.work_ms:
+        first = key.name not in self.seen
+        self.seen.add(key.name)
+        if self.args.work_ms and not (first and self.args.work_on_change_only):
             end = time.process_time() + self.args.work_ms / 1000
             while time.process_time() < end:
                 pass
@@ -102,6 +105,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--retry-period", type=float, default=0.2)
     p.add_argument("--work-ms", type=float, default=0.0)
     p.add_argument("--sleep-ms", type=float, default=0.0)
+    p.add_argument("--work-on-change-only", action="store_true",
+                   help="no CPU work in a key's first reconcile here (the initial sync)")
     p.add_argument("--no-marks", dest="marks", action="store_false")
     p.add_argument("--children", action="store_true")
     p.add_argument("--unsharded", action="store_true", help="no sharding: one leader")
@@ -132,6 +137,7 @@ async def main(args: argparse.Namespace) -> None:
             sharder = manager.shard.last_sharder if manager.shard is not None else None
             emit("stats", cached=len(informer.lister), reconciles=controller.done,
                  skipped=runner.stats.skipped, rss=rss_bytes(), leader=manager.is_leader,
+                 cpu=time.process_time(),
                  sharder=None if sharder is None else {
                      "rebalances": sharder.stats.rebalances,
                      "members": sharder.stats.members,

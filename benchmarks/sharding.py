@@ -8,6 +8,9 @@ Every configuration gets a ring of its own on the same server.
   to settled (its share cached), 4 shards / 1 shard.
 * ``sharding.throughput_ratio_2`` (and ``_4``): reconciles/s of a CPU-bound reconcile
   (``WORK_MS`` of CPU each) over M changed objects once settled, 2 (4) shards / 1.
+  ``sharding.cpu_ms_per_reconcile_{1,2,4}``: the replicas' CPU per reconcile meanwhile
+  (steadier than wall time on a shared machine: equal figures mean sharding added no
+  work per reconcile, so throughput scales with the cores the replicas get).
 * ``sharding.moved_share_join``: share of objects whose shard label changed when a 4th
   replica joined 3 (ideal: 1/4).
 * ``sharding.dead_shard_recovery_s``: one of 4 shards SIGKILLed -> every one of its
@@ -77,18 +80,26 @@ async def _memory(api: ApiServerProcess, k: int, n: int) -> float:
         return statistics.mean(growth)
 
 
+def _cpu(c: Cluster) -> float:
+    return sum(float((r.last("stats") or {"cpu": 0.0})["cpu"]) for r in c.replicas.values())
+
+
 async def _throughput(api: ApiServerProcess, k: int, n: int, m: int, names: list[str],
-                      rnd: int) -> float:
-    """Reconciles/s over m changed objects once k shards have settled."""
-    args = ("--no-marks", "--work-ms", str(WORK_MS), "--stats-every", "0.05")
+                      rnd: int) -> tuple[float, float]:
+    """Reconciles/s over m changed objects once k shards have settled, and the
+    replicas' CPU ms per reconcile meanwhile."""
+    args = ("--no-marks", "--work-ms", str(WORK_MS), "--work-on-change-only",
+            "--stats-every", "0.05")
     async with cluster(*args, api=api, ring=f"tp{k}x{rnd}") as c:
         await _settle(c, k, n)
-        base = _reconciles(c)
+        await anyio.sleep(0.5)  # quiet: the settling reconciles' stats are in
+        base, cpu = _reconciles(c), _cpu(c)
         t0 = anyio.current_time()
         await api.touch("configmaps", [f"work/{x}" for x in names[:m]])
         await wait_until(lambda: _reconciles(c) >= base + m, 600, "the changed objects",
                          *c.replicas.values())
-        return m / (anyio.current_time() - t0)
+        elapsed = anyio.current_time() - t0
+        return m / elapsed, (_cpu(c) - cpu) * 1000 / m
 
 
 async def _join(api: ApiServerProcess, n: int) -> float:
@@ -127,9 +138,12 @@ async def _main(quick: bool) -> Metrics:
         mem1 = await _memory(api, 1, n)
         mem4 = await _memory(api, 4, n)
         tp: dict[int, list[float]] = {1: [], 2: [], 4: []}
+        cpu: dict[int, list[float]] = {1: [], 2: [], 4: []}
         for rnd in range(rounds):  # alternating rounds, median reported
             for k in (1, 2, 4):
-                tp[k].append(await _throughput(api, k, n, m, names, rnd))
+                rate, cpu_ms = await _throughput(api, k, n, m, names, rnd)
+                tp[k].append(rate)
+                cpu[k].append(cpu_ms)
         moved = await _join(api, n)
         recovery = await _recovery(api, n)
     t = {k: statistics.median(v) for k, v in tp.items()}
@@ -143,6 +157,9 @@ async def _main(quick: bool) -> Metrics:
         "sharding.reconciles_per_s_4": t[4],
         "sharding.throughput_ratio_2": t[2] / t[1],
         "sharding.throughput_ratio_4": t[4] / t[1],
+        "sharding.cpu_ms_per_reconcile_1": statistics.median(cpu[1]),
+        "sharding.cpu_ms_per_reconcile_2": statistics.median(cpu[2]),
+        "sharding.cpu_ms_per_reconcile_4": statistics.median(cpu[4]),
         "sharding.moved_share_join": moved,
         "sharding.dead_shard_recovery_s": recovery,
         "sharding.lease_duration_s": LEASE_DURATION_S,

@@ -41,6 +41,10 @@ EXPECTED = {
                 "latency.live_get_ms.p50", "latency.consistent_quiet_ms.p50",
                 "latency.consistent_quiet_ms.p99", "latency.consistent_quiet_vs_live_p50",
                 "latency.consistent_quiet_vs_live_p99"],
+    "sharding": ["sharding.memory_ratio_4", "sharding.throughput_ratio_2",
+                 "sharding.throughput_ratio_4", "sharding.moved_share_join",
+                 "sharding.dead_shard_recovery_s", "sharding.lease_duration_s",
+                 "sharding.cpu_ms_per_reconcile_1", "sharding.cpu_ms_per_reconcile_2"],
 }
 
 

@@ -131,3 +131,28 @@ async def test_owned_objects_follow_their_owners_shard() -> None:
         owners = await c.settled({"a", "b", "c"})
         assert sum(1 for v in owners.values() if v == "c") > 10
         assert overlaps(await c.intervals()) == []
+
+
+async def test_a_paused_shard_is_replaced_and_stops_for_good_when_it_wakes() -> None:
+    async with cluster("--sleep-ms", "5") as c:
+        names = await seed(c.api, 200)
+        for ident in ("a", "b"):
+            await c.start(ident)
+        before = await c.settled({"a", "b"})
+        b = c.replicas["b"]
+        b.pause()  # SIGSTOP: b cannot renew, nor notice anything
+        paused_at = anyio.current_time()
+        try:
+            after = await c.settled({"a"})
+        finally:
+            b.resume()
+        assert anyio.current_time() - paused_at >= 2.0  # not before b's Lease expired
+        assert all(after[n] == "a" for n in names)
+        assert any(before[n] == "b" for n in names)
+        # Woken up, b finds its fence closed: it stops reconciling and exits, never
+        # reconciling the keys it lost.
+        with anyio.fail_after(30):
+            await b.exited.wait()
+        exit_event = b.last("exit")
+        assert exit_event is not None and "ShardLost" in str(exit_event["error"])
+        assert overlaps(await c.intervals()) == []
