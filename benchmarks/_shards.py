@@ -146,6 +146,12 @@ class Cluster:
 
         async def check() -> bool:
             nonlocal found
+            # Cheap first: any object unassigned or draining means not yet.
+            for pending in (f"!{self.label}", self.drain):
+                page = await self.client.list(CONFIGMAPS, "work", label_selector=pending,
+                                              limit=1)
+                if len(page):
+                    return False
             labels = await self.assignments()
             found = {n: v.get(self.label, "") for n, v in labels.items()}
             return all(v.get(self.label) == ring.owner(f"work/{n}") and self.drain not in v
