@@ -138,14 +138,19 @@ class Cluster:
             if not token:
                 return out
 
-    async def settled(self, live: set[str]) -> dict[str, str]:
+    async def settled(self, live: set[str], *, strict: bool = False) -> dict[str, str]:
         """name -> shard once every object is assigned to its owner on the ring of
-        ``live`` (so to exactly one live shard), with no drain pending."""
+        ``live`` (so to exactly one live shard), with no drain pending. ``strict``: fail
+        at once if one of ``live`` exits meanwhile."""
         found: dict[str, str] = {}
         ring = HashRing(live)
 
         async def check() -> bool:
             nonlocal found
+            for ident in live if strict else ():
+                r = self.replicas[ident]
+                if r.exited.is_set():
+                    raise RuntimeError(f"{ident} exited: {r.last('exit')}\n{r.log()}")
             # Cheap first: any object unassigned or draining means not yet.
             for pending in (f"!{self.label}", self.drain):
                 page = await self.client.list(CONFIGMAPS, "work", label_selector=pending,

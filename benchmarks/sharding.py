@@ -29,7 +29,12 @@ from benchmarks._harness import Metrics
 from benchmarks._shards import Cluster, cluster, seed, wait_until
 from kcs.testing import ApiServerProcess
 
-LEASE_DURATION_S = 2.0
+LEASE_DURATION_S = 4.0
+# A 20,000-object rebalance keeps the replicas' event loops and the fake apiserver busy
+# on a shared 2-core machine: a renew deadline of 1.2 s (the tests') is missed there, and
+# a shard whose fence closes stops for good (ShardLost), as it must.
+TIMINGS = ("--lease-duration", str(LEASE_DURATION_S), "--renew-deadline", "2.5",
+           "--retry-period", "0.3")
 WORK_MS = 10.0
 PAYLOAD = 4000
 
@@ -50,6 +55,18 @@ def _reconciles(c: Cluster) -> int:
     return total
 
 
+def _alive(c: Cluster) -> None:
+    """Fail at once (with its log) if a replica stopped on its own."""
+    for r in c.replicas.values():
+        if r.exited.is_set() and r.killed_at is None:
+            raise RuntimeError(f"replica {r.identity} exited: {r.last('exit')}\n{r.log()}")
+
+
+def _reconciled(c: Cluster, total: int) -> bool:
+    _alive(c)
+    return _reconciles(c) >= total
+
+
 async def _settle(c: Cluster, k: int, n: int, *, together: bool = False) -> None:
     """Start k replicas (``together``: at once, so that the first assignment already
     sees every member and no replica ever caches more than its share) and wait until
@@ -61,14 +78,14 @@ async def _settle(c: Cluster, k: int, n: int, *, together: bool = False) -> None
     else:
         for i in range(k):
             await c.start(f"{c.ring}-{i}")
-    await c.settled(c.live())
-    await wait_until(lambda: _reconciles(c) >= n, 300, "the initial reconciles",
+    await c.settled(c.live(), strict=True)
+    await wait_until(lambda: _reconciled(c, n), 300, "the initial reconciles",
                      *c.replicas.values())
 
 
 async def _memory(api: ApiServerProcess, k: int, n: int) -> float:
     """Mean RSS growth of a replica of k shards from its ready to its settled state."""
-    async with cluster("--no-marks", "--stats-every", "0.2", api=api, ring=f"mem{k}") as c:
+    async with cluster("--no-marks", "--stats-every", "0.2", *TIMINGS, api=api, ring=f"mem{k}") as c:
         await _settle(c, k, n, together=True)
         await anyio.sleep(1.0)  # let the last stats lines (RSS after the sync) arrive
         growth = []
@@ -89,32 +106,32 @@ async def _throughput(api: ApiServerProcess, k: int, n: int, m: int, names: list
     """Reconciles/s over m changed objects once k shards have settled, and the
     replicas' CPU ms per reconcile meanwhile."""
     args = ("--no-marks", "--work-ms", str(WORK_MS), "--work-on-change-only",
-            "--stats-every", "0.05")
+            "--stats-every", "0.05", *TIMINGS)
     async with cluster(*args, api=api, ring=f"tp{k}x{rnd}") as c:
         await _settle(c, k, n)
         await anyio.sleep(0.5)  # quiet: the settling reconciles' stats are in
         base, cpu = _reconciles(c), _cpu(c)
         t0 = anyio.current_time()
         await api.touch("configmaps", [f"work/{x}" for x in names[:m]])
-        await wait_until(lambda: _reconciles(c) >= base + m, 600, "the changed objects",
+        await wait_until(lambda: _reconciled(c, base + m), 600, "the changed objects",
                          *c.replicas.values())
         elapsed = anyio.current_time() - t0
         return m / elapsed, (_cpu(c) - cpu) * 1000 / m
 
 
 async def _join(api: ApiServerProcess, n: int) -> float:
-    async with cluster("--no-marks", api=api, ring="join") as c:
+    async with cluster("--no-marks", *TIMINGS, api=api, ring="join") as c:
         await _settle(c, 3, n)
-        before = await c.settled(c.live())
+        before = await c.settled(c.live(), strict=True)
         await c.start("join-3")
-        after = await c.settled(c.live())
+        after = await c.settled(c.live(), strict=True)
         return sum(1 for x in before if before[x] != after[x]) / len(before)
 
 
 async def _recovery(api: ApiServerProcess, n: int) -> float:
-    async with cluster("--no-marks", "--stats-every", "0.05", api=api, ring="dead") as c:
+    async with cluster("--no-marks", "--stats-every", "0.05", *TIMINGS, api=api, ring="dead") as c:
         await _settle(c, 4, n)
-        owners = await c.settled(c.live())
+        owners = await c.settled(c.live(), strict=True)
         victim = c.replicas["dead-1"]
         lost = sum(1 for v in owners.values() if v == victim.identity)
         await anyio.sleep(0.5)
@@ -123,6 +140,7 @@ async def _recovery(api: ApiServerProcess, n: int) -> float:
         t0 = anyio.current_time()
 
         def live_reconciles() -> int:
+            _alive(c)
             return sum(int((r.last("stats") or {"reconciles": 0})["reconciles"])
                        for r in c.replicas.values() if r is not victim)
         await wait_until(lambda: live_reconciles() >= before + lost, 120,
