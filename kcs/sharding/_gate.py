@@ -69,6 +69,8 @@ class ShardGate(ResourceEventHandler):
         self._tombstones: set[ObjectKey] = set()
         self._tg: anyio.abc.TaskGroup | None = None
         self._pending: list[ObjectKey] = []
+        # Acknowledgements in flight at once: a rebalance can ask for thousands of drains.
+        self._acks = anyio.CapacityLimiter(sharding.assign_concurrency)
 
     def attach(self, runner: Runner) -> None:
         """Gate ``runner`` (made with this gate and the shard's scope)."""
@@ -185,7 +187,8 @@ class ShardGate(ResourceEventHandler):
                     self.stats.returned += 1
                     self._enqueue(key)
                     return
-                obj = await self._acknowledge(runner, key, obj)
+                async with self._acks:
+                    obj = await self._acknowledge(runner, key, obj)
         finally:
             self._draining.discard(key)
 

@@ -57,7 +57,7 @@ class Sharding:
     life (a changed key moves the object); owned objects always follow their controller
     owner. ``lease_namespace``:
     where the shard Leases live (default: the client's namespace). ``assign_concurrency``:
-    label writes the sharder keeps in flight.
+    label writes the sharder keeps in flight, and drain acknowledgements each shard does.
     """
 
     ring: str

@@ -108,10 +108,13 @@ class Shard:
         return False
 
     def sharder(self) -> Sharder:
-        """A new sharder over this shard's targets (a new one per term of leadership)."""
+        """A new sharder over this shard's targets (a new one per term of leadership).
+
+        Its label writes and lists go through the main client; only the watch of the
+        shard Leases (and the deletes that confirm an expiry) use the lease client, so
+        that a rebalance never queues in front of a renewal."""
         membership = Membership(self._lease_client, self.sharding)
-        self.last_sharder = Sharder(self._lease_client, self.sharding, membership,
-                                    self.targets())
+        self.last_sharder = Sharder(self.client, self.sharding, membership, self.targets())
         return self.last_sharder
 
     async def run_sharder(self) -> None:
