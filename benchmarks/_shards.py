@@ -27,7 +27,7 @@ from anyio.streams.text import TextReceiveStream
 from kcs.client import Client
 from kcs.core import builtin
 from kcs.sharding import HashRing
-from kcs.testing import ApiServerProcess
+from kcs.testing import ApiServerProcess, eventually
 
 REPLICA = Path(__file__).with_name("_shard_replica.py")
 CONFIGMAPS = builtin("configmaps")
@@ -222,22 +222,20 @@ async def cluster(*args: str, api: ApiServerProcess | None = None, ring: str = R
 
 async def wait_until(check: Callable[[], bool], within: float, what: str,
                      *replicas: Replica) -> None:
-    async def acheck() -> bool:
-        return check()
-    await wait_until_async(acheck, within, what, *replicas)
+    """:func:`wait_until_async` for a plain function."""
+    await wait_until_async(check, within, what, *replicas)
 
 
 async def wait_until_async(check: Callable[[], Any], within: float, what: str,
                            *replicas: Replica, every: float = 0.05) -> None:
-    """Poll ``check`` every ``every`` seconds until true; fail after ``within`` seconds
-    with the replicas' logs."""
-    deadline = anyio.current_time() + within
-    while not await check():
-        if anyio.current_time() > deadline:
-            logs = "\n".join(f"--- {r.identity} (exited={r.exited.is_set()}):\n{r.log()}"
-                             for r in replicas)
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
-        await anyio.sleep(every)
+    """Poll ``check`` (another process's state: no event to await) every ``every``
+    seconds until true; fail after ``within`` seconds with the replicas' logs."""
+
+    def logs() -> str:
+        return "\n".join(f"--- {r.identity} (exited={r.exited.is_set()}):\n{r.log()}"
+                         for r in replicas)
+
+    await eventually(check, within, what, interval=every, log=logs)
 
 
 # -- the write log ------------------------------------------------------------------------

@@ -4,7 +4,7 @@ the fake apiserver over HTTP (no sharder: the tests write the labels the sharder
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -16,7 +16,7 @@ from kcs.informer import InformerFactory
 from kcs.leaderelection import LEASES, ElectionTimings
 from kcs.manager import Manager
 from kcs.sharding import Membership, Shard, ShardFence, Sharding, ShardLease, ShardLost
-from kcs.testing import FakeApiServer
+from kcs.testing import FakeApiServer, eventually
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -74,21 +74,6 @@ class Blocking(Controller):
                 await self.changed.wait()
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    async def acheck() -> bool:
-        return check()
-    await eventually_async(acheck, within)
-
-
-async def eventually_async(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    """Poll a condition no event announces (another process's write) with a deadline."""
-    with anyio.fail_after(within):
-        while True:
-            if await check():
-                return
-            await anyio.sleep(0.01)
-
-
 def test_bad_settings_are_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="ring must be a DNS label"):
         Sharding("Not_A_Label")
@@ -140,7 +125,7 @@ async def test_a_draining_key_is_acknowledged_only_after_its_reconcile_ended(
         async def acknowledged() -> bool:
             obj = await client.get(CONFIGMAPS, "a", "default")
             return obj is not None and LABEL not in obj.metadata.labels
-        await eventually_async(acknowledged)
+        await eventually(acknowledged, what="the drain acknowledged")
         assert DRAIN not in (await client.get(CONFIGMAPS, "a", "default")).metadata.labels
         assert gate.stats.drained == 1
         # Released: a change wakes nothing here. Assigned back: reconciled here again.
