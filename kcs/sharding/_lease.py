@@ -63,22 +63,22 @@ class ShardLease:
         self.timings: ElectionTimings = sharding.timings
         self.fence = ShardFence(f"{self.namespace}/{self.name}")
         """The fence of this shard's work (open once :meth:`acquire` returned)."""
-        self._lease: dict[str, Any] | None = None
+        self._lease: Object | None = None
 
     @property
     def held(self) -> bool:
         """Whether the Lease is held and the fence open."""
         return self._lease is not None and self.fence.open()
 
-    def _body(self, spec: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    def _body(self, spec: dict[str, Any], base: Object | None) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,
                                 "labels": {RING_LABEL: self.sharding.ring}}
         if base is not None:
-            meta["resourceVersion"] = base["metadata"]["resourceVersion"]
+            meta["resourceVersion"] = base.metadata.resource_version
         return {"apiVersion": LEASES.api_version, "kind": LEASES.kind, "metadata": meta,
                 "spec": spec}
 
-    def _spec(self, base: dict[str, Any] | None) -> dict[str, Any]:
+    def _spec(self, base: Object | None) -> dict[str, Any]:
         return next_spec(base, self.identity,
                          lease_duration_seconds=self.timings.lease_duration_seconds,
                          now=datetime.now(UTC))
@@ -103,7 +103,6 @@ class ShardLease:
             current = await self.client.get(LEASES, self.name, self.namespace)
             if current is None:
                 continue
-            data = current.to_dict()
             rv = current.metadata.resource_version
             now = anyio.current_time()
             if seen is None or seen[0] != rv:
@@ -112,7 +111,7 @@ class ShardLease:
                 sent = anyio.current_time()
                 try:
                     updated = await self.client.update(
-                        LEASES, self._body(self._spec(data), data), self.namespace)
+                        LEASES, self._body(self._spec(current), current), self.namespace)
                 except (Conflict, NotFound):
                     seen = None
                     continue
@@ -123,7 +122,7 @@ class ShardLease:
             await anyio.sleep(self.timings.retry_period)
 
     def _held(self, lease: Object, sent: float) -> None:
-        self._lease = lease.to_dict()
+        self._lease = lease
         self.fence.extend(sent + self.timings.renew_deadline)
 
     async def renew_forever(self) -> None:
@@ -154,7 +153,7 @@ class ShardLease:
         self.fence.close("released")
         if base is None:
             return False
-        rv = base["metadata"]["resourceVersion"]
+        rv = base.metadata.resource_version
         try:
             with anyio.fail_after(self.timings.request_timeout):
                 await self.client.delete(LEASES, self.name, self.namespace,

@@ -114,7 +114,7 @@ class Membership:
         return self.informer.has_synced
 
     def _observe(self, obj: Object) -> None:
-        record = LeaderElectionRecord.from_lease(obj.to_dict())
+        record = LeaderElectionRecord.from_lease(obj)
         name = obj.metadata.name
         before = self._observed.get(name)
         rv = obj.metadata.resource_version

@@ -84,7 +84,7 @@ class Shard:
         clean = False
         async with anyio.create_task_group() as outer:
             outer.start_soon(self.lease.renew_forever)
-            with fence.scope:
+            with fence.guard():
                 async with anyio.create_task_group() as tg:
                     for gate in self.gates:
                         tg.start_soon(gate.run)

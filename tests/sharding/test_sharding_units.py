@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from kcs.client import Client
+from kcs.client import Client, FencedError
 from kcs.controller import Builder, Context, Controller, Result
 from kcs.core import ObjectKey, builtin
 from kcs.informer import InformerFactory
@@ -223,3 +223,22 @@ async def test_a_lagging_lease_watch_never_declares_a_live_shard_dead(
             assert membership.expired == 1
             assert await client.get(LEASES, SHARDING.lease_name("x"), "default") is None
             tg.cancel_scope.cancel()
+
+
+async def test_a_write_after_the_fence_deadline_is_refused_before_it_is_sent(
+    api: FakeApiServer, client: Client
+) -> None:
+    api.create("configmaps", {"metadata": {"name": "a", "namespace": "default"}})
+    fence = ShardFence("shard test", anyio.current_time() + 0.2)
+    writes = len(api.writes)
+    with fence.guard():
+        await client.patch(CONFIGMAPS, "a", {"data": {"in": "time"}}, "default")
+        # As a process paused mid-reconcile that wakes after its deadline: the
+        # cancellation has not reached this code yet, the transport refuses the write.
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.3)
+            with pytest.raises(FencedError):
+                await client.patch(CONFIGMAPS, "a", {"data": {"too": "late"}}, "default")
+    assert not fence.open()
+    assert len(api.writes) == writes + 1
+    assert (await client.get(CONFIGMAPS, "a", "default")).get("data") == {"in": "time"}
