@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 
 import anyio
 
@@ -150,6 +151,12 @@ async def _recovery(api: ApiServerProcess, n: int) -> float:
         return anyio.current_time() - t0
 
 
+def _progress(**figures: float) -> None:
+    """Each phase's figures on stderr as soon as it ends (a long run shows its way)."""
+    print("[sharding] " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()),
+          file=sys.stderr, flush=True)
+
+
 async def _main(quick: bool) -> Metrics:
     n, m = _sizes(quick)
     rounds = 1 if "KCS_BENCH_N" in os.environ else 2
@@ -157,6 +164,7 @@ async def _main(quick: bool) -> Metrics:
         names = await seed(api, n, payload=PAYLOAD)
         mem1 = await _memory(api, 1, n)
         mem4 = await _memory(api, 4, n)
+        _progress(memory_bytes_1=mem1, memory_bytes_4=mem4, memory_ratio_4=mem4 / mem1)
         tp: dict[int, list[float]] = {1: [], 2: [], 4: []}
         cpu: dict[int, list[float]] = {1: [], 2: [], 4: []}
         for rnd in range(rounds):  # alternating rounds, median reported
@@ -164,8 +172,11 @@ async def _main(quick: bool) -> Metrics:
                 rate, cpu_ms = await _throughput(api, k, n, m, names, rnd)
                 tp[k].append(rate)
                 cpu[k].append(cpu_ms)
+                _progress(**{f"reconciles_per_s_{k}": rate, f"cpu_ms_per_reconcile_{k}": cpu_ms})
         moved = await _join(api, n)
+        _progress(moved_share_join=moved)
         recovery = await _recovery(api, n)
+        _progress(dead_shard_recovery_s=recovery)
     t = {k: statistics.median(v) for k, v in tp.items()}
     return {
         "sharding.objects": float(n),
