@@ -138,16 +138,19 @@ class Cluster:
             if not token:
                 return out
 
-    async def settled(self, live: set[str], *, strict: bool = False) -> dict[str, str]:
+    async def settled(self, live: set[str] | None = None, *,
+                      strict: bool = False) -> dict[str, str]:
         """name -> shard once every object is assigned to its owner on the ring of
-        ``live`` (so to exactly one live shard), with no drain pending. ``strict``: fail
-        at once if one of ``live`` exits meanwhile."""
+        ``live`` (so to exactly one live shard), with no drain pending. ``live=None``: the
+        replicas still running at each check (after chaos, a shard whose fence closed may
+        still be on its way out). ``strict``: fail at once if one of ``live`` exits."""
         found: dict[str, str] = {}
-        ring = HashRing(live)
 
         async def check() -> bool:
             nonlocal found
-            for ident in live if strict else ():
+            members = self.live() if live is None else live
+            ring = HashRing(members)
+            for ident in members if strict else ():
                 r = self.replicas[ident]
                 if r.exited.is_set():
                     raise RuntimeError(f"{ident} exited: {r.last('exit')}\n{r.log()}")
@@ -165,7 +168,7 @@ class Cluster:
         # Each check lists every object: poll big sets less often, and wait longer.
         size = len(await self.assignments())
         await wait_until_async(check, 60 + size / 50,
-                               f"every object assigned to one of {sorted(live)}",
+                               f"every object assigned to one of {sorted(live or ['the live'])}",
                                *self.replicas.values(), every=0.05 + size / 10_000)
         return found
 

@@ -67,8 +67,9 @@ async def test_chaos_never_overlaps_and_settles(seed_: int) -> None:
             done.set()
         if not c.live():
             await join()
-        # Quiescence: paused shards whose fence closed exit by themselves.
-        owners = await c.settled(c.live())
+        # Quiescence: shards whose fence closed (paused, or renewals failed under the
+        # faults) exit by themselves meanwhile; the rest must own every object.
+        owners = await c.settled()
         assert set(owners.values()) <= c.live(), log
         bad = overlaps(await c.intervals())
         assert bad == [], (log, bad[:5])
