@@ -53,7 +53,8 @@ class Replica:
     def last(self, name: str) -> dict[str, Any] | None:
         for e in reversed(self.events):
             if e["event"] == name:
-                return e
+                event: dict[str, Any] = e
+                return event
         return None
 
     def log(self) -> str:

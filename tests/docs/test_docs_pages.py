@@ -40,6 +40,7 @@ EXECUTED: dict[str, str] = {
                           "test_the_otlp_snippet_exports_to_a_collector",
     "observability.md#1": "tests/docs/test_docs_observability.py::"
                           "test_the_prometheus_snippet_serves_metrics_beside_the_probes",
+    "sharding.md": "tests/sharding/test_sharding_docs.py::test_the_sharding_page_runs_as_written",
     "testing.md#0": "tests/docs/test_docs_testing.py::test_the_server_and_its_kubeconfig",
     "testing.md#1": "tests/docs/test_docs_testing.py::test_the_pytest_fixture_in_a_project",
     "testing.md#2": "tests/chaos/test_chaos_docs.py::test_the_convergence_example_runs",

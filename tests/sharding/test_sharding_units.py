@@ -11,7 +11,7 @@ import pytest
 
 from kcs.client import Client, FencedError
 from kcs.controller import Builder, Context, Controller, Result
-from kcs.core import ObjectKey, builtin
+from kcs.core import Object, ObjectKey, builtin
 from kcs.informer import InformerFactory
 from kcs.leaderelection import LEASES, ElectionTimings
 from kcs.manager import Manager
@@ -74,6 +74,12 @@ class Blocking(Controller):
                 await self.changed.wait()
 
 
+async def must_get(client: Client, name: str) -> Object:
+    obj = await client.get(CONFIGMAPS, name, "default")
+    assert obj is not None, f"configmap {name} is gone"
+    return obj
+
+
 def test_bad_settings_are_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="ring must be a DNS label"):
         Sharding("Not_A_Label")
@@ -120,13 +126,13 @@ async def test_a_draining_key_is_acknowledged_only_after_its_reconcile_ended(
                            "default")
         await eventually(lambda: ObjectKey("default", "a") in gate.released)
         await anyio.sleep(0.3)  # a window in which a premature acknowledgement would show
-        assert DRAIN in (await client.get(CONFIGMAPS, "a", "default")).metadata.labels
+        assert DRAIN in (await must_get(client, "a")).metadata.labels
         controller.release.set()
         async def acknowledged() -> bool:
             obj = await client.get(CONFIGMAPS, "a", "default")
             return obj is not None and LABEL not in obj.metadata.labels
         await eventually(acknowledged, what="the drain acknowledged")
-        assert DRAIN not in (await client.get(CONFIGMAPS, "a", "default")).metadata.labels
+        assert DRAIN not in (await must_get(client, "a")).metadata.labels
         assert gate.stats.drained == 1
         # Released: a change wakes nothing here. Assigned back: reconciled here again.
         reconciles = len(controller.started)
@@ -169,7 +175,7 @@ async def test_a_shard_whose_lease_is_deleted_stops_and_the_manager_raises(
 
     async def delete_the_lease() -> None:
         await controller.wait(lambda: "a" in controller.finished, within=10)
-        labels = (await client.get(CONFIGMAPS, "a", "default")).metadata.labels
+        labels = (await must_get(client, "a")).metadata.labels
         assert labels[LABEL] == "solo"
         await client.delete(LEASES, SHARDING.lease_name("solo"), "default")
 
@@ -241,4 +247,4 @@ async def test_a_write_after_the_fence_deadline_is_refused_before_it_is_sent(
                 await client.patch(CONFIGMAPS, "a", {"data": {"too": "late"}}, "default")
     assert not fence.open()
     assert len(api.writes) == writes + 1
-    assert (await client.get(CONFIGMAPS, "a", "default")).get("data") == {"in": "time"}
+    assert (await must_get(client, "a")).get("data") == {"in": "time"}
