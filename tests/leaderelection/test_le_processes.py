@@ -301,14 +301,20 @@ async def test_the_survivors_remove_the_candidate_leases_of_killed_replicas() ->
             assert leader.identity in ("r1", "r3")
             await eventually(lambda: candidates() == {"r1", "r3"}, 15,
                              "the killed replicas' candidate Leases to be removed")
-            removed = {e["holder"] for e in leader.find("candidate_removed")}
-            assert removed == {"r0", "r2"}
+            # On a loaded machine the lease may change hands between the survivors while
+            # they wait, so the removals are those of whichever survivor led at the time.
+            survivors = (rs.all["r1"], rs.all["r3"])
+
+            def removed() -> set[str]:  # the events arrive on the processes' stdout, later
+                return {e["holder"] for r in survivors for e in r.find("candidate_removed")}
+
+            await eventually(lambda: removed() == {"r0", "r2"}, 5, "both removals reported")
             deletes = [r for r in api.writes.records if r.verb == "delete"]
             assert {r.name for r in deletes} == {f"{LEASE}-candidate-r0", f"{LEASE}-candidate-r2"}
-            # Only the leader removed them, and only once it had seen them unchanged for
-            # twice a candidate's time to live (2 s with these timings) on its own clock.
-            assert {r.user_agent.rsplit("replica/", 1)[1] for r in deletes} == {
-                f"{leader.identity}/election"}
+            # Only a survivor removed them, each once it had seen them unchanged for twice
+            # a candidate's time to live (2 s with these timings) on its own clock.
+            assert {r.user_agent.rsplit("replica/", 1)[1] for r in deletes} <= {
+                "r1/election", "r3/election"}
             assert min(r.time for r in deletes) - killed_at >= 2 * 2.0
             check_never_two_leaders(api.writes.records)
     finally:
