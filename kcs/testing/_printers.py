@@ -52,15 +52,19 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
+def age_since(timestamp: str) -> str | None:
+    """The age of an RFC 3339 UTC ``timestamp`` as kube prints it (``5m``); ``None`` if
+    it does not parse."""
+    try:
+        at = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return human_duration((datetime.now(UTC) - at).total_seconds())
+
+
 def _age(obj: dict[str, Any], field: str = "creationTimestamp") -> str:
     ts = (obj.get("metadata") or {}).get(field) if field == "creationTimestamp" else field
-    if not ts:
-        return "<unknown>"
-    try:
-        at = datetime.strptime(str(ts), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return "<unknown>"
-    return human_duration((datetime.now(UTC) - at).total_seconds())
+    return (age_since(str(ts)) if ts else None) or "<unknown>"
 
 
 def _name(obj: dict[str, Any]) -> str:

@@ -16,13 +16,12 @@ object (``Object``) or nothing (``None``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from kcs.testing._jsonpath import compile_json_path
-from kcs.testing._printers import PRINTERS, human_duration
+from kcs.testing._printers import PRINTERS, age_since
 from kcs.testing._registry import PrinterColumn, ServedResource
 from kcs.testing._store import StoredObject
 
@@ -87,11 +86,7 @@ def _cell(column: PrinterColumn, obj: dict[str, Any]) -> Any:
     if kind == "boolean" and isinstance(value, bool):
         return value
     if kind == "date" and isinstance(value, str):
-        try:
-            at = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        except ValueError:
-            return "<invalid>"
-        return human_duration((datetime.now(UTC) - at).total_seconds())
+        return age_since(value) or "<invalid>"
     return None
 
 
