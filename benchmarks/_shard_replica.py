@@ -5,7 +5,8 @@
 A :class:`~kcs.manager.Manager` with ``sharding=Sharding(ring)`` and the election Lease
 ``<ring>-leader``; its controller reconciles the ConfigMaps of namespace ``work``. Each
 reconcile writes a marker ConfigMap in namespace ``marks`` at its start and at its
-end (``s.<name>`` and ``e.<name>``: ``by`` the identity, a sequence number), so the fake apiserver's
+end (``s.<name>`` and ``e.<name>``: ``by`` the identity, a sequence number), the end
+also when the reconcile failed (until its fence refuses it), so the fake apiserver's
 write log holds every reconcile's interval; between the two writes it burns ``--work-ms``
 of CPU (or sleeps ``--sleep-ms``). With ``--children`` it keeps one Secret owned by each
 ConfigMap. Clients are told apart by User-Agent: ``shard/<ID>/work`` and
@@ -27,9 +28,9 @@ from typing import Any
 
 import anyio
 
-from kcs.client import Client
+from kcs.client import Client, ClientError, FencedError
 from kcs.controller import Builder, Context, Controller, Result
-from kcs.core import AlreadyExists, ObjectKey, builtin
+from kcs.core import AlreadyExists, ApiError, ObjectKey, builtin
 from kcs.leaderelection import ElectionTimings
 from kcs.manager import Manager
 from kcs.sharding import Sharding
@@ -70,9 +71,33 @@ class Marker(Controller):
         patch = {"data": {"phase": phase, "by": self.identity, "seq": str(self.seq)}}
         await ctx.client.patch(CONFIGMAPS, f"{phase[0]}.{key.name}", patch, "marks")
 
+    async def _end(self, ctx: Context, key: ObjectKey) -> None:
+        """The end marker, also of a failed reconcile: retried on API errors (a fault
+        injected by the test) for up to 5 s, until written, cancelled or refused by the
+        fence."""
+        for attempt in range(100):
+            try:
+                await self._mark(ctx, key, "end")
+                return
+            except FencedError:
+                raise
+            except (ApiError, ClientError):
+                if attempt == 99:
+                    raise
+                await anyio.sleep(0.05)
+
     async def reconcile(self, ctx: Context, key: ObjectKey) -> Result | None:
-        if self.args.marks:
+        if not self.args.marks:
+            await self._work(ctx, key)
+            return None
+        try:
             await self._mark(ctx, key, "start")
+            await self._work(ctx, key)
+        finally:
+            await self._end(ctx, key)  # (a start write that failed may have been committed)
+        return None
+
+    async def _work(self, ctx: Context, key: ObjectKey) -> None:
         first = key.name not in self.seen
         self.seen.add(key.name)
         if self.args.work_ms and not (first and self.args.work_on_change_only):
@@ -89,10 +114,7 @@ class Marker(Controller):
                     "uid": obj.metadata.uid, "controller": True}]}, "data": {}}
                 with contextlib.suppress(AlreadyExists):
                     await ctx.client.create(SECRETS, body, key.namespace)
-        if self.args.marks:
-            await self._mark(ctx, key, "end")
         self.done += 1
-        return None
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -1,10 +1,19 @@
 """Run _shard_replica.py processes against a fake apiserver process and read the results.
 
 The proof of "never reconciled by two shards at once" is read from the fake apiserver's
-write log: each reconcile writes its marker ConfigMap ``marks/m-<name>`` at its start and
-at its end, so in commit order the writes of one marker must never show a start by one
-shard while another shard's start has not been followed by its end. A shard killed with
-SIGKILL writes nothing after its death: its open interval ends at the moment of the kill.
+write log: each reconcile writes the marker ConfigMap ``marks/s.<name>`` at its start and
+``marks/e.<name>`` at its end (the end also when the reconcile failed, unless its fence
+had closed), so in commit order the writes of one key must never show a start by one
+shard while another shard's start has not been followed by its end.
+
+A reconcile whose end never committed was stopped by its shard's fence or by the death
+of its process. It could not write after either: its interval ends at the kill or exit
+of its process, or at the latest moment its fence could have closed, whichever is first.
+That moment is read from the write log too: a shard's fence closes at most
+``renew_deadline`` after the send of its last successful shard-Lease renewal, which was
+sent before the apiserver committed it. (A process paused in the middle of a reconcile
+wakes with its fence closed: it is not counted as reconciling while another shard took
+the key over, since it could write nothing more.)
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from kcs.testing import ApiServerProcess, eventually
 REPLICA = Path(__file__).with_name("_shard_replica.py")
 CONFIGMAPS = builtin("configmaps")
 RING = "test"
+DEFAULT_RENEW_DEADLINE = 1.2  # _shard_replica.py's --renew-deadline default
 _UA = re.compile(r"shard/([^/\s]+)/(work|lease)")
 
 
@@ -121,8 +131,17 @@ class Cluster:
     def stopped(self) -> dict[str, float]:
         return {i: r.stopped_at for i, r in self.replicas.items() if r.stopped_at is not None}
 
+    @property
+    def renew_deadline(self) -> float:
+        """The shard fences' renew deadline the replicas were started with."""
+        args = self.args
+        if "--renew-deadline" in args:
+            return float(args[args.index("--renew-deadline") + 1])
+        return DEFAULT_RENEW_DEADLINE
+
     async def intervals(self) -> list[Interval]:
-        return reconcile_intervals(await self.api.writes(), self.stopped())
+        return reconcile_intervals(await self.api.writes(), self.stopped(),
+                                   ring=self.ring, renew_deadline=self.renew_deadline)
 
     def live(self) -> set[str]:
         return {i for i, r in self.replicas.items() if not r.exited.is_set()}
@@ -253,12 +272,38 @@ class Interval:
     end: float | None
 
 
-def reconcile_intervals(writes: list[dict[str, Any]],
-                        stopped: dict[str, float]) -> list[Interval]:
+def fence_bounds(writes: list[dict[str, Any]], ring: str,
+                 renew_deadline: float) -> dict[str, float]:
+    """identity -> the latest moment that shard's fence could have been open: the commit
+    of its last own create or update of its shard Lease ``<ring>-shard-<identity>``, plus
+    ``renew_deadline`` (the renewal was sent before it was committed)."""
+    last: dict[str, float] = {}
+    for w in writes:
+        if not w["resource"].startswith("leases") or w["verb"] not in ("create", "update"):
+            continue
+        m = _UA.search(w["user_agent"])
+        if m is not None and w["name"] == f"{ring}-shard-{m.group(1)}":
+            last[m.group(1)] = w["time"]
+    return {shard: t + renew_deadline for shard, t in last.items()}
+
+
+def reconcile_intervals(writes: list[dict[str, Any]], stopped: dict[str, float], *,
+                        ring: str = RING,
+                        renew_deadline: float | None = None) -> list[Interval]:
     """Each shard's reconcile intervals per key, from the marker writes in commit order:
     ``marks/s.<name>`` at the start of a reconcile of ``work/<name>``, ``marks/e.<name>``
-    at its end. An interval left open ends when its shard's process stopped
-    (``stopped``: identity -> monotonic time of the kill or the exit), else never."""
+    at its end. An interval whose end never committed ends at the first of: its shard's
+    next start of the key (one shard reconciles a key one at a time), the moment its
+    shard's process stopped (``stopped``: identity -> monotonic time of the kill or the
+    exit) and, given ``renew_deadline``, the latest moment its shard's fence could have
+    been open (:func:`fence_bounds`); else never."""
+    bounds = {} if renew_deadline is None else fence_bounds(writes, ring, renew_deadline)
+    inf = float("inf")
+
+    def cut(shard: str, began: float, until: float) -> float | None:
+        end = min(until, stopped.get(shard, inf), bounds.get(shard, inf))
+        return None if end == inf else max(began, end)
+
     open_: dict[tuple[str, str], float] = {}
     out: list[Interval] = []
     for w in writes:
@@ -271,19 +316,16 @@ def reconcile_intervals(writes: list[dict[str, Any]],
         phase = "start" if w["name"].startswith("s.") else "end"
         key = w["name"][2:]
         if phase == "start":
-            # A reconcile that failed after its start write (a 500, a cancellation) has
-            # no end write; one shard reconciles a key one at a time, so it ended before
-            # this shard's next start of the key: count it as lasting until then.
             earlier = open_.pop((key, shard), None)
             if earlier is not None:
-                out.append(Interval(key, shard, earlier, w["time"]))
+                out.append(Interval(key, shard, earlier, cut(shard, earlier, w["time"])))
             open_[(key, shard)] = w["time"]
         else:
             began = open_.pop((key, shard), None)
             if began is not None:  # (an end whose start write failed proves nothing)
                 out.append(Interval(key, shard, began, w["time"]))
     for (key, shard), began in open_.items():
-        out.append(Interval(key, shard, began, stopped.get(shard)))
+        out.append(Interval(key, shard, began, cut(shard, began, inf)))
     return out
 
 
