@@ -1,7 +1,10 @@
 """Seeded chaos against real shard processes: kill, pause, join, leave, apiserver faults.
 
 Whatever happens, the write log must show no two shards reconciling one key at once, and
-once the chaos stops every object must end up assigned to exactly one live shard.
+once the chaos stops every object must end up assigned to exactly one live shard. (How an
+interval is read from the write log, and why a paused shard's unfinished reconcile ends
+when its fence could have closed, is in benchmarks/_shards.py; the checker's own cases
+are in test_sharding_checker.py.)
 """
 
 from __future__ import annotations
@@ -18,12 +21,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 N = 200
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding (issue 13): one full-suite run on a loaded 2-core machine showed "
-    "a key reconciled by two shards at once (r5 over 2.3 s, r4 inside it, seed 2); "
-    "sharding is experimental until it is explained and fixed",
-)
 @pytest.mark.parametrize("seed_", [1, 2])
 async def test_chaos_never_overlaps_and_settles(seed_: int) -> None:
     rng = random.Random(seed_)
