@@ -503,8 +503,30 @@ class Client:
             self._write_hooks.written(res, obj)
         return obj
 
-    @staticmethod
-    def _stored(obj: Object | None, verb: str, path: str) -> Object:
+    async def _write_object(
+        self,
+        res: Resource,
+        method: str,
+        path: str,
+        verb: str,
+        label: str,
+        body: bytes,
+        content_type: str,
+        params: WriteParams,
+        *,
+        force: bool | None = None,
+    ) -> Object:
+        """Send a write of ``body`` with the parameters every write takes (field manager,
+        dry run, timeout; ``force`` for an apply patch) and return the object as stored
+        (an answer that is a Status raises ``ValueError``)."""
+        dry_run = params.get("dry_run", False)
+        query = write_query(params.get("field_manager"), dry_run)
+        if force is not None:
+            query["force"] = "true" if force else "false"
+        obj = await self._write(
+            res, method, path, verb, label, query=query, body=body,
+            content_type=content_type, timeout=params.get("timeout"), dry_run=dry_run,
+        )
         if obj is None:
             raise ValueError(f"{verb} {path} was answered with a Status, not the object")
         return obj
@@ -631,13 +653,8 @@ class Client:
         taken. Never retried after a 5xx or a broken connection (it may have happened)."""
         res = await self._resolve(resource)
         path = res.path(self._namespace(res, namespace, body))
-        dry_run = params.get("dry_run", False)
-        obj = await self._write(
-            res, "POST", path, "create", str(res),
-            query=write_query(params.get("field_manager"), dry_run), body=encode_body(body),
-            content_type=JSON, timeout=params.get("timeout"), dry_run=dry_run,
-        )
-        return self._stored(obj, "create", path)
+        return await self._write_object(res, "POST", path, "create", str(res),
+                                        encode_body(body), JSON, params)
 
     async def replace(
         self,
@@ -654,13 +671,8 @@ class Client:
         res = await self._resolve(resource)
         subresource = params.get("subresource")
         path = res.path(self._namespace(res, namespace, body), self._name(body), subresource)
-        dry_run = params.get("dry_run", False)
-        obj = await self._write(
-            res, "PUT", path, "update", self._label(res, subresource),
-            query=write_query(params.get("field_manager"), dry_run), body=encode_body(body),
-            content_type=JSON, timeout=params.get("timeout"), dry_run=dry_run,
-        )
-        return self._stored(obj, "update", path)
+        return await self._write_object(res, "PUT", path, "update", self._label(res, subresource),
+                                        encode_body(body), JSON, params)
 
     async def update(
         self,
@@ -703,23 +715,14 @@ class Client:
         if content_type is None:
             known = sorted(PATCH_CONTENT_TYPES)
             raise ValueError(f"unknown patch type {type_!r}; use one of {known}")
-        field_manager = params.get("field_manager")
-        if type_ == "apply" and not field_manager:
+        if type_ == "apply" and not params.get("field_manager"):
             raise ValueError("an apply patch needs a field_manager")
         res = await self._resolve(resource)
         subresource = params.get("subresource")
         path = res.path(self._namespace(res, namespace), name, subresource)
-        dry_run = params.get("dry_run", False)
-        query = write_query(field_manager, dry_run)
-        force = params.get("force")
-        if force is not None:
-            query["force"] = "true" if force else "false"
-        obj = await self._write(
-            res, "PATCH", path, "patch", self._label(res, subresource), query=query,
-            body=encode_body(patch), content_type=content_type,
-            timeout=params.get("timeout"), dry_run=dry_run,
-        )
-        return self._stored(obj, "patch", path)
+        return await self._write_object(res, "PATCH", path, "patch", self._label(res, subresource),
+                                        encode_body(patch), content_type, params,
+                                        force=params.get("force"))
 
     async def patch_status(
         self,

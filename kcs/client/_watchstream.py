@@ -11,13 +11,15 @@ instead: no line is copied (the watch layer decodes from them and keeps nothing 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Self
+from typing import Self, TypeVar
 
 import aiohttp
 
 from kcs.client._clienterrors import ApiConnectionError, ApiTimeoutError, WatchLineTooLong
 
 __all__ = ["DEFAULT_MAX_LINE_SIZE", "WatchStream"]
+
+_L = TypeVar("_L", bytes, memoryview)
 
 DEFAULT_MAX_LINE_SIZE = 16 * 1024 * 1024
 """Longest watch line accepted (16 MiB): far above etcd's 1.5 MiB object limit."""
@@ -105,18 +107,8 @@ class WatchStream:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> list[bytes]:
-        content = self._content
-        if content is None:
-            content = await self._open_content()
-        try:
-            return await self._read_lines(content)
-        except StopAsyncIteration:
-            self._finish()
-            raise
-        except BaseException:
-            self.aclose_now()
-            raise
+    def __anext__(self) -> Awaitable[list[bytes]]:
+        return self._next(self._read_lines)
 
     def views(self) -> AsyncIterator[list[memoryview]]:
         """The same lines, each a read-only ``memoryview`` of the network read it ended in.
@@ -129,12 +121,15 @@ class WatchStream:
         """
         return _LineViews(self)
 
-    async def _next_views(self) -> list[memoryview]:
+    async def _next(self, read: Callable[[aiohttp.StreamReader], Awaitable[list[_L]]]) -> list[_L]:
+        """The next batch as ``read`` cuts it (lines or views), opening the stream first if
+        it is not open yet; the end of the response gives the connection back to the
+        pool, any failure closes it."""
         content = self._content
         if content is None:
             content = await self._open_content()
         try:
-            return await self._read_views(content)
+            return await read(content)
         except StopAsyncIteration:
             self._finish()
             raise
@@ -283,4 +278,5 @@ class _LineViews:
         return self
 
     def __anext__(self) -> Awaitable[list[memoryview]]:
-        return self._stream._next_views()
+        stream = self._stream
+        return stream._next(stream._read_views)
