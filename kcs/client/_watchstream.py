@@ -169,33 +169,39 @@ class WatchStream:
                 f"the watch stream broke: {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _last_line(self) -> bytes | None:
-        """The server ended the response: its final line without ``\\n``, if any."""
+    async def _lines_chunk(self, content: aiohttp.StreamReader) -> bytes:
+        """The next network read that ends a line, for the readers to cut into lines.
+
+        A read without a ``\\n`` is kept as the start of the next line (at most
+        ``max_line_size`` bytes of it: more raises :class:`WatchLineTooLong`). When the
+        server ends the response, its final line without ``\\n`` (unless blank) comes
+        back with one, and the next call raises ``StopAsyncIteration``.
+        """
         parts = self._parts
-        if not parts:
-            return None
-        last = b"".join(parts)
-        parts.clear()
-        self._parts_len = 0
-        return last if last.strip() else None
+        while True:
+            chunk = await self._read_chunk(content)
+            if not chunk:
+                if not parts:
+                    raise StopAsyncIteration
+                last = b"".join(parts)
+                parts.clear()
+                self._parts_len = 0
+                if not last.strip():
+                    raise StopAsyncIteration
+                return last + b"\n"
+            if b"\n" in chunk:
+                return chunk
+            self._parts_len += len(chunk)
+            if self._parts_len > self._max:
+                raise WatchLineTooLong(self._max)
+            parts.append(chunk)
 
     async def _read_views(self, content: aiohttp.StreamReader) -> list[memoryview]:
         parts = self._parts
         limit = self._max
         while True:
-            chunk = await self._read_chunk(content)
-            if not chunk:
-                last = self._last_line()
-                if last is not None:
-                    return [memoryview(last)]
-                raise StopAsyncIteration
+            chunk = await self._lines_chunk(content)
             end = chunk.rfind(b"\n")
-            if end < 0:
-                self._parts_len += len(chunk)
-                if self._parts_len > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk)
-                continue
             lines: list[memoryview] = []
             start = 0
             find = chunk.find
@@ -232,18 +238,7 @@ class WatchStream:
         parts = self._parts
         limit = self._max
         while True:
-            chunk = await self._read_chunk(content)
-            if not chunk:
-                last = self._last_line()
-                if last is not None:
-                    return [last]
-                raise StopAsyncIteration
-            if b"\n" not in chunk:
-                self._parts_len += len(chunk)
-                if self._parts_len > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk)
-                continue
+            chunk = await self._lines_chunk(content)
             if parts:
                 parts.append(chunk)
                 data = b"".join(parts)
