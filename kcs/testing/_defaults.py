@@ -50,6 +50,12 @@ def _set(obj: Obj, key: str, value: Any) -> None:
         obj[key] = value
 
 
+def _default(obj: Obj, key: str, value: Any) -> None:
+    """Fill ``obj[key]`` when it is absent or ``null`` (an empty value stays)."""
+    if obj.get(key) is None:
+        obj[key] = value
+
+
 def _items(obj: Obj, key: str) -> list[Obj]:
     value = obj.get(key)
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
@@ -162,10 +168,8 @@ def pod_spec_defaults(spec: Obj) -> None:
     get these; pods also get :func:`_pod`'s)."""
     _set(spec, "dnsPolicy", "ClusterFirst")
     _set(spec, "restartPolicy", "Always")
-    if spec.get("securityContext") is None:
-        spec["securityContext"] = {}
-    if spec.get("terminationGracePeriodSeconds") is None:
-        spec["terminationGracePeriodSeconds"] = 30
+    _default(spec, "securityContext", {})
+    _default(spec, "terminationGracePeriodSeconds", 30)
     _set(spec, "schedulerName", "default-scheduler")
     for key in ("containers", "initContainers", "ephemeralContainers"):
         for c in _items(spec, key):
@@ -200,8 +204,7 @@ def _pod(obj: Obj) -> None:
                     res["requests"] = requests
                 for name, value in limits.items():
                     requests.setdefault(name, value)
-    if spec.get("enableServiceLinks") is None:
-        spec["enableServiceLinks"] = True
+    _default(spec, "enableServiceLinks", True)
     if spec.get("hostNetwork"):
         for key in ("containers", "initContainers"):
             for c in _items(spec, key):
@@ -225,10 +228,7 @@ def _replication_controller(obj: Obj) -> None:
         meta = _d(obj, "metadata")
         if not meta.get("labels"):
             meta["labels"] = dict(labels)
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
-    _template(spec, "template")
-    _d(obj, "status").setdefault("replicas", 0)
+    _replica_set(obj)  # the rest as its successor's: replicas, the pod template, status
 
 
 # --- apps -------------------------------------------------------------------------------------
@@ -236,28 +236,22 @@ def _replication_controller(obj: Obj) -> None:
 
 def _deployment(obj: Obj) -> None:
     spec = _d(obj, "spec")
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
+    _default(spec, "replicas", 1)
     strategy = _d(spec, "strategy")
     _set(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         ru = _d(strategy, "rollingUpdate")
-        if ru.get("maxUnavailable") is None:
-            ru["maxUnavailable"] = "25%"
-        if ru.get("maxSurge") is None:
-            ru["maxSurge"] = "25%"
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
-    if spec.get("progressDeadlineSeconds") is None:
-        spec["progressDeadlineSeconds"] = 600
+        _default(ru, "maxUnavailable", "25%")
+        _default(ru, "maxSurge", "25%")
+    _default(spec, "revisionHistoryLimit", 10)
+    _default(spec, "progressDeadlineSeconds", 600)
     _template(spec, "template")
     _d(obj, "status")
 
 
 def _replica_set(obj: Obj) -> None:
     spec = _d(obj, "spec")
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
+    _default(spec, "replicas", 1)
     _template(spec, "template")
     _d(obj, "status").setdefault("replicas", 0)
 
@@ -276,10 +270,8 @@ def _stateful_set(obj: Obj) -> None:
     policy = _d(spec, "persistentVolumeClaimRetentionPolicy")
     _set(policy, "whenDeleted", "Retain")
     _set(policy, "whenScaled", "Retain")
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
+    _default(spec, "replicas", 1)
+    _default(spec, "revisionHistoryLimit", 10)
     for claim in _items(spec, "volumeClaimTemplates"):
         _set(claim, "apiVersion", "v1")
         _set(claim, "kind", "PersistentVolumeClaim")
@@ -296,12 +288,9 @@ def _daemon_set(obj: Obj) -> None:
     _set(strategy, "type", "RollingUpdate")
     if strategy["type"] == "RollingUpdate":
         ru = _d(strategy, "rollingUpdate")
-        if ru.get("maxUnavailable") is None:
-            ru["maxUnavailable"] = 1
-        if ru.get("maxSurge") is None:
-            ru["maxSurge"] = 0
-    if spec.get("revisionHistoryLimit") is None:
-        spec["revisionHistoryLimit"] = 10
+        _default(ru, "maxUnavailable", 1)
+        _default(ru, "maxSurge", 0)
+    _default(spec, "revisionHistoryLimit", 10)
     _template(spec, "template")
     status = _d(obj, "status")
     for key in ("currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled",
@@ -316,14 +305,11 @@ def _job_spec(spec: Obj) -> None:
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
         spec["parallelism"] = 1
-    if spec.get("parallelism") is None:
-        spec["parallelism"] = 1
+    _default(spec, "parallelism", 1)
     if spec.get("backoffLimit") is None:
         spec["backoffLimit"] = 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6
-    if spec.get("completionMode") is None:
-        spec["completionMode"] = "NonIndexed"
-    if spec.get("suspend") is None:
-        spec["suspend"] = False
+    _default(spec, "completionMode", "NonIndexed")
+    _default(spec, "suspend", False)
     if spec.get("podReplacementPolicy") is None:
         spec["podReplacementPolicy"] = (
             "Failed" if spec.get("podFailurePolicy") is not None else "TerminatingOrFailed")
@@ -343,12 +329,9 @@ def _job(obj: Obj) -> None:
 def _cron_job(obj: Obj) -> None:
     spec = _d(obj, "spec")
     _set(spec, "concurrencyPolicy", "Allow")
-    if spec.get("suspend") is None:
-        spec["suspend"] = False
-    if spec.get("successfulJobsHistoryLimit") is None:
-        spec["successfulJobsHistoryLimit"] = 3
-    if spec.get("failedJobsHistoryLimit") is None:
-        spec["failedJobsHistoryLimit"] = 1
+    _default(spec, "suspend", False)
+    _default(spec, "successfulJobsHistoryLimit", 3)
+    _default(spec, "failedJobsHistoryLimit", 1)
     tmpl = spec.get("jobTemplate")
     if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
         _job_spec(tmpl["spec"])
@@ -365,8 +348,7 @@ def _service(obj: Obj) -> None:
         spec.pop("sessionAffinityConfig", None)
     elif spec["sessionAffinity"] == "ClientIP":
         cfg = _d(_d(spec, "sessionAffinityConfig"), "clientIP")
-        if cfg.get("timeoutSeconds") is None:
-            cfg["timeoutSeconds"] = 10800
+        _default(cfg, "timeoutSeconds", 10800)
     _set(spec, "type", "ClusterIP")
     for port in _items(spec, "ports"):
         _set(port, "protocol", "TCP")
@@ -495,8 +477,7 @@ def _pdb(obj: Obj) -> None:
 
 def _hpa(obj: Obj) -> None:
     spec = _d(obj, "spec")
-    if spec.get("minReplicas") is None:
-        spec["minReplicas"] = 1
+    _default(spec, "minReplicas", 1)
     if not spec.get("metrics"):
         spec["metrics"] = [{"type": "Resource", "resource": {
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
@@ -545,10 +526,8 @@ def _csi_driver(obj: Obj) -> None:
                        ("seLinuxMount", False)):
         if spec.get(key) is None:
             spec[key] = value
-    if spec.get("fsGroupPolicy") is None:
-        spec["fsGroupPolicy"] = "ReadWriteOnceWithFSType"
-    if spec.get("volumeLifecycleModes") is None:
-        spec["volumeLifecycleModes"] = ["Persistent"]
+    _default(spec, "fsGroupPolicy", "ReadWriteOnceWithFSType")
+    _default(spec, "volumeLifecycleModes", ["Persistent"])
 
 
 def _volume_attachment(obj: Obj) -> None:
@@ -573,12 +552,9 @@ def _webhooks(obj: Obj) -> None:
     for hook in _items(obj, "webhooks"):
         _set(hook, "failurePolicy", "Fail")
         _set(hook, "matchPolicy", "Equivalent")
-        if hook.get("namespaceSelector") is None:
-            hook["namespaceSelector"] = {}
-        if hook.get("objectSelector") is None:
-            hook["objectSelector"] = {}
-        if hook.get("timeoutSeconds") is None:
-            hook["timeoutSeconds"] = 10
+        _default(hook, "namespaceSelector", {})
+        _default(hook, "objectSelector", {})
+        _default(hook, "timeoutSeconds", 10)
         for rule in _items(hook, "rules"):
             _set(rule, "scope", "*")
         service = (hook.get("clientConfig") or {}).get("service")

@@ -65,18 +65,9 @@ def go_strings(values: Iterable[str]) -> GoLiteral:
 
 
 def go_value(value: Any) -> str:
-    """A value as ``ErrorBody`` prints it: ``"s"`` for strings, bare numbers, ``%#v`` else."""
-    if isinstance(value, GoLiteral):
-        return str(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _go_number(value)
-    if isinstance(value, str):
-        return _quote(value)
-    return go_repr(value)
+    """A value as ``ErrorBody`` prints it: ``"s"`` for strings, bare numbers, ``null`` for
+    nil, ``%#v`` else (:func:`go_repr`, which prints all but nil the same way)."""
+    return "null" if value is None else go_repr(value)
 
 
 def go_repr(value: Any) -> str:
@@ -92,15 +83,11 @@ def go_repr(value: Any) -> str:
     if isinstance(value, str):
         return _quote(value)
     if isinstance(value, Mapping):
-        body = ", ".join(f"{_quote(str(k))}:{_inner(v)}" for k, v in sorted(value.items()))
+        body = ", ".join(f"{_quote(str(k))}:{go_repr(v)}" for k, v in sorted(value.items()))
         return "map[string]interface {}{" + body + "}"
     if isinstance(value, Sequence):
-        return "[]interface {}{" + ", ".join(_inner(v) for v in value) + "}"
+        return "[]interface {}{" + ", ".join(go_repr(v) for v in value) + "}"
     return str(value)
-
-
-def _inner(value: Any) -> str:
-    return "interface {}(nil)" if value is None else go_repr(value)
 
 
 def _go_number(value: float) -> str:

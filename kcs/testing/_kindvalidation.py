@@ -20,7 +20,6 @@ from typing import Any
 from kcs.testing._fielderrors import (
     FieldError,
     GoLiteral,
-    duplicate,
     forbidden,
     go_strings,
     invalid,
@@ -28,7 +27,7 @@ from kcs.testing._fielderrors import (
     required,
     too_long,
 )
-from kcs.testing._names import dns1123_label, dns1123_subdomain, label_problems
+from kcs.testing._names import dns1123_label, dns1123_subdomain, label_problems, unique_name
 from kcs.testing._podvalidation import (
     port_name_problems,
     validate_pod_spec,
@@ -39,6 +38,8 @@ from kcs.testing._registry import ServedResource
 __all__ = ["go_label_selector", "go_string_map", "validate_kind", "validate_kind_update"]
 
 Obj = dict[str, Any]
+
+_UPDATE_STRATEGIES = ("OnDelete", "RollingUpdate")
 
 
 def _dict(value: Any) -> Obj:
@@ -148,11 +149,23 @@ def _workload(kind: str, obj: Obj, *, restart: tuple[str, ...] = ("Always",),
     errors.extend(label_problems(labels, "spec.template.metadata.labels"))
     if sel and (sel.get("matchLabels") or sel.get("matchExpressions")) and (
             not _selector_matches(sel, labels)):
-        errors.append(invalid("spec.template.metadata.labels", go_string_map(labels),
-                              "`selector` does not match template `labels`"))
+        errors.append(_template_mismatch(labels))
     errors.extend(validate_pod_spec(tmpl.get("spec"), "spec.template.spec",
                                     restart_policies=restart))
     return errors
+
+
+def _template_mismatch(labels: Any) -> FieldError:
+    """The pod template's labels do not match the workload's selector."""
+    return invalid("spec.template.metadata.labels", go_string_map(labels),
+                   "`selector` does not match template `labels`")
+
+
+def _update_strategy(obj: Obj, errors: list[FieldError]) -> None:
+    """A StatefulSet's or DaemonSet's ``spec.updateStrategy.type``: one of two."""
+    stype = _d(obj, "spec", "updateStrategy", "type")
+    if stype not in _UPDATE_STRATEGIES:
+        errors.append(not_supported("spec.updateStrategy.type", stype, _UPDATE_STRATEGIES))
 
 
 def _deployment(obj: Obj) -> list[FieldError]:
@@ -185,19 +198,13 @@ def _stateful_set(obj: Obj) -> list[FieldError]:
     if policy not in ("OrderedReady", "Parallel"):
         errors.append(not_supported("spec.podManagementPolicy", policy,
                                     ("OrderedReady", "Parallel")))
-    stype = _d(obj, "spec", "updateStrategy", "type")
-    if stype not in ("OnDelete", "RollingUpdate"):
-        errors.append(not_supported("spec.updateStrategy.type", stype,
-                                    ("OnDelete", "RollingUpdate")))
+    _update_strategy(obj, errors)
     return errors
 
 
 def _daemon_set(obj: Obj) -> list[FieldError]:
     errors = _workload("daemonset", obj)
-    stype = _d(obj, "spec", "updateStrategy", "type")
-    if stype not in ("OnDelete", "RollingUpdate"):
-        errors.append(not_supported("spec.updateStrategy.type", stype,
-                                    ("OnDelete", "RollingUpdate")))
+    _update_strategy(obj, errors)
     return errors
 
 
@@ -214,8 +221,7 @@ def _replication_controller(obj: Obj) -> list[FieldError]:
     if isinstance(tmpl, dict):
         labels = _d(tmpl, "metadata", "labels") or {}
         if sel and any(labels.get(k) != v for k, v in sel.items()):
-            errors.append(invalid("spec.template.metadata.labels", go_string_map(labels),
-                                  "`selector` does not match template `labels`"))
+            errors.append(_template_mismatch(labels))
         errors.extend(validate_pod_spec(tmpl.get("spec"), "spec.template.spec",
                                         restart_policies=("Always",)))
     return errors
@@ -249,8 +255,7 @@ def _job(obj: Obj) -> list[FieldError]:
     if sel is None:
         errors.append(required("spec.selector"))
     elif not _selector_matches(sel, labels):
-        errors.append(invalid("spec.template.metadata.labels", go_string_map(labels),
-                              "`selector` does not match template `labels`"))
+        errors.append(_template_mismatch(labels))
     return errors
 
 
@@ -326,10 +331,7 @@ def _service(obj: Obj) -> list[FieldError]:
         elif name:
             # A Service port's name is a DNS-1123 label (kube's ValidateService), not an
             # IANA service name like a container port's: "80-8080" is fine here.
-            errors.extend(invalid(f"{at}.name", name, m) for m in dns1123_label(str(name)))
-            if name in names:
-                errors.append(duplicate(f"{at}.name", name))
-            names.add(str(name))
+            unique_name(f"{at}.name", name, dns1123_label, names, errors)
         port = p.get("port")
         if not isinstance(port, int) or not 1 <= port <= 65535:
             errors.append(invalid(f"{at}.port", port if port is not None else 0,

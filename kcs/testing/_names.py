@@ -5,9 +5,10 @@ and annotation keys, finalizers), label values, and the messages kube words them
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from kcs.testing._fielderrors import FieldError, invalid
+from kcs.testing._fielderrors import FieldError, duplicate, invalid
 
 __all__ = [
     "dns1035_label",
@@ -18,6 +19,7 @@ __all__ = [
     "max_len",
     "qualified_name",
     "regex_error",
+    "unique_name",
 ]
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -126,3 +128,14 @@ def label_problems(labels: Any, path: str) -> list[FieldError]:
         errors.extend(invalid(path, k, m) for m in qualified_name(str(k)))
         errors.extend(invalid(path, v, m) for m in label_value(str(v)))
     return errors
+
+
+def unique_name(path: str, name: Any, problems: Callable[[str], list[str]], seen: set[str],
+                errors: list[FieldError]) -> None:
+    """The name of one item of a list (a volume, a container, a port) at ``path``: invalid
+    as ``problems`` words it, ``Duplicate value`` when ``seen`` has it already; it is
+    added to ``seen``."""
+    errors.extend(invalid(path, name, m) for m in problems(str(name)))
+    if name in seen:
+        errors.append(duplicate(path, name))
+    seen.add(str(name))

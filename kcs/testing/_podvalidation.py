@@ -23,14 +23,13 @@ import orjson
 
 from kcs.testing._fielderrors import (
     FieldError,
-    duplicate,
     forbidden,
     invalid,
     not_found,
     not_supported,
     required,
 )
-from kcs.testing._names import dns1123_label, dns1123_subdomain, max_len
+from kcs.testing._names import dns1123_label, dns1123_subdomain, max_len, unique_name
 from kcs.testing._quantity import quantity_value
 
 __all__ = ["POD_UPDATE_FORBIDDEN", "port_name_problems", "validate_pod_spec",
@@ -118,10 +117,7 @@ def _volumes(spec: dict[str, Any], path: str, errors: list[FieldError]) -> set[s
         if not name:
             errors.append(required(f"{at}.name"))
         else:
-            errors.extend(invalid(f"{at}.name", name, m) for m in dns1123_label(str(name)))
-            if name in names:
-                errors.append(duplicate(f"{at}.name", name))
-            names.add(str(name))
+            unique_name(f"{at}.name", name, dns1123_label, names, errors)
         sources = [k for k in v if k not in _VOLUME_NON_SOURCES and v[k] is not None]
         if not sources:
             errors.append(required(at, "must specify a volume type"))
@@ -137,10 +133,7 @@ def _container(c: dict[str, Any], path: str, volumes: set[str], names: set[str],
     if not name:
         errors.append(required(f"{path}.name"))
     else:
-        errors.extend(invalid(f"{path}.name", name, m) for m in dns1123_label(str(name)))
-        if name in names:
-            errors.append(duplicate(f"{path}.name", name))
-        names.add(str(name))
+        unique_name(f"{path}.name", name, dns1123_label, names, errors)
     if not c.get("image"):
         errors.append(required(f"{path}.image"))
     pull = c.get("imagePullPolicy")
@@ -176,10 +169,7 @@ def _ports(c: dict[str, Any], path: str, errors: list[FieldError]) -> None:
         at = f"{path}.ports[{i}]"
         name = p.get("name")
         if name:
-            errors.extend(invalid(f"{at}.name", name, m) for m in port_name_problems(str(name)))
-            if name in seen:
-                errors.append(duplicate(f"{at}.name", name))
-            seen.add(str(name))
+            unique_name(f"{at}.name", name, port_name_problems, seen, errors)
         port = p.get("containerPort")
         if not port:
             errors.append(required(f"{at}.containerPort"))
