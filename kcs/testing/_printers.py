@@ -20,36 +20,34 @@ Column = tuple[str, str, int]
 Cells = Callable[[dict[str, Any]], list[Any]]
 
 
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
+_YEAR = 365 * _DAY
+_LADDER: tuple[tuple[int, int, str, int, str], ...] = (
+    # (below this many seconds, print whole units of, named, and the rest in units of, named)
+    (2 * _MINUTE, 1, "s", 0, ""),
+    (10 * _MINUTE, _MINUTE, "m", 1, "s"),
+    (3 * _HOUR, _MINUTE, "m", 0, ""),
+    (8 * _HOUR, _HOUR, "h", _MINUTE, "m"),
+    (48 * _HOUR, _HOUR, "h", 0, ""),
+    (8 * _DAY, _DAY, "d", _HOUR, "h"),
+    (2 * _YEAR, _DAY, "d", 0, ""),
+    (8 * _YEAR, _YEAR, "y", _DAY, "d"),
+)
+_OLDER = (_YEAR, "y", 0, "")
+
+
 def human_duration(seconds: float) -> str:
-    """kube's ``duration.HumanDuration``."""
+    """kube's ``duration.HumanDuration``: ``45s``, ``3m12s``, ``5h``, ``12d``, ``3y``; a
+    rest of ``0`` is left out (``2m``, not ``2m0s``)."""
     s = int(seconds)
     if s < -1:
         return "<invalid>"
     if s < 0:
         return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        rest = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{rest}d" if rest else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
+    unit, name, sub, sub_name = next((step[1:] for step in _LADDER if s < step[0]), _OLDER)
+    whole = f"{s // unit}{name}"
+    rest = (s % unit) // sub if sub else 0
+    return f"{whole}{rest}{sub_name}" if rest else whole
 
 
 def age_since(timestamp: str) -> str | None:
