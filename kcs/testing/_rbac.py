@@ -185,19 +185,10 @@ class RbacAuthorizer:
 
 
 def _label_selector(sel: Mapping[str, Any]) -> LabelSelector | None:
-    parts = [f"{k}={v}" for k, v in (sel.get("matchLabels") or {}).items()]
-    for e in sel.get("matchExpressions") or ():
-        op, key, values = e.get("operator"), e.get("key"), e.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(str(key))
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
+    """A ``clusterRoleSelectors`` entry; ``None`` when it is not a valid selector (an
+    unknown operator, ``In`` without values, a bad key), which aggregates nothing."""
     try:
-        return LabelSelector.parse(",".join(parts))
+        return LabelSelector.from_dict(sel)
     except SelectorError:
         return None
 

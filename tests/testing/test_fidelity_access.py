@@ -124,6 +124,36 @@ async def test_rbac_forbids_as_kube_words_it_and_can_i_answers(tmp_path: Path) -
         assert (await _get(api, "/api/v1/namespaces/default/pods", token))[0] == 401
 
 
+async def test_an_aggregated_cluster_role_takes_the_rules_its_selectors_match() -> None:
+    async with FakeApiServer(authorization="RBAC") as api:
+        api.create("serviceaccounts", {"metadata": {"name": "bot", "namespace": "default"}})
+        token = api.issue_token("default", "bot")
+        roles = "clusterroles.rbac.authorization.k8s.io"
+        api.create(roles, {
+            "metadata": {"name": "aggregate"},
+            "aggregationRule": {"clusterRoleSelectors": [
+                {"matchExpressions": [{"key": "example.com/aggregate-to", "operator": "In",
+                                       "values": ["aggregate"]}]},
+                # not a valid selector: it aggregates nothing (it does not match everything)
+                {"matchExpressions": [{"key": "anything", "operator": "Bogus"}]},
+            ]},
+            "rules": []})
+        api.create(roles, {
+            "metadata": {"name": "pod-reader",
+                         "labels": {"example.com/aggregate-to": "aggregate"}},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]})
+        api.create(roles, {
+            "metadata": {"name": "configmap-reader", "labels": {"anything": "else"}},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}]})
+        api.create("clusterrolebindings.rbac.authorization.k8s.io", {
+            "metadata": {"name": "bot-aggregate"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "aggregate"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": "default"}]})
+        assert (await _get(api, "/api/v1/namespaces/default/pods", token))[0] == 200
+        assert (await _get(api, "/api/v1/namespaces/default/configmaps", token))[0] == 403
+
+
 async def test_in_cluster_layout(tmp_path: Path) -> None:
     async with FakeApiServer(tls=True) as api:
         api.create("serviceaccounts", {"metadata": {"name": "ctl", "namespace": "default"}})
