@@ -20,13 +20,14 @@ import anyio
 
 from kcs.core import Resource, error_from_status
 from kcs.testing._cluster import CONTROLLERS
+from kcs.testing._lifecycle import Started
 
 __all__ = ["ApiServerProcess"]
 
 _TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
 
 
-class ApiServerProcess:
+class ApiServerProcess(Started):
     """Run ``python -m kcs.testing.apiserver`` in a child process and control it.
 
     For benchmarks (the server does not share the client's CPU time slice or event loop)
@@ -85,13 +86,6 @@ class ApiServerProcess:
         self.url = ""
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> ApiServerProcess:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start the child and wait for the URL line it prints when listening."""

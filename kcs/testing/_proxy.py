@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any
+
+from kcs.testing._lifecycle import Started
 
 __all__ = ["TcpProxy"]
 
 _CHUNK = 65536
 
 
-class TcpProxy:
+class TcpProxy(Started):
     """Forwards connections to ``127.0.0.1:<port>`` to ``target_host:target_port``.
 
     Use it as ``async with TcpProxy() as proxy:``; set :attr:`target` (``(host, port)``)
@@ -52,18 +53,6 @@ class TcpProxy:
         self.refused = False
         """Whether the proxy stopped listening because the target refused."""
         self.partitioned = False
-
-    async def __aenter__(self) -> TcpProxy:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def address(self) -> str:

@@ -26,6 +26,7 @@ from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._gc import GarbageCollector
 from kcs.testing._handlers import ApiHandler
 from kcs.testing._kubelet import NodeAgent
+from kcs.testing._lifecycle import Started
 from kcs.testing._listing import ListOptions
 from kcs.testing._namespacecontroller import NamespaceController
 from kcs.testing._rbac import BOOTSTRAP, RbacAuthorizer
@@ -66,7 +67,7 @@ def _loopback(host: str) -> str:
     return host
 
 
-class FakeApiServer:
+class FakeApiServer(Started):
     """A fake kube-apiserver speaking the real wire protocol on loopback.
 
     Use it as ``async with FakeApiServer() as api:`` and point any client at ``api.url``
@@ -213,13 +214,6 @@ class FakeApiServer:
         return [so.obj for so in rs.view(self.store.revision, namespace)]
 
     # --- lifecycle --------------------------------------------------------------------------
-
-    async def __aenter__(self) -> FakeApiServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Start listening (on the configured port, or a free one the first time)."""
