@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kcs.core import FieldSelectorLike, LabelSelectorLike, Resource
 from kcs.informer import CacheReader, Informer
 
 __all__ = ["SourceCache"]
@@ -25,17 +24,8 @@ class SourceCache(CacheReader):
         super().__init__(list({id(i): i for i in informers}.values()))
         self._controller = controller
 
-    def informer_for(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        label_selector: LabelSelectorLike = None,
-        field_selector: FieldSelectorLike = None,
-    ) -> Informer:
-        try:
-            return super().informer_for(resource, namespace, label_selector, field_selector)
-        except LookupError as exc:
-            raise LookupError(
-                f"{self._controller}: {exc}; declare it in setup() with builder.owns() "
-                "or builder.watches()"
-            ) from None
+    def _lookup_error(self, message: str) -> LookupError:
+        return LookupError(
+            f"{self._controller}: {message}; declare it in setup() with builder.owns() "
+            "or builder.watches()"
+        )

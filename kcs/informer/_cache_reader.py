@@ -106,7 +106,7 @@ class CacheReader:
         of_resource = [i for i in informers if i.resource == resource]
         if not of_resource:
             there = ", ".join(i.scope for i in informers) or "none"
-            raise LookupError(
+            raise self._lookup_error(
                 f"no informer serves {resource} ({resource.api_version}); the informers of "
                 f"this reader: {there}"
             )
@@ -120,7 +120,7 @@ class CacheReader:
                     covering = of_resource
         if not covering:
             where = f"namespace {namespace}" if namespace else "all namespaces"
-            raise LookupError(
+            raise self._lookup_error(
                 f"no informer of {resource} covers {where}; the informers of {resource}: "
                 f"{', '.join(i.scope for i in of_resource)}"
             )
@@ -136,11 +136,16 @@ class CacheReader:
                 return informer
         if len(covering) == 1:
             return covering[0]
-        raise LookupError(
+        raise self._lookup_error(
             f"several informers of {resource} could answer and none holds every object the "
             f"read can match ({', '.join(i.scope for i in covering)}); read from one "
             "informer (CacheReader(informer)) or add its selectors to the read"
         )
+
+    def _lookup_error(self, message: str) -> LookupError:
+        """The error of a read no informer of this reader can answer (a subclass may add
+        where to declare one)."""
+        return LookupError(message)
 
     def namespace_for(self, resource: Resource, namespace: str | None = None) -> str | None:
         """The namespace a ``get`` of ``resource`` reads in: ``namespace``, else the
