@@ -42,6 +42,8 @@ class SnapshotError(ValueError):
 
 
 class _Header(msgspec.Struct, rename="camel"):
+    """The first line of a version 1 file (JSON lines), and the start of a version 2 one."""
+
     kind: str
     version: int
     resource: str
@@ -53,13 +55,9 @@ class _Header(msgspec.Struct, rename="camel"):
 _header_decoder = msgspec.json.Decoder(_Header)
 
 
-class _SnapshotV2(msgspec.Struct, rename="camel"):
-    kind: str
-    version: int
-    resource: str
-    api_version: str
-    resource_version: str
-    count: int
+class _SnapshotV2(_Header):
+    """Version 2: the header's fields, then the objects and their field index values."""
+
     objects: list[Object]
     fields: dict[str, list[str]] = {}
 
