@@ -98,13 +98,7 @@ class LeaseLock:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if annotations:
             meta["annotations"] = dict(annotations)
-        body = {
-            "apiVersion": LEASES.api_version,
-            "kind": LEASES.kind,
-            "metadata": meta,
-            "spec": dict(spec),
-        }
-        return await self.client.create(LEASES, body, self.namespace)
+        return await self.client.create(LEASES, _lease(meta, spec), self.namespace)
 
     async def update(
         self,
@@ -129,13 +123,13 @@ class LeaseLock:
                 else:
                     merged[key] = value
             meta["annotations"] = merged
-        body = {
-            "apiVersion": LEASES.api_version,
-            "kind": LEASES.kind,
-            "metadata": meta,
-            "spec": dict(spec),
-        }
-        return await self.client.update(LEASES, body, self.namespace)
+        return await self.client.update(LEASES, _lease(meta, spec), self.namespace)
+
+
+def _lease(meta: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A Lease object with ``meta`` and ``spec``, as a write sends it."""
+    return {"apiVersion": LEASES.api_version, "kind": LEASES.kind, "metadata": meta,
+            "spec": dict(spec)}
 
 
 def holder_write(
