@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import math
 import os
 import signal
@@ -20,6 +18,7 @@ import anyio
 
 from kcs.core import Resource, error_from_status
 from kcs.testing._cluster import CONTROLLERS
+from kcs.testing._kubeconfig import kubeconfig_for, write_kubeconfig_file
 from kcs.testing._lifecycle import Started
 
 __all__ = ["ApiServerProcess"]
@@ -157,27 +156,11 @@ class ApiServerProcess(Started):
                    token: str | None = None) -> dict[str, Any]:
         """A kubeconfig (as a dict) pointing at the child, trusting its CA (HTTPS), with
         ``token`` (default: its admin token, if it has one)."""
-        token = token or self._token
-        user: dict[str, Any] = {"token": token} if token else {}
-        cluster: dict[str, Any] = {"server": self.url}
-        if self.ca_pem is not None:
-            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kcs-fake", "cluster": cluster}],
-            "users": [{"name": "kcs-fake", "user": user}],
-            "contexts": [{"name": "kcs-fake", "context": {
-                "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
-            "current-context": "kcs-fake",
-        }
+        return kubeconfig_for(self.url, self.ca_pem, token or self._token, namespace)
 
     def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`kubeconfig` to ``path`` (JSON, mode 0600)."""
-        p = Path(path)
-        p.write_text(json.dumps(self.kubeconfig(), indent=2))
-        p.chmod(0o600)
-        return p
+        return write_kubeconfig_file(path, self.kubeconfig())
 
     # --- control channel --------------------------------------------------------------------
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,6 +23,7 @@ from kcs.testing._faults import Faults
 from kcs.testing._fields import check_field_selector, field_reader, matches
 from kcs.testing._gc import GarbageCollector
 from kcs.testing._handlers import ApiHandler
+from kcs.testing._kubeconfig import kubeconfig_for, write_kubeconfig_file
 from kcs.testing._kubelet import NodeAgent
 from kcs.testing._lifecycle import Started
 from kcs.testing._listing import ListOptions
@@ -312,31 +311,13 @@ class FakeApiServer(Started):
         """A kubeconfig (as a dict) for this server: its URL, the CA (HTTPS), and ``token``
         (default: the admin token, if any). Over plain HTTP kubectl sends no token, so a
         server with a token only works with kubectl over HTTPS."""
-        token = token or self._token
-        user: dict[str, Any] = {"token": token} if token else {}
-        cluster: dict[str, Any] = {"server": self.url}
-        if self.certificate is not None:
-            cluster["certificate-authority-data"] = base64.b64encode(
-                self.certificate.ca_pem).decode()
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kcs-fake", "cluster": cluster}],
-            "users": [{"name": "kcs-fake", "user": user}],
-            "contexts": [{"name": "kcs-fake", "context": {
-                "cluster": "kcs-fake", "user": "kcs-fake", "namespace": namespace}}],
-            "current-context": "kcs-fake",
-            "preferences": {},
-        }
+        return kubeconfig_for(self.url, self.ca_pem, token or self._token, namespace)
 
     def write_kubeconfig(self, path: str | os.PathLike[str], *, namespace: str = "default",
                          token: str | None = None) -> Path:
         """Write :meth:`kubeconfig` to ``path`` (JSON, which kubeconfig readers accept;
         mode 0600 since it may hold a token). Returns the path."""
-        p = Path(path)
-        p.write_text(json.dumps(self.kubeconfig(namespace=namespace, token=token), indent=2))
-        p.chmod(0o600)
-        return p
+        return write_kubeconfig_file(path, self.kubeconfig(namespace=namespace, token=token))
 
     # --- identities -------------------------------------------------------------------------
 
