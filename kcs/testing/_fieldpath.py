@@ -232,7 +232,7 @@ class FieldSet:
 
     def recursive_difference(self, other: FieldSet) -> FieldSet:
         """Members of ``self`` that are neither members of ``other`` nor below one."""
-        return FieldSet(_recursive_difference(self._root, other._root) or _Node())
+        return FieldSet(_difference(self._root, other._root, recursive=True) or _Node())
 
     # --- wire format ------------------------------------------------------------------------
 
@@ -286,12 +286,16 @@ def _union(a: _Node, b: _Node) -> _Node:
     return out
 
 
-def _difference(a: _Node, b: _Node) -> _Node | None:
+def _difference(a: _Node, b: _Node, recursive: bool = False) -> _Node | None:
+    """``a`` without the members of ``b``; ``recursive``: a member of ``b`` takes away all
+    that is below it in ``a`` too."""
+    if recursive and b.member:
+        return None
     out = _Node()
     out.member = a.member and not b.member
     for k, ca in a.children.items():
         cb = b.children.get(k)
-        c = ca.copy() if cb is None else _difference(ca, cb)
+        c = ca.copy() if cb is None else _difference(ca, cb, recursive)
         if c is not None and not _empty(c):
             out.children[k] = c
     return None if out.empty() else out
@@ -306,19 +310,6 @@ def _intersection(a: _Node, b: _Node) -> _Node | None:
             continue
         c = _intersection(ca, cb)
         if c is not None:
-            out.children[k] = c
-    return None if out.empty() else out
-
-
-def _recursive_difference(a: _Node, b: _Node) -> _Node | None:
-    if b.member:
-        return None
-    out = _Node()
-    out.member = a.member
-    for k, ca in a.children.items():
-        cb = b.children.get(k)
-        c = ca.copy() if cb is None else _recursive_difference(ca, cb)
-        if c is not None and not _empty(c):
             out.children[k] = c
     return None if out.empty() else out
 
