@@ -37,26 +37,38 @@ class ObservedInformer(Protocol):
 
 @dataclass(slots=True)
 class _Tally:
-    """Watch counters carried across the watchers of successive runs."""
+    """Watch counters carried across the watchers of successive runs.
 
-    watcher: int = 0
-    bookmarks_base: int = 0
-    relists_base: int = 0
-    bookmarks: int = 0
-    relists: int = 0
+    The stats of the last watcher seen are held (not the watcher: it refers to its
+    informer, the key this tally is held weakly under) until the informer has another
+    watcher, so the counts it made after the last collection are added then, not lost."""
+
+    watch_stats: Any = None
+    earlier_bookmarks: int = 0
+    earlier_relists: int = 0
     resource_version: str = ""
     advanced_at: float = 0.0
 
     def update(self, watcher: Any, resource_version: str, now: float) -> None:
-        if watcher is not None:
-            if id(watcher) != self.watcher:
-                self.watcher = id(watcher)
-                self.bookmarks_base, self.relists_base = self.bookmarks, self.relists
-            self.bookmarks = self.bookmarks_base + watcher.stats.bookmarks
-            self.relists = self.relists_base + watcher.stats.relists
+        last = self.watch_stats
+        if watcher is not None and watcher.stats is not last:
+            if last is not None:
+                self.earlier_bookmarks += last.bookmarks
+                self.earlier_relists += last.relists
+            self.watch_stats = watcher.stats
         if resource_version != self.resource_version or not self.advanced_at:
             self.resource_version = resource_version
             self.advanced_at = now
+
+    @property
+    def bookmarks(self) -> int:
+        last = self.watch_stats
+        return self.earlier_bookmarks + (last.bookmarks if last is not None else 0)
+
+    @property
+    def relists(self) -> int:
+        last = self.watch_stats
+        return self.earlier_relists + (last.relists if last is not None else 0)
 
 
 _tallies: weakref.WeakKeyDictionary[Any, _Tally] = weakref.WeakKeyDictionary()

@@ -12,7 +12,7 @@ from obs_helpers import Otel
 from kcs.client import Client
 from kcs.controller import Builder, Context, Controller, Result, Runner
 from kcs.core import ObjectKey, builtin
-from kcs.informer import InformerFactory
+from kcs.informer import Informer, InformerFactory
 from kcs.leaderelection import ElectionEvent, ElectionEventKind
 from kcs.observability import ClientTelemetry, LeaderTelemetry
 from kcs.testing import FakeApiServer, eventually
@@ -246,3 +246,37 @@ async def test_the_informer_hot_path_makes_no_per_event_otel_calls(
     assert len(entries) < n // 10, entries
     points = _points(otel)
     assert _value(points["kcs.informer.events"], resource="configmaps") >= n
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(30)
+async def test_bookmarks_a_watcher_counts_after_the_last_collection_are_not_lost(
+    otel: Otel,
+) -> None:
+    # A namespace of its own: informers of other tests (held weakly) do not add to it.
+    attrs = {"resource": "configmaps", "namespace": "bookmarks-across-runs"}
+    async with FakeApiServer(fast_bookmarks=0.05) as api, \
+            Client.from_url(api.url) as client:
+        informer = Informer(client, CONFIGMAPS, "bookmarks-across-runs")
+        first: list[Any] = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informer.run)
+            await eventually(lambda: informer.watcher is not None and (
+                informer.watcher.stats.bookmarks >= 2))
+            first.append(informer.watcher)
+            collected = _value(_points(otel)["kcs.informer.bookmarks"], **attrs)
+            # more bookmarks arrive before the run ends, with no collection between
+            await eventually(lambda: first[0].stats.bookmarks >= collected + 3)
+            tg.cancel_scope.cancel()
+        counted_by_first = first[0].stats.bookmarks
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(informer.run)
+            await eventually(lambda: informer.watcher is not None
+                             and informer.watcher is not first[0])
+            second = informer.watcher
+            assert second is not None
+            points = _points(otel)["kcs.informer.bookmarks"]
+            # every bookmark of the first run, and those of the second so far
+            assert _value(points, **attrs) >= counted_by_first > collected
+            assert _value(points, **attrs) <= counted_by_first + second.stats.bookmarks
+            tg.cancel_scope.cancel()
