@@ -270,6 +270,7 @@ SURFACE: dict[str, list[str]] = {
         "Leadership",
         "LeaseLock",
         "LeaseObserver",
+        "LivenessEndpoint",
         "Observation",
         "Successor",
         "TermState",
@@ -283,6 +284,7 @@ SURFACE: dict[str, list[str]] = {
         "parse_endpoint",
         "parse_micro_time",
         "pick_successor",
+        "wait_until_gone",
     ],
     "kcs.manager": [
         "HealthServer",

@@ -30,7 +30,13 @@ from kcs.leaderelection._handoff import AUTO, Successor, pick_successor
 from kcs.leaderelection._identity import candidate_lease_name, default_identity
 from kcs.leaderelection._janitor import CandidateJanitor
 from kcs.leaderelection._leadership import Leadership
-from kcs.leaderelection._liveness import CrashDetection, Endpoint, parse_endpoint
+from kcs.leaderelection._liveness import (
+    CrashDetection,
+    Endpoint,
+    LivenessEndpoint,
+    parse_endpoint,
+    wait_until_gone,
+)
 from kcs.leaderelection._lock import LEASES, LeaseLock, next_spec
 from kcs.leaderelection._observe import LeaseObserver, Observation
 from kcs.leaderelection._record import (
@@ -71,6 +77,7 @@ __all__ = [
     "Leadership",
     "LeaseLock",
     "LeaseObserver",
+    "LivenessEndpoint",
     "Observation",
     "Successor",
     "TermState",
@@ -84,4 +91,5 @@ __all__ = [
     "parse_endpoint",
     "parse_micro_time",
     "pick_successor",
+    "wait_until_gone",
 ]

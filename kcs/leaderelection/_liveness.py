@@ -39,7 +39,16 @@ from typing import Final
 import anyio
 import anyio.abc
 
-__all__ = ["GREETING", "CrashDetection", "Endpoint", "LivenessEndpoint", "parse_endpoint"]
+__all__ = [
+    "GREETING",
+    "CrashDetection",
+    "Endpoint",
+    "LivenessEndpoint",
+    "close_stream",
+    "connect",
+    "parse_endpoint",
+    "wait_until_gone",
+]
 
 _log = logging.getLogger("kcs.leaderelection")
 
@@ -47,6 +56,9 @@ GREETING: Final = b"kcs-liveness/1 "
 """The first bytes of the line a liveness endpoint greets each connection with; the nonce
 and a newline follow."""
 _MAX_CONNECTIONS: Final = 256
+_MAX_GREETING: Final = 128
+_PROBES: Final = 8
+_PROBE_DELAY: Final = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +217,102 @@ class LivenessEndpoint:
             self._connections -= 1
             with contextlib.suppress(Exception):
                 await stream.aclose()
+
+
+# -- the follower's side: connecting, and proving an endpoint gone ------------------------
+
+
+async def connect(
+    endpoint: Endpoint, step_timeout: float
+) -> tuple[str, anyio.abc.SocketStream | None]:
+    """One connection attempt to ``endpoint``: ``("greeted", stream)`` when it greeted
+    with its nonce (the caller owns the stream), ``("refused", None)`` when the
+    connection was refused, ``("failed", None)`` for anything else (a timeout, an
+    unreachable address, a wrong or missing greeting). Each step (the connection, the
+    greeting) is bounded by ``step_timeout``."""
+    try:
+        with anyio.fail_after(step_timeout):
+            stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+    except OSError as e:
+        return ("refused" if _refused(e) else "failed"), None
+    except TimeoutError:
+        return "failed", None
+    try:
+        with anyio.fail_after(step_timeout):
+            greeting = await _read_line(stream)
+    except (TimeoutError, OSError, anyio.BrokenResourceError, anyio.EndOfStream):
+        greeting = b""
+    if greeting == GREETING + endpoint.nonce.encode():
+        return "greeted", stream
+    await close_stream(stream)
+    return "failed", None
+
+
+async def wait_until_gone(
+    endpoint: Endpoint,
+    config: CrashDetection,
+    *,
+    retry: float = 1.0,
+    on_greeted: Callable[[], None] | None = None,
+) -> None:
+    """Return once ``endpoint`` is proved gone; until then hold a connection to it.
+
+    The proof is the one :class:`LivenessEndpoint` makes safe: the endpoint greeted this
+    call with its nonce, and later refused a connection. Everything else proves nothing
+    and is retried: a refusal before any greeting (a wrong address, or an endpoint not
+    open yet) every ``retry`` seconds, a timeout or a failed greeting likewise. When a
+    held connection ends, the endpoint is probed at once and a few more times over about
+    a second (a dying process's kernel closes its sockets one by one, so its listener may
+    still accept a connection it is about to reset). ``on_greeted`` is called at each
+    greeting. Cancel the call to stop following."""
+    greeted = False
+    probes = _PROBES
+    while True:
+        outcome, stream = await connect(endpoint, config.connect_timeout)
+        if outcome == "greeted":
+            assert stream is not None
+            greeted, probes = True, 0
+            if on_greeted is not None:
+                on_greeted()
+            try:
+                with contextlib.suppress(
+                    anyio.BrokenResourceError, anyio.ClosedResourceError, OSError
+                ):
+                    async for _ in stream:
+                        pass
+            finally:
+                await close_stream(stream)
+            continue  # the connection ended: probe at once
+        if outcome == "refused" and greeted:
+            return
+        if probes < _PROBES:
+            probes += 1
+            await anyio.sleep(min(_PROBE_DELAY * 2.0**probes, retry))
+        else:
+            await anyio.sleep(retry)
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether ``error`` (from ``anyio.connect_tcp``) is a refusal of the connection."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        if seen is None:
+            return False
+        seen = seen.__cause__
+    return False
+
+
+async def _read_line(stream: anyio.abc.SocketStream) -> bytes:
+    data = b""
+    while b"\n" not in data and len(data) <= _MAX_GREETING:
+        data += await stream.receive(_MAX_GREETING)
+    return data.partition(b"\n")[0]
+
+
+async def close_stream(stream: anyio.abc.SocketStream | None) -> None:
+    """Close ``stream`` (if any), shielded from cancellation."""
+    if stream is not None:
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()

@@ -23,7 +23,13 @@ from kcs.core import ApiError
 from kcs.leaderelection._context import Election
 from kcs.leaderelection._events import ElectionEventKind
 from kcs.leaderelection._identity import candidate_lease_name
-from kcs.leaderelection._liveness import GREETING, CrashDetection, Endpoint, parse_endpoint
+from kcs.leaderelection._liveness import (
+    CrashDetection,
+    Endpoint,
+    close_stream,
+    connect,
+    parse_endpoint,
+)
 from kcs.leaderelection._lock import LEASES
 from kcs.leaderelection._observe import Observation
 from kcs.leaderelection._record import ANNOTATION_LIVENESS
@@ -32,7 +38,6 @@ __all__ = ["HolderMonitor"]
 
 _log = logging.getLogger("kcs.leaderelection")
 
-_MAX_GREETING: Final = 128
 _PROBES: Final = 8
 _PROBE_DELAY: Final = 0.005
 
@@ -160,23 +165,7 @@ class HolderMonitor:
     async def _connect(
         self, endpoint: Endpoint
     ) -> tuple[str, anyio.abc.SocketStream | None]:
-        """``("greeted", stream)``, ``("refused", None)`` or ``("failed", None)``."""
-        try:
-            with anyio.fail_after(self.config.connect_timeout):
-                stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
-        except OSError as e:
-            return ("refused" if _refused(e) else "failed"), None
-        except TimeoutError:
-            return "failed", None
-        try:
-            with anyio.fail_after(self.config.connect_timeout):
-                greeting = await _read_line(stream)
-        except (TimeoutError, OSError, anyio.BrokenResourceError, anyio.EndOfStream):
-            greeting = b""
-        if greeting == GREETING + endpoint.nonce.encode():
-            return "greeted", stream
-        await _close(stream)
-        return "failed", None
+        return await connect(endpoint, self.config.connect_timeout)
 
     async def _until_closed(self, stream: anyio.abc.SocketStream) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
@@ -189,29 +178,4 @@ class HolderMonitor:
     async def _disconnect(self) -> None:
         stream, self._stream = self._stream, None
         self._ended = False
-        await _close(stream)
-
-
-def _refused(error: BaseException) -> bool:
-    """Whether ``error`` (from ``anyio.connect_tcp``) is a refusal of the connection."""
-    seen: BaseException | None = error
-    for _ in range(4):
-        if isinstance(seen, ConnectionRefusedError):
-            return True
-        if seen is None:
-            return False
-        seen = seen.__cause__
-    return False
-
-
-async def _read_line(stream: anyio.abc.SocketStream) -> bytes:
-    data = b""
-    while b"\n" not in data and len(data) <= _MAX_GREETING:
-        data += await stream.receive(_MAX_GREETING)
-    return data.partition(b"\n")[0]
-
-
-async def _close(stream: anyio.abc.SocketStream | None) -> None:
-    if stream is not None:
-        with anyio.CancelScope(shield=True):
-            await stream.aclose()
+        await close_stream(stream)

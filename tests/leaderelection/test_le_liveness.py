@@ -22,6 +22,7 @@ from kcs.leaderelection import (
     LeaseObserver,
     candidate_lease_name,
     parse_endpoint,
+    wait_until_gone,
 )
 from kcs.leaderelection._context import Election, Wakeup
 from kcs.leaderelection._liveness import LivenessEndpoint
@@ -214,3 +215,48 @@ async def test_an_endpoint_that_never_greeted_or_keeps_accepting_proves_nothing(
             await anyio.sleep(1.0)  # long enough for several attempts; nothing to await
             assert not standby.gone() and standby.kinds() == []
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_wait_until_gone_returns_once_a_greeting_endpoint_refuses() -> None:
+    """The follower's primitive the sharder uses: it holds a connection while the endpoint
+    lives, through its connections ending, and returns only once it refuses."""
+    endpoint = LivenessEndpoint(CrashDetection(), lambda: None)
+    advertised = await endpoint.open()
+    greeted = 0
+
+    def on_greeted() -> None:
+        nonlocal greeted
+        greeted += 1
+
+    gone = anyio.Event()
+
+    async def follow() -> None:
+        await wait_until_gone(advertised, CrashDetection(), retry=0.05, on_greeted=on_greeted)
+        gone.set()
+
+    async with anyio.create_task_group() as tg:
+        serving = anyio.CancelScope()
+
+        async def serve() -> None:
+            with serving:
+                await endpoint.serve()
+
+        tg.start_soon(serve)
+        tg.start_soon(follow)
+        await _until(lambda: greeted >= 1)
+        assert not gone.is_set()
+        serving.cancel()  # the process "dies": its listener closes
+        with anyio.fail_after(5):
+            await gone.wait()
+    assert greeted == 1
+
+
+@pytest.mark.anyio
+async def test_wait_until_gone_takes_no_refusal_before_a_greeting_as_proof() -> None:
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    await listener.aclose()  # nothing listens there: every attempt is refused
+    with anyio.move_on_after(0.5) as waited:
+        await wait_until_gone(Endpoint("127.0.0.1", port, "abc"), CrashDetection(), retry=0.05)
+    assert waited.cancelled_caught  # it kept trying, and never took that for a proof
