@@ -31,7 +31,7 @@ import anyio
 from kcs.client import Client, ClientError, FencedError
 from kcs.controller import Builder, Context, Controller, Result
 from kcs.core import AlreadyExists, ApiError, ObjectKey, builtin
-from kcs.leaderelection import ElectionTimings
+from kcs.leaderelection import CrashDetection, ElectionTimings
 from kcs.manager import Manager
 from kcs.sharding import Sharding
 
@@ -132,6 +132,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-marks", dest="marks", action="store_false")
     p.add_argument("--children", action="store_true")
     p.add_argument("--unsharded", action="store_true", help="no sharding: one leader")
+    p.add_argument("--crash-detection", action="store_true",
+                   help="shards advertise a liveness endpoint (Sharding(crash_detection=))")
     p.add_argument("--stats-every", type=float, default=0.5)
     return p.parse_args(argv)
 
@@ -143,7 +145,9 @@ async def main(args: argparse.Namespace) -> None:
                               retry_period=args.retry_period)
     work = Client.from_url(args.url, user_agent_suffix=f"shard/{ident}/work", qps=None)
     lease = Client.from_url(args.url, user_agent_suffix=f"shard/{ident}/lease", qps=None)
-    sharding = None if args.unsharded else Sharding(args.ring, timings=timings)
+    crash = CrashDetection() if args.crash_detection else None
+    sharding = None if args.unsharded else Sharding(args.ring, timings=timings,
+                                                    crash_detection=crash)
     manager = Manager(work, lease_name=f"{args.ring}-leader", namespace="default",
                       identity=ident, timings=timings, election_client=lease,
                       health_port=None, drain_timeout=5.0, sharding=sharding)
@@ -165,7 +169,9 @@ async def main(args: argparse.Namespace) -> None:
                      "members": sharder.stats.members,
                      "drains": sharder.stats.drains,
                      "reassigned": sharder.stats.reassigned,
-                     "assigned": sharder.stats.assigned})
+                     "assigned": sharder.stats.assigned,
+                     "expired": sharder.membership.expired,
+                     "crashed": sharder.membership.crashed})
             await anyio.sleep(args.stats_every)
 
     code = 0

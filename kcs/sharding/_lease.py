@@ -16,7 +16,13 @@ import anyio
 
 from kcs.client import Client, ClientError
 from kcs.core import AlreadyExists, ApiError, Conflict, NotFound, Object
-from kcs.leaderelection import LEASES, ElectionTimings, next_spec
+from kcs.leaderelection import (
+    ANNOTATION_LIVENESS,
+    LEASES,
+    ElectionTimings,
+    LivenessEndpoint,
+    next_spec,
+)
 from kcs.sharding._fence import ShardFence
 from kcs.sharding._options import RING_LABEL, Sharding
 
@@ -49,6 +55,12 @@ class ShardLease:
     * **Leave.** :meth:`release` deletes the Lease (conditioned on the resourceVersion
       last written): call it only once the work has stopped. The sharder treats a deleted
       Lease as a graceful leave and reassigns the shard's objects at once.
+    * **Crash signal** (``Sharding(crash_detection=...)``). :attr:`liveness` is opened
+      (by :meth:`acquire`, if not before) before the Lease is created, and advertised in
+      it (annotation
+      ``leaderelection.kcs.io/liveness``); whenever it closes, it closes the fence
+      first. So a sharder that sees it refuse connections after greeting knows this
+      shard can send no further request of its work.
     """
 
     def __init__(self, client: Client, sharding: Sharding, identity: str,
@@ -64,6 +76,13 @@ class ShardLease:
         self.fence = ShardFence(f"{self.namespace}/{self.name}")
         """The fence of this shard's work (open once :meth:`acquire` returned)."""
         self._lease: Object | None = None
+        config = sharding.crash_detection
+        self.liveness: LivenessEndpoint | None = (
+            None if config is None else LivenessEndpoint(config, self._liveness_closing))
+        """This shard's liveness endpoint (``None`` without crash detection)."""
+
+    def _liveness_closing(self) -> None:
+        self.fence.close("the shard's liveness endpoint closed")
 
     @property
     def held(self) -> bool:
@@ -75,6 +94,8 @@ class ShardLease:
                                 "labels": {RING_LABEL: self.sharding.ring}}
         if base is not None:
             meta["resourceVersion"] = base.metadata.resource_version
+        if self.liveness is not None and self.liveness.endpoint is not None:
+            meta["annotations"] = {ANNOTATION_LIVENESS: str(self.liveness.endpoint)}
         return {"apiVersion": LEASES.api_version, "kind": LEASES.kind, "metadata": meta,
                 "spec": spec}
 
@@ -84,7 +105,11 @@ class ShardLease:
                          now=datetime.now(UTC))
 
     async def acquire(self) -> None:
-        """Create (or take over) the Lease; returns once it is held."""
+        """Create (or take over) the Lease; returns once it is held. With crash
+        detection, the liveness endpoint is opened first (serve it meanwhile: its
+        ``serve()``); ``OSError`` if it cannot listen."""
+        if self.liveness is not None and self.liveness.endpoint is None:
+            await self.liveness.open()
         seen: tuple[str, float] | None = None
         while True:
             sent = anyio.current_time()

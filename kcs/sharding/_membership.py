@@ -7,6 +7,11 @@ then deleted that very Lease with a resourceVersion precondition: the same proof
 standby gives when it takes the leader's lease. A watch that lags (and so missed
 renewals) can make the timer fire early, but the conditioned delete then fails with a
 Conflict and the member stays. Nothing compares wall clocks.
+
+With crash detection (``Sharding(crash_detection=...)``) a member whose Lease advertises
+a liveness endpoint is also followed there, and is removed as soon as its process is
+proved gone (:func:`~kcs.leaderelection.wait_until_gone`): the same conditioned delete,
+without waiting out the Lease.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import anyio.abc
 from kcs.client import Client, ClientError
 from kcs.core import ApiError, Conflict, NotFound, Object
 from kcs.informer import Informer, ResourceEventHandler
-from kcs.leaderelection import LEASES, LeaderElectionRecord
+from kcs.leaderelection import (
+    ANNOTATION_LIVENESS,
+    LEASES,
+    Endpoint,
+    LeaderElectionRecord,
+    parse_endpoint,
+    wait_until_gone,
+)
 from kcs.sharding._options import RING_LABEL, Sharding
 
 __all__ = ["Member", "Membership"]
@@ -41,6 +53,8 @@ class Member:
     duration: float
     """How long after :attr:`observed_at` the member may have expired."""
     key: bytes
+    endpoint: Endpoint | None = None
+    """The liveness endpoint its Lease advertises (``None``: none, or unreadable)."""
 
     def expired(self, now: float) -> bool:
         """Whether the Lease has been seen unchanged for its whole duration at ``now``."""
@@ -76,8 +90,13 @@ class Membership:
     * Right after :meth:`run` starts (a new sharder, after a takeover) every existing
       Lease counts as just observed: a shard that died before the takeover is declared
       dead a full ``lease_duration`` later, never sooner.
+    * With crash detection, a member whose liveness endpoint greeted this process and
+      then refused a connection is removed at once, by the same conditioned delete
+      (counted in :attr:`crashed`): its endpoint closes only after its fence has closed,
+      or with its process. A pause or a partition never produces that proof.
     * :meth:`wait_changed` returns when :attr:`members` changed: a join, a graceful leave
-      (Lease deleted or released) or a confirmed expiry (timed here, no polling).
+      (Lease deleted or released), a confirmed expiry (timed here, no polling) or a
+      proved crash.
     """
 
     def __init__(self, client: Client, sharding: Sharding, namespace: str | None = None) -> None:
@@ -96,6 +115,9 @@ class Membership:
         self.refuted = 0
         """Expiries timed here that the conditioned delete refuted (the Lease had been
         renewed: this process's watch was behind)."""
+        self.crashed = 0
+        """Members removed at once because their process was proved gone."""
+        self._followers: dict[str, tuple[Endpoint, anyio.CancelScope]] = {}
         self.informer.add_handler(_Observer(self), name=f"sharding {sharding.ring}: leases")
 
     @property
@@ -121,8 +143,10 @@ class Membership:
         if before is not None and before.resource_version == rv:
             return  # the same write seen again (a relist): no renewal
         duration = max(self.sharding.timings.lease_duration, record.lease_duration or 0.0)
+        advertised = obj.metadata.annotations.get(ANNOTATION_LIVENESS)
         self._observed[name] = Member(record.holder_identity, name, rv,
-                                      anyio.current_time(), duration, record.key)
+                                      anyio.current_time(), duration, record.key,
+                                      parse_endpoint(advertised) if advertised else None)
         self._recompute()
 
     def _forget(self, name: str) -> None:
@@ -147,6 +171,7 @@ class Membership:
             tg.start_soon(self.informer.run)
             while True:
                 self._wake = anyio.Event()
+                self._follow_endpoints(tg)
                 now = anyio.current_time()
                 for member in list(self._observed.values()):
                     if (member.identity and member.expired(now)
@@ -159,8 +184,48 @@ class Membership:
                                          + 0.001):
                     await self._wake.wait()
 
-    async def _confirm(self, member: Member) -> None:
-        """Delete the expired Lease as observed; a Conflict means it was renewed."""
+    def _follow_endpoints(self, tg: anyio.abc.TaskGroup) -> None:
+        """One follower per member's advertised endpoint (crash detection only)."""
+        if self.sharding.crash_detection is None:
+            return
+        wanted = {m.lease: m.endpoint for m in self._observed.values()
+                  if m.identity and m.endpoint is not None}
+        for lease, (endpoint, scope) in list(self._followers.items()):
+            if wanted.get(lease) != endpoint:
+                scope.cancel()
+                del self._followers[lease]
+        for lease, endpoint in wanted.items():
+            if endpoint is not None and lease not in self._followers:
+                scope = anyio.CancelScope()
+                self._followers[lease] = (endpoint, scope)
+                tg.start_soon(self._follow, lease, endpoint, scope)
+
+    async def _follow(self, lease: str, endpoint: Endpoint, scope: anyio.CancelScope) -> None:
+        """Wait for the proof that the process behind ``endpoint`` is gone, then remove
+        its member with the conditioned delete (retried while it is still observed with
+        that endpoint: the proof stands, whatever later write of its Lease is seen)."""
+        config = self.sharding.crash_detection
+        assert config is not None
+        timings = self.sharding.timings
+        with scope:
+            await wait_until_gone(endpoint, config, retry=timings.retry_period)
+            _log.warning("sharding %s: the liveness endpoint of %s (%s) refused a connection "
+                         "after greeting: its process is gone", self.sharding.ring, lease,
+                         endpoint)
+            while True:
+                member = self._observed.get(lease)
+                if member is None or member.endpoint != endpoint:
+                    return
+                if lease not in self._confirming:
+                    self._confirming.add(lease)
+                    await self._confirm(member, crashed=True)
+                if lease not in self._observed:
+                    return
+                await anyio.sleep(timings.retry_period)
+
+    async def _confirm(self, member: Member, *, crashed: bool = False) -> None:
+        """Delete the expired (or crashed) member's Lease as observed; a Conflict means
+        it was renewed."""
         try:
             while self._observed.get(member.lease) is member:
                 try:
@@ -180,9 +245,13 @@ class Membership:
                     await anyio.sleep(self.sharding.timings.retry_wait())
                     continue
                 if self._observed.get(member.lease) is member:
-                    _log.warning("sharding %s: shard %s expired; its Lease is deleted",
-                                 self.sharding.ring, member.identity)
-                    self.expired += 1
+                    _log.warning("sharding %s: shard %s %s; its Lease is deleted",
+                                 self.sharding.ring, member.identity,
+                                 "crashed" if crashed else "expired")
+                    if crashed:
+                        self.crashed += 1
+                    else:
+                        self.expired += 1
                     self._forget(member.lease)
                 return
         finally:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kcs.core import Object, ObjectKey
-from kcs.leaderelection import ElectionTimings
+from kcs.leaderelection import CrashDetection, ElectionTimings
 from kcs.sharding._ring import DEFAULT_VNODES
 
 __all__ = [
@@ -58,6 +58,11 @@ class Sharding:
     owner. ``lease_namespace``:
     where the shard Leases live (default: the client's namespace). ``assign_concurrency``:
     label writes the sharder keeps in flight, and drain acknowledgements each shard does.
+    ``crash_detection``: each shard listens on a liveness endpoint advertised in its
+    Lease, and the sharder reassigns a shard's objects as soon as its process is proved
+    gone instead of waiting out its Lease (the signal and its one network assumption are
+    those of :class:`~kcs.leaderelection.CrashDetection`; give every replica of the ring
+    the setting, and a port other than the leader election's if both are fixed).
     """
 
     ring: str
@@ -66,6 +71,7 @@ class Sharding:
     partition_key: PartitionKey = default_partition_key
     lease_namespace: str | None = None
     assign_concurrency: int = 16
+    crash_detection: CrashDetection | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.ring, str) or not _RING.match(self.ring):

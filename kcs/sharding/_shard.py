@@ -77,32 +77,42 @@ class Shard:
         """Join, reconcile this shard's keys until ``stopping``, drain, leave. Returns
         whether the Lease was deleted (a clean leave); raises ShardLost if the fence
         closed before ``stopping``."""
-        await self.lease.acquire()
-        self.joined.set()
-        _log.info("%s: joined ring %s as a shard", self.identity, self.sharding.ring)
         fence = self.lease.fence
-        clean = False
+        clean = lost = False
+        released: bool | None = None
         async with anyio.create_task_group() as outer:
-            outer.start_soon(self.lease.renew_forever)
-            with fence.guard():
-                async with anyio.create_task_group() as tg:
-                    for gate in self.gates:
-                        tg.start_soon(gate.run)
-                    for runner in self.runners:
-                        tg.start_soon(runner.run)
-                    await stopping.wait()
-                    with anyio.move_on_after(drain_timeout) as drain:
+            liveness = self.lease.liveness
+            if liveness is not None:  # closed with this group, which is after the Lease
+                await liveness.open()  # was released (a leave, not a crash) or the fence
+                outer.start_soon(liveness.serve)  # closed (it closes the fence first)
+            await self.lease.acquire()
+            self.joined.set()
+            _log.info("%s: joined ring %s as a shard", self.identity, self.sharding.ring)
+            async with anyio.create_task_group() as renewing:
+                renewing.start_soon(self.lease.renew_forever)
+                with fence.guard():
+                    async with anyio.create_task_group() as tg:
+                        for gate in self.gates:
+                            tg.start_soon(gate.run)
                         for runner in self.runners:
-                            if runner.queue is not None:
-                                await runner.queue.shut_down_with_drain(None, drop_waiting=True)
-                    clean = not drain.cancelled_caught
-                    tg.cancel_scope.cancel()
-            lost = fence.scope.cancelled_caught and not stopping.is_set()
+                            tg.start_soon(runner.run)
+                        await stopping.wait()
+                        with anyio.move_on_after(drain_timeout) as drain:
+                            for runner in self.runners:
+                                if runner.queue is not None:
+                                    await runner.queue.shut_down_with_drain(
+                                        None, drop_waiting=True)
+                        clean = not drain.cancelled_caught
+                        tg.cancel_scope.cancel()
+                lost = fence.scope.cancelled_caught and not stopping.is_set()
+                renewing.cancel_scope.cancel()  # (no renewal racing the release below)
+            if clean and not lost and fence.open():
+                released = await self.lease.release()
             outer.cancel_scope.cancel()
         if lost:
             raise ShardLost(f"{self.identity}: shard fence closed: {fence.reason}")
-        if clean and fence.open():
-            return await self.lease.release()
+        if released is not None:
+            return released
         _log.warning("%s: reconciles did not all finish; the shard Lease will expire",
                      self.identity)
         return False

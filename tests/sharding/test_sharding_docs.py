@@ -32,7 +32,7 @@ async def test_the_sharding_page_runs_as_written() -> None:
         async with Client.from_url(api.url, qps=None) as client:
             namespace: dict[str, Any] = {"client": client, "anyio": anyio}
             blocks = python_blocks(PAGE.read_text())
-            assert len(blocks) == 2
+            assert len(blocks) == 3
             for i, code in enumerate(blocks):
                 compiled = compile(code, f"{PAGE}[block {i + 1}]", "exec",
                                    flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
@@ -40,3 +40,5 @@ async def test_the_sharding_page_runs_as_written() -> None:
                     result = eval(compiled, namespace)
                     if inspect.iscoroutine(result):
                         await result
+            crash = namespace["sharding"].crash_detection
+            assert crash is not None and crash.advertise == "10.1.2.3"

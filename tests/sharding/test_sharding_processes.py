@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -135,8 +136,64 @@ async def test_owned_objects_follow_their_owners_shard() -> None:
         assert overlaps(await c.intervals()) == []
 
 
-async def test_a_paused_shard_is_replaced_and_stops_for_good_when_it_wakes() -> None:
-    async with cluster("--sleep-ms", "5") as c:
+def lease_writes(writes: list[dict[str, Any]], c: Cluster, identity: str) -> tuple[
+        list[float], float]:
+    """(commit times of ``identity``'s own creates and updates of its shard Lease, the
+    commit time of that Lease's delete)."""
+    lease = f"{c.ring}-shard-{identity}"
+    own = [w["time"] for w in writes if w["name"] == lease and w["verb"] in ("create", "update")
+           and f"shard/{identity}/lease" in w["user_agent"]]
+    deleted = next(w["time"] for w in writes if w["name"] == lease and w["verb"] == "delete")
+    return own, deleted
+
+
+async def test_with_crash_detection_a_killed_shards_keys_move_before_its_lease_expires() -> None:
+    async with cluster("--sleep-ms", "2", "--crash-detection") as c:
+        names = await seed(c.api, N)
+        for ident in ("a", "b", "c"):
+            await c.start(ident)
+        before = await c.settled({"a", "b", "c"})
+        victim = next(i for i in ("b", "c") if not (c.replicas[i].last("stats") or {})
+                      .get("leader"))  # (a follower: the sharder itself stays up)
+        victim_keys = [n for n in names if before[n] == victim]
+        c.replicas[victim].kill()
+        killed_at = c.replicas[victim].killed_at
+        assert killed_at is not None and victim_keys
+        live = {"a", "b", "c"} - {victim}
+        after = await c.settled(live)
+        assert all(after[n] == before[n] for n in names if before[n] != victim)
+
+        async def keys_reconciled() -> bool:
+            done = await reconciled_by(c, victim_keys, killed_at)
+            return all(after[n] in done[n] for n in victim_keys)
+        await wait_until_async_(c, keys_reconciled)
+        # The proof came from the liveness endpoint, not from waiting out the Lease: it
+        # was deleted before it could have expired, and counted as a crash.
+        renewals, deleted = lease_writes(await c.api.writes(), c, victim)
+        assert deleted < max(renewals) + LEASE_DURATION, (max(renewals), deleted)
+
+        def counted() -> bool:
+            stats = [r.last("stats") for i, r in c.replicas.items() if i in live]
+            return any(s is not None and s["sharder"] and s["sharder"]["crashed"] == 1
+                       for s in stats)
+        await wait_until_async_(c, _async(counted))
+        assert overlaps(await c.intervals()) == []
+
+
+def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        return check()
+    run.__name__ = check.__name__
+    return run
+
+
+@pytest.mark.parametrize("crash_detection", [False, True], ids=["lease", "crash-detection"])
+async def test_a_paused_shard_is_replaced_and_stops_for_good_when_it_wakes(
+        crash_detection: bool) -> None:
+    # With crash detection too: a paused process keeps its sockets, so it is never
+    # taken for a crashed one; its keys move only once its Lease expired.
+    extra = ("--crash-detection",) if crash_detection else ()
+    async with cluster("--sleep-ms", "5", *extra) as c:
         names = await seed(c.api, 200)
         for ident in ("a", "b"):
             await c.start(ident)
@@ -156,10 +213,7 @@ async def test_a_paused_shard_is_replaced_and_stops_for_good_when_it_wakes() -> 
         # later still), and moved b's keys only after that delete. (b's last renewal may
         # have been sent just before the pause: expiry counts from it, not from the pause.)
         writes = await c.api.writes()
-        lease = f"{c.ring}-shard-b"
-        renewals = [w["time"] for w in writes if w["name"] == lease
-                    and w["verb"] in ("create", "update") and "shard/b/lease" in w["user_agent"]]
-        deleted = next(w["time"] for w in writes if w["name"] == lease and w["verb"] == "delete")
+        renewals, deleted = lease_writes(writes, c, "b")
         moves = [w["time"] for w in writes if w["namespace"] == "work"
                  and w["name"] in b_keys and "shard/b/" not in w["user_agent"]
                  and w["time"] > paused_at]
