@@ -321,38 +321,44 @@ async def serve_watch(
 
     next_bookmark = schedule(start)
     kind, av = w.served.resource.kind, w.api_version
-    while True:
-        if w.abort_reason is not None:
-            _abort(request)
-            return resp
-        deliverable = hub.may_deliver(w)
-        if w.pending and deliverable:
-            lines, w.pending = _take_write(w.pending)
-            drop = False
-            if hub.drop_every:
-                room = max(hub.drop_every - w.sent, 1)
-                if len(lines) >= room:
-                    lines, drop = lines[:room], True
-            w.sent += len(lines)
-            await resp.write(b"".join(lines))
-            if drop:
-                hub.counts["drop_watch"] += 1
+    try:
+        while True:
+            if w.abort_reason is not None:
                 _abort(request)
                 return resp
-            continue
-        now = loop.time()
-        if w.done or now >= deadline:
-            break
-        if next_bookmark is not None and deliverable and now >= next_bookmark:
-            rv = global_revision() if fast else cache_revision()
-            if fast or rv > w.position:
-                await resp.write(bookmark_line(kind, av, rv))
-            next_bookmark = schedule(now)
-            continue
-        timers = [t for t in (deadline, next_bookmark if deliverable else None) if t is not None]
-        w.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(min(timers)):
-                await w.wake.wait()
-    await resp.write_eof()
-    return resp
+            deliverable = hub.may_deliver(w)
+            if w.pending and deliverable:
+                lines, w.pending = _take_write(w.pending)
+                drop = False
+                if hub.drop_every:
+                    room = max(hub.drop_every - w.sent, 1)
+                    if len(lines) >= room:
+                        lines, drop = lines[:room], True
+                w.sent += len(lines)
+                await resp.write(b"".join(lines))
+                if drop:
+                    hub.counts["drop_watch"] += 1
+                    _abort(request)
+                    return resp
+                continue
+            now = loop.time()
+            if w.done or now >= deadline:
+                break
+            if next_bookmark is not None and deliverable and now >= next_bookmark:
+                rv = global_revision() if fast else cache_revision()
+                if fast or rv > w.position:
+                    await resp.write(bookmark_line(kind, av, rv))
+                next_bookmark = schedule(now)
+                continue
+            timers = [t for t in (deadline, next_bookmark if deliverable else None)
+                      if t is not None]
+            w.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(min(timers)):
+                    await w.wake.wait()
+        await resp.write_eof()
+        return resp
+    except ConnectionError:
+        # The client went away mid-write (as kube-apiserver, just end the watch; aiohttp
+        # then skips the rest of the response quietly).
+        return resp
