@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 N = 200
 
 
-@pytest.mark.parametrize("seed_", [1, 2])
-async def test_chaos_never_overlaps_and_settles(seed_: int) -> None:
+@pytest.mark.parametrize(("seed_", "crash_detection"), [(1, False), (2, False), (3, True)])
+async def test_chaos_never_overlaps_and_settles(seed_: int, crash_detection: bool) -> None:
     rng = random.Random(seed_)
-    async with cluster("--sleep-ms", "5") as c:
+    extra = ("--crash-detection",) if crash_detection else ()
+    async with cluster("--sleep-ms", "5", *extra) as c:
         names = await seed(c.api, N)
         next_id = 0
 
