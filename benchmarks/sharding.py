@@ -14,7 +14,9 @@ Every configuration gets a ring of its own on the same server.
 * ``sharding.moved_share_join``: share of objects whose shard label changed when a 4th
   replica joined 3 (ideal: 1/4).
 * ``sharding.dead_shard_recovery_s``: one of 4 shards SIGKILLed -> every one of its
-  objects reassigned and reconciled by a live shard; the shard lease is
+  objects reassigned and reconciled by a live shard, with crash detection
+  (``Sharding(crash_detection=...)``); ``sharding.dead_shard_recovery_s_lease_only``:
+  the same without it (the Lease is waited out). The shard lease is
   ``sharding.lease_duration_s``.
 """
 
@@ -131,11 +133,14 @@ async def _join(api: ApiServerProcess, n: int) -> float:
         return sum(1 for x in before if before[x] != after[x]) / len(before)
 
 
-async def _recovery(api: ApiServerProcess, n: int) -> float:
-    async with cluster("--no-marks", "--stats-every", "0.05", *TIMINGS, api=api, ring="dead") as c:
+async def _recovery(api: ApiServerProcess, n: int, crash_detection: bool) -> float:
+    extra = ("--crash-detection",) if crash_detection else ()
+    ring = "crash" if crash_detection else "dead"
+    async with cluster("--no-marks", "--stats-every", "0.05", *TIMINGS, *extra, api=api,
+                       ring=ring) as c:
         await _settle(c, 4, n)
         owners = await c.settled(c.live(), strict=True)
-        victim = c.replicas["dead-1"]
+        victim = c.replicas[f"{ring}-1"]
         lost = sum(1 for v in owners.values() if v == victim.identity)
         await anyio.sleep(0.5)
         before = _reconciles(c) - int((victim.last("stats") or {"reconciles": 0})["reconciles"])
@@ -175,8 +180,10 @@ async def _main(quick: bool) -> Metrics:
                 _progress(**{f"reconciles_per_s_{k}": rate, f"cpu_ms_per_reconcile_{k}": cpu_ms})
         moved = await _join(api, n)
         _progress(moved_share_join=moved)
-        recovery = await _recovery(api, n)
+        recovery = await _recovery(api, n, crash_detection=True)
         _progress(dead_shard_recovery_s=recovery)
+        recovery_lease = await _recovery(api, n, crash_detection=False)
+        _progress(dead_shard_recovery_s_lease_only=recovery_lease)
     t = {k: statistics.median(v) for k, v in tp.items()}
     return {
         "sharding.objects": float(n),
@@ -193,6 +200,7 @@ async def _main(quick: bool) -> Metrics:
         "sharding.cpu_ms_per_reconcile_4": statistics.median(cpu[4]),
         "sharding.moved_share_join": moved,
         "sharding.dead_shard_recovery_s": recovery,
+        "sharding.dead_shard_recovery_s_lease_only": recovery_lease,
         "sharding.lease_duration_s": LEASE_DURATION_S,
     }
 
