@@ -95,6 +95,8 @@ class _TargetSharder:
         self.target = target
         self.stats = stats
         self.ring = HashRing(vnodes=sharding.vnodes)
+        self.balanced_once = False
+        """Whether a rebalance of this term has run (the next may list only leavers)."""
         self.queue: WorkQueue[_Item] = WorkQueue(aging_interval=None)
         unassigned = f"!{sharding.shard_label}"
         self.primary = Informer(client, target.primary, target.namespace, unassigned,
@@ -214,15 +216,25 @@ class _TargetSharder:
     # -- membership changes --------------------------------------------------------------
 
     async def rebalance(self, members: frozenset[str]) -> None:
-        """Move every object whose shard is not its ring owner among ``members``."""
+        """Move every object whose shard is not its ring owner among ``members``.
+
+        When members only left since the last rebalance of this term, only their objects
+        can have a new owner (a consistent-hash ring moves no other key), so only they
+        are listed, by label: a dead shard's objects start moving after a list of its
+        share, not of everything."""
         async with self.lock:
+            before = self.ring.members
             self.ring = HashRing(members, vnodes=self.sharding.vnodes)
             if not members:
                 return
+            gone = before - members
+            selector = (f"{self.label} in ({','.join(sorted(gone))})"
+                        if self.balanced_once and gone and members <= before else None)
+            self.balanced_once = True
             moving: dict[ObjectKey, str] = {}
             stable: dict[ObjectKey, str] = {}
             decisions: list[Object] = []
-            async for obj in self._list(self.target.primary):
+            async for obj in self._list(self.target.primary, selector):
                 key = ObjectKey.of(obj)
                 shard = obj.metadata.labels.get(self.label)
                 if shard is None:
@@ -236,7 +248,7 @@ class _TargetSharder:
                 moving[key] = shard
                 decisions.append(obj)
             for index, resource in enumerate(self.target.owned):
-                async for child in self._list(resource):
+                async for child in self._list(resource, selector):
                     owner_key = _controller_owner(child, self.target.primary)
                     if owner_key is None:
                         continue
@@ -294,11 +306,11 @@ class _TargetSharder:
                 "resourceVersion": rv, "labels": {self.drain: "true"}}}, key.namespace or None)
             self.stats.drains += 1
 
-    async def _list(self, resource: Resource) -> Any:
+    async def _list(self, resource: Resource, label_selector: str | None = None) -> Any:
         token: str | None = None
         while True:
             page = await self.client.list(resource, self.target.namespace, limit=_PAGE,
-                                          continue_=token)
+                                          continue_=token, label_selector=label_selector)
             for obj in page:
                 yield obj
             token = page.continue_
