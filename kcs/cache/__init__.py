@@ -9,6 +9,9 @@
   indexed (namespace, label keys, field paths, owner uids, custom functions): frozen
   values, passed intact from whoever builds them.
 * :class:`Lister` — the read-only face of a store: what readers get.
+* :class:`IndexImage` — a store's namespace, label and field indexes by position
+  (:meth:`Store.index_image`), restored whole by :meth:`Relist.restore`: what a snapshot
+  saves so that a warm start does not index its objects one by one.
 * :class:`Delta` — the closed set of changes: :class:`Added`, :class:`Updated`,
   :class:`Deleted`.
 * The mutation detector — :class:`CacheMutationError` when a reader mutated a cached
@@ -21,6 +24,7 @@ Everything a reader gets is the cached instance itself: never mutate it.
 from kcs.cache._delta import Added, Deleted, Delta, Updated
 from kcs.cache._errors import CacheMutationError, HistoryExpired
 from kcs.cache._history import HistoryWatch
+from kcs.cache._image import IndexImage, PositionBuckets
 from kcs.cache._lister import Lister
 from kcs.cache._options import (
     NAMESPACE_INDEX,
@@ -46,8 +50,10 @@ __all__ = [
     "HistoryRetention",
     "HistoryWatch",
     "IndexFunc",
+    "IndexImage",
     "IndexOptions",
     "Lister",
+    "PositionBuckets",
     "Relist",
     "Store",
     "StoreOptions",

@@ -10,13 +10,14 @@ readers in other tasks.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import anyio
 
 from kcs.cache._delta import Added, Deleted, Delta, Updated
 from kcs.cache._errors import HistoryExpired
 from kcs.cache._history import History, HistoryWatch
+from kcs.cache._image import IndexImage, image_of, keys_of, restore_indexer
 from kcs.cache._indexer import Indexer
 from kcs.cache._lister import Lister
 from kcs.cache._mutation import MutationDetector, enabled_by_environment
@@ -182,6 +183,13 @@ class Store:
         """The values of ``index`` that at least one cached object has."""
         return list(self._indexer.buckets(index))
 
+    def index_image(self, keys: Sequence[str]) -> IndexImage:
+        """The namespace, label and field indexes as they are now, by position in
+        ``keys``: :meth:`keys` as of now, whose objects (:meth:`list`, in the same order)
+        are saved beside it (what a snapshot saves, for :meth:`Relist.restore`). A new
+        value: later changes of the store do not touch it."""
+        return image_of(self._indexer, keys)
+
     # --- configuration ---------------------------------------------------------------
     def add_indexes(self, indexes: IndexOptions) -> None:
         """Add the indexes ``indexes`` ask for that the store lacks (never removes one).
@@ -321,7 +329,8 @@ class Store:
         """
         # The current objects as the relist starts (a relist is built between two
         # commits; the dict's own get is a C call per listed object, not a Python one).
-        return Relist(self._project, self._objects.get, lambda: self._indexer, self._commit)
+        return Relist(self._project, self._objects.get, lambda: self._indexer, self._commit,
+                      self._objects.__len__)
 
     def replace(self, objects: Iterable[Object], resource_version: str) -> list[Delta]:
         """Swap in ``objects`` as the complete state at ``resource_version``, atomically.
@@ -510,8 +519,8 @@ class Relist:
     unchanged objects) and the commit.
     """
 
-    __slots__ = ("_commit", "_current", "_current_indexer", "_done", "_indexer", "_objects",
-                 "_project")
+    __slots__ = ("_commit", "_current", "_current_count", "_current_indexer", "_done",
+                 "_indexer", "_objects", "_project")
 
     def __init__(
         self,
@@ -519,10 +528,12 @@ class Relist:
         current: Callable[[str], Object | None],
         current_indexer: Callable[[], Indexer],
         commit: Callable[[dict[str, Object], Indexer, str], list[Delta]],
+        current_count: Callable[[], int] = lambda: 0,
     ) -> None:
         self._project = project
         self._current = current
         self._current_indexer = current_indexer
+        self._current_count = current_count
         self._commit = commit
         self._objects: dict[str, Object] = {}
         self._indexer = current_indexer().empty_like()
@@ -571,6 +582,38 @@ class Relist:
         """Add listed objects (one page, or all of them)."""
         for obj in objects:
             self.add(obj)
+
+    def restore(self, objects: Sequence[Object], image: IndexImage | None = None) -> None:
+        """Add ``objects`` with their indexes taken from ``image`` (:meth:`Store.index_image`
+        of the store that held them, in the same order), all at once: each bucket is
+        rebuilt whole instead of indexing the objects one by one. The indexes the image
+        lacks (owners, custom functions, a label key or field path it did not have) are
+        built from the objects.
+
+        The result equals :meth:`add_many` of the same objects, and that is what is done
+        where the two could differ: when the store projects objects (a transform, or
+        metadata-only), or when the relist or the store is not empty. Raises
+        ``ValueError``, adding nothing, for an image that does not fit the objects (a
+        position out of range, two objects with one key, a bucket whose object lacks its
+        value).
+        """
+        if self._done:
+            raise RuntimeError("this relist was already committed")
+        if self._project is not None or self._objects or self._current_count():
+            fields = {} if image is None else image.fields
+            if any(len(column) != len(objects) for column, _ in fields.values()):
+                raise ValueError(f"a field column does not have {len(objects)} values")
+            for i, obj in enumerate(objects):
+                values = {path: column[i] for path, (column, _) in fields.items()}
+                self.add(obj, field_values=values or None)
+            return
+        keys = keys_of(objects)
+        by_key = dict(zip(keys, objects, strict=True))
+        if len(by_key) != len(keys):
+            raise ValueError("two of the objects have the same key")
+        options = self._indexer.options
+        self._indexer = restore_indexer(options, image or IndexImage(), keys, objects, by_key)
+        self._objects = by_key
 
     def commit(self, resource_version: str) -> list[Delta]:
         """Swap the listed objects in as the store's state at ``resource_version``.

@@ -1,0 +1,153 @@
+"""Index images: a store restored from its image equals the same objects added one by one."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from cache_objects import pod
+
+from kcs.cache import IndexImage, IndexOptions, Store, StoreOptions
+from kcs.core import Object, object_from_dict
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def _pods(n: int = 60) -> list[Object]:
+    out = []
+    for i in range(n):
+        labels = {"app": f"a{i % 3}", "hash": f"h{i}"}  # "hash": one key per value
+        if i % 4:
+            labels["tier"] = f"t{i % 2}"
+        out.append(pod(f"p{i}", f"ns{i % 5}", str(100 + i), labels=labels,
+                       node=f"n{i % 7}" if i % 6 else None, owners=[f"rs{i % 4}"]))
+    return out
+
+
+def _odd(obj: Object) -> list[str]:
+    return ["odd"] if int(obj.name[1:]) % 2 else []
+
+
+def _contents(store: Store) -> tuple[dict[str, Object], dict[str, dict[str, set[str]]],
+                                     dict[str, dict[str, str]]]:
+    """Every object, every bucket of every index, every field value."""
+    indexes = {name: {v: set(store.index_keys(name, v)) for v in store.index_values(name)}
+               for name in store.index_names()}
+    fields = {p: dict(store.field_values(p)) for p in store.options.indexes.fields}
+    return {k: store.get(k) for k in store.keys()}, indexes, fields  # type: ignore[misc]  # noqa: SIM118 - Store has no __iter__
+
+
+def _listed(options: StoreOptions, objects: list[Object]) -> Store:
+    store = Store(options)
+    store.replace(objects, "200")
+    return store
+
+
+def _restored(options: StoreOptions, objects: list[Object], image: IndexImage | None) -> Store:
+    store = Store(options)
+    relist = store.relist()
+    relist.restore(objects, image)
+    assert len(store) == 0 and len(relist) == len(objects)  # the store waits for the commit
+    relist.commit("200")
+    return store
+
+
+INDEXES = {
+    "default": IndexOptions(fields=["spec.nodeName"]),
+    "some labels": IndexOptions(labels=["app", "tier", "absent"], fields=["spec.nodeName"]),
+    "owners and custom": IndexOptions(owners=True, custom={"odd": _odd}),
+    "none": IndexOptions(namespace=False, labels=False),
+}
+
+
+@pytest.mark.parametrize("saved", list(INDEXES))
+@pytest.mark.parametrize("loaded", list(INDEXES))
+def test_a_restored_store_equals_a_listed_one(saved: str, loaded: str) -> None:
+    """Whatever the image holds: what it has is restored, what it lacks is built."""
+    objects = _pods()
+    source = _listed(StoreOptions(indexes=INDEXES[saved]), objects)
+    keys = source.keys()
+    image = source.index_image(keys)
+    in_order = [source.get(k) for k in keys]
+    options = StoreOptions(indexes=INDEXES[loaded])
+    expected = _contents(_listed(options, in_order))  # type: ignore[arg-type]
+    got = _restored(options, in_order, image)  # type: ignore[arg-type]
+    assert _contents(got) == expected
+    assert got.list(label_selector="app=a1,tier=t1") == _listed(options, in_order).list(  # type: ignore[arg-type]
+        label_selector="app=a1,tier=t1")
+
+
+def test_the_image_is_a_copy() -> None:
+    store = _listed(StoreOptions(indexes=INDEXES["default"]), _pods(10))
+    keys = store.keys()
+    image = store.index_image(keys)
+    before = dataclasses.replace(image)
+    store.apply(pod("p1", "ns1", "999", labels={"app": "new"}, node="elsewhere"))
+    assert image == before
+
+
+def test_cluster_scoped_objects_restore() -> None:
+    nodes = [object_from_dict({"apiVersion": "v1", "kind": "Node",
+                               "metadata": {"name": f"n{i}", "resourceVersion": str(i + 1),
+                                            "labels": {"zone": f"z{i % 2}"}}})
+             for i in range(6)]
+    source = _listed(StoreOptions(), nodes)
+    keys = source.keys()
+    got = _restored(StoreOptions(), [source.get(k) for k in keys],  # type: ignore[misc]
+                    source.index_image(keys))
+    assert _contents(got) == _contents(source)
+    assert got.keys() == [f"n{i}" for i in range(6)]
+
+
+def test_a_projecting_store_restores_object_by_object() -> None:
+    def drop_status(obj: Object) -> Object:
+        return Object(obj.api_version, obj.kind, obj.metadata, b'{"spec":{}}')
+
+    objects = _pods(12)
+    options = StoreOptions(indexes=INDEXES["default"], transform=drop_status)
+    source = _listed(StoreOptions(indexes=INDEXES["default"]), objects)
+    keys = source.keys()
+    got = _restored(options, [source.get(k) for k in keys], source.index_image(keys))  # type: ignore[misc]
+    assert _contents(got) == _contents(_listed(options, objects))
+    assert all(o.body == b'{"spec":{}}' for o in got.list())
+
+
+def _bad(image: IndexImage, **changes: Any) -> IndexImage:
+    return dataclasses.replace(image, **changes)
+
+
+@pytest.mark.parametrize("damage", ["out of range", "negative", "lone multi", "wrong label",
+                                    "short column", "same value twice", "duplicate key"])
+def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
+    objects = _pods(20)
+    source = _listed(StoreOptions(indexes=INDEXES["default"]), objects)
+    keys = source.keys()
+    in_order: list[Object] = [source.get(k) for k in keys]  # type: ignore[misc]
+    image = source.index_image(keys)
+    namespace = image.namespace
+    assert namespace is not None
+    singles, multis = image.labels["hash"]
+    column, buckets = image.fields["spec.nodeName"]
+    if damage == "out of range":
+        image = _bad(image, labels={**image.labels, "hash": ([*singles[:-1], 10_000], multis)})
+    elif damage == "negative":
+        image = _bad(image, namespace=(namespace[0], [[-1, *namespace[1][0]]]))
+    elif damage == "lone multi":
+        image = _bad(image, labels={**image.labels, "hash": (singles[1:], [[singles[0]]])})
+    elif damage == "wrong label":  # "hash" buckets that point at objects without it
+        image = _bad(image, labels={**image.labels, "tier": image.labels["hash"]})
+    elif damage == "short column":
+        image = _bad(image, fields={"spec.nodeName": (column[:-1], buckets)})
+    elif damage == "same value twice":
+        image = _bad(image, labels={**image.labels, "app": ([0, 0], [])})
+    else:
+        in_order = [*in_order[:-1], in_order[0]]
+    store = Store(StoreOptions(indexes=INDEXES["default"]))
+    relist = store.relist()
+    with pytest.raises(ValueError, match=r"."):
+        relist.restore(in_order, image)
+    assert len(relist) == 0 and len(store) == 0  # nothing added
+    relist.add_many(objects)  # the relist is still usable: list instead
+    relist.commit("200")
+    assert _contents(store) == _contents(source)
