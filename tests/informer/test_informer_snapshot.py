@@ -216,3 +216,126 @@ async def test_a_version_1_snapshot_is_still_read(
         await caught_up(api, warm)
         assert warm.stats.snapshot_loads == 1
         assert _store_contents(warm) == expected
+
+
+async def test_the_snapshot_saves_the_index_buckets(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    """Version 3: the namespace, label and field buckets are in the file, by position, so
+    that a warm start restores them whole; an informer with other indexes still gets
+    exactly what a list gives it (what the file lacks is built from the objects)."""
+    from kcs.cache import IndexOptions, StoreOptions
+
+    api.seed("pods", [new_pod(f"p{i}", f"ns{i % 3}", node=f"n{i % 2}", app=f"a{i % 4}")
+                      for i in range(20)])
+    first = _indexed(client)
+    path = tmp_path / "pods.snapshot"
+    async with running(first):
+        await caught_up(api, first)
+        await first.save_snapshot(path)
+    snapshot = read_snapshot(path, PODS, first._codec)
+    assert snapshot.version == 3 and snapshot.image is not None
+    assert snapshot.image.all_labels and set(snapshot.image.labels) == {"app"}
+    assert snapshot.image.namespace is not None and len(snapshot.image.namespace[1]) == 3
+    assert set(snapshot.image.fields) == {"spec.nodeName"}
+
+    def odd(obj: Object) -> list[str]:
+        return ["odd"] if int(obj.name[1:]) % 2 else []
+
+    other = IndexOptions(labels=["app", "missing"], fields=["spec.nodeName", "spec.restartPolicy"],
+                         owners=True, custom={"odd": odd})
+    listed = Informer(client, PODS, options=InformerOptions(store=StoreOptions(indexes=other)))
+    warm = Informer(client, PODS, options=InformerOptions(
+        store=StoreOptions(indexes=other), snapshot=path))
+    async with running(listed), running(warm):
+        await caught_up(api, listed)
+        await caught_up(api, warm)
+        assert warm.stats.snapshot_loads == 1
+        assert _store_contents(warm) == _store_contents(listed)
+        assert warm.lister.by_index("odd", "odd") and warm.lister.by_index("label:missing", "x") == []
+
+
+async def test_managed_fields_survive_a_snapshot(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    pod = new_pod("p", app="a")
+    pod["metadata"]["managedFields"] = [{"manager": "m", "operation": "Update"}]
+    api.create("pods", pod)
+    path = tmp_path / "pods.snapshot"
+    kept = Informer(client, PODS, options=InformerOptions(keep_managed_fields=True))
+    async with running(kept):
+        await caught_up(api, kept)
+        await kept.save_snapshot(path)
+        before = kept.lister.get("p", "default")
+    warm = Informer(client, PODS, options=InformerOptions(keep_managed_fields=True, snapshot=path))
+    async with running(warm):
+        after = warm.lister.get("p", "default")
+        assert warm.stats.snapshot_loads == 1
+        assert after is not None and after == before
+        assert after.to_dict()["metadata"]["managedFields"]
+
+
+async def test_an_index_image_that_does_not_fit_means_a_list(
+    api: FakeApiServer, client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A well-formed file whose buckets point past its objects: refused with a log line
+    naming why, and the informer lists (nothing of the file reaches the cache)."""
+    import dataclasses
+
+    from kcs.informer._snapshot import write_snapshot
+
+    api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(5)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        await caught_up(api, first)
+        store = first._store
+        keys = store.keys()
+        image = store.index_image(keys)
+        assert image.namespace is not None
+        bad = dataclasses.replace(image, namespace=(image.namespace[0], [[0, 99]]))
+        write_snapshot(path, PODS, first.resource_version, store.list(), bad)
+    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
+        warm = Informer(client, PODS, options=InformerOptions(snapshot=path))
+        async with running(warm):
+            await caught_up(api, warm)
+            assert warm.stats.snapshot_loads == 0
+            assert warm.watcher is not None and warm.watcher.stats.lists == 1
+            assert cache_state(warm) == server_state(api)
+    assert "not using the snapshot" in caplog.text and "does not fit" in caplog.text
+
+
+async def test_a_version_2_snapshot_is_still_read(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    import msgspec
+
+    api.seed("pods", [new_pod(f"p{i}", node=f"n{i % 2}", app="a") for i in range(6)])
+    first = _indexed(client)
+    async with running(first):
+        await caught_up(api, first)
+        objects = first.lister.list()
+        rv = first.resource_version
+        expected = _store_contents(first)
+    nodes = {o.key: (o.get_path("spec.nodeName") or "") for o in objects}
+    document = {"kind": "InformerSnapshot", "version": 2, "resource": "pods", "apiVersion": "v1",
+                "resourceVersion": rv, "count": len(objects), "objects": objects,
+                "fields": {"spec.nodeName": [nodes[o.key] for o in objects]}}
+    path = tmp_path / "v2.snapshot"
+    path.write_bytes(b"KCSSNAP2\n" + msgspec.msgpack.encode(document))
+    snapshot = read_snapshot(path, PODS, first._codec)
+    assert snapshot.version == 2 and snapshot.image is None and snapshot.objects == objects
+    warm = _indexed(client, snapshot=path)
+    async with running(warm):
+        await caught_up(api, warm)
+        assert warm.stats.snapshot_loads == 1
+        assert _store_contents(warm) == expected
+
+
+def test_a_newer_format_is_named(tmp_path: Path) -> None:
+    from kcs.core import codec_for
+
+    path = tmp_path / "future.snapshot"
+    path.write_bytes(b"KCSSNAP9\n" + b"\x00" * 16)
+    with pytest.raises(SnapshotError, match=r"KCSSNAP9.*does not read"):
+        read_snapshot(path, PODS, codec_for("Pod"))
