@@ -67,9 +67,16 @@ class StreamDecoder:
     """Decodes the lines of one watch stream (one instance per stream).
 
     ``initial_events`` is true for a streaming list (``sendInitialEvents=true``): the
-    events before the bookmark annotated ``k8s.io/initial-events-end`` build the initial
-    state (by key), which that bookmark delivers as ``InitStart``, one ``InitApply`` per
-    object and ``InitDone``. A stream cut before the end bookmark delivers nothing.
+    events before the bookmark annotated ``k8s.io/initial-events-end`` are the initial
+    state. They are delivered as they arrive, ``InitStart`` then one ``InitApply`` per
+    object, and the end bookmark delivers ``InitDone``: the consumer indexes the list
+    while the rest of it is still on the wire, as it does page by page with a paginated
+    list. Each key is delivered once per list: when the server changes an object it
+    already sent (kube-apiserver 1.27-1.29 can interleave MODIFIED and DELETED with the
+    initial ADDED events), the decoder keeps the state by key from then on and, at the
+    end bookmark, delivers it whole after a new ``InitStart`` (the consumer drops the
+    partial list, as it does when a paginated list restarts). A stream cut before the end
+    bookmark leaves a partial list, which the next list's ``InitStart`` drops.
 
     An object that cannot be cached (see :func:`unreadable`) is dropped as if the server
     had not sent it, and reported; the resourceVersion still advances past it, so the
@@ -80,7 +87,9 @@ class StreamDecoder:
     __slots__ = (
         "_buffer",
         "_codec",
+        "_folding",
         "_reporter",
+        "_started",
         "error",
         "initializing",
         "interruption",
@@ -101,7 +110,11 @@ class StreamDecoder:
         """The resourceVersion of the last event applied (not advanced during init)."""
         self.initializing = initial_events
         """Whether the initial events of a streaming list are still arriving."""
+        # The initial state so far, by key; delivered as it grows until a key comes twice
+        # (or goes), then folded here and delivered whole at the end bookmark.
         self._buffer: dict[str, tuple[Object, BodySpans | None]] = {}
+        self._started = False  # InitStart delivered
+        self._folding = False  # a change during the initial events: deliver at the end
         self.interruption: Interruption | None = None
         """Set when the stream must not be read further."""
         self.error: Object | None = None
@@ -131,6 +144,18 @@ class StreamDecoder:
                 self._malformed(bytes(line), exc)
                 break
             if self.initializing:
+                if etype == "ADDED" and self._started and not self._folding:
+                    # The common initial event, inlined: a new key, delivered at once.
+                    meta = obj.metadata
+                    ns = meta.namespace
+                    key = f"{ns}/{meta.name}" if ns else meta.name  # meta.key, inlined
+                    buffer = self._buffer
+                    if (meta.resource_version and meta.name and obj.body.isascii()
+                            and key not in buffer):
+                        buffer[key] = (obj, spans)
+                        append(InitApply(obj, spans))
+                        delivered += 1
+                        continue
                 ok = self._initial(etype, obj, spans, out)
                 rv = self.resource_version
                 if not ok:
@@ -179,19 +204,32 @@ class StreamDecoder:
     def _initial(
         self, etype: str, obj: Object, spans: BodySpans | None, out: list[Event]
     ) -> bool:
-        # The initial state is buffered by key and delivered at the end bookmark, so that
-        # each key appears once between InitStart and InitDone: kube-apiserver 1.27-1.29
-        # can interleave changes (MODIFIED, DELETED) with the initial ADDED events.
+        # Delivered as it arrives, each key once between InitStart and InitDone; kept by
+        # key as well, so that a change of a key already delivered (kube-apiserver
+        # 1.27-1.29 interleave MODIFIED and DELETED with the initial ADDED events) folds
+        # the rest, delivered whole after a new InitStart at the end bookmark.
         if etype == "ADDED" or etype == "MODIFIED" or etype == "DELETED":  # noqa: PLR1714
             meta = obj.metadata
             if (not meta.resource_version or not meta.name or not obj.body.isascii()) and not (
                 self._acceptable(etype, obj, self.resource_version)
             ):
                 return True
+            key = meta.key
+            buffer = self._buffer
             if etype == "DELETED":
-                self._buffer.pop(meta.key, None)
-            else:
-                self._buffer[meta.key] = (obj, spans)
+                if buffer.pop(key, None) is not None:
+                    self._folding = True  # a key delivered, gone again
+                return True
+            if not self._folding:
+                if key in buffer:
+                    self._folding = True  # a key again: what was delivered is replaced
+                else:
+                    if not self._started:
+                        self._started = True
+                        out.append(InitStart())
+                    out.append(InitApply(obj, spans))
+                    self._reporter.stats.events += 1
+            buffer[key] = (obj, spans)
             return True
         if etype == "BOOKMARK":
             if obj.metadata.annotations.get(INITIAL_EVENTS_END) != "true":
@@ -205,10 +243,11 @@ class StreamDecoder:
             self.initializing = False
             rv = obj.metadata.resource_version
             self.resource_version = rv
-            out.append(InitStart())
-            out.extend([InitApply(o, s) for o, s in self._buffer.values()])
+            if self._folding or not self._started:
+                out.append(InitStart())  # drops what was delivered before the fold
+                out.extend([InitApply(o, s) for o, s in self._buffer.values()])
+                stats.events += len(self._buffer)
             out.append(InitDone(rv))
-            stats.events += len(self._buffer)
             self._buffer = {}
             return True
         if etype == "ERROR":

@@ -6,7 +6,7 @@ import pytest
 from watch_wire import added, bookmark, deleted, error_event, line, modified, pod, summary
 
 from kcs.core import codec_for
-from kcs.watch import Backoff, InitDone, WatchStats
+from kcs.watch import Backoff, InitApply, InitDone, InitStart, WatchStats
 from kcs.watch._backoff import BackoffState
 from kcs.watch._report import Reporter
 from kcs.watch._stream import Interruption, StreamDecoder
@@ -89,24 +89,31 @@ def test_decoder_error_events(code: int, interruption: Interruption, kind: str) 
 
 def test_decoder_streaming_list_until_the_end_bookmark() -> None:
     d, stats = decoder("", initial=True)
-    assert d.feed([added("a", 3), added("b", 4)]) == []  # buffered until the end bookmark
+    first = d.feed([added("a", 3), added("b", 4)])  # delivered as they arrive
+    assert [summary(e) for e in first] == [("InitStart", ""), ("InitApply", "a@3"),
+                                           ("InitApply", "b@4")]
     assert (d.initializing, d.resource_version) == (True, "")  # a tuple: no narrowing
     rest = d.feed([added("c", 5), bookmark(9, initial_end=True), modified("a", 10)])
     assert [summary(e) for e in rest] == [
-        ("InitStart", ""),
-        ("InitApply", "a@3"),
-        ("InitApply", "b@4"),
         ("InitApply", "c@5"),
         ("InitDone", "9"),
         ("Apply", "a@10"),
     ]
-    assert isinstance(rest[4], InitDone)
+    assert isinstance(rest[1], InitDone)
     assert not d.initializing and d.resource_version == "10"
     assert stats.events == 4
 
 
+def test_decoder_empty_streaming_list() -> None:
+    d, _ = decoder("", initial=True)
+    events = d.feed([bookmark(9, initial_end=True)])
+    assert [summary(e) for e in events] == [("InitStart", ""), ("InitDone", "9")]
+
+
 def test_decoder_folds_changes_during_initial_events_into_the_initial_state() -> None:
     # kube-apiserver 1.27-1.29 may send changes before the initial-events-end bookmark.
+    # Delivered as they come until a key comes again; from then on folded by key, and the
+    # whole state follows a new InitStart (which drops the partial list) at the end.
     d, _ = decoder("", initial=True)
     events = d.feed(
         [added("a", 3), added("b", 4), modified("a", 6), deleted("b", 7), added("c", 8),
@@ -114,14 +121,34 @@ def test_decoder_folds_changes_during_initial_events_into_the_initial_state() ->
     )
     assert [summary(e) for e in events] == [
         ("InitStart", ""),
+        ("InitApply", "a@3"),
+        ("InitApply", "b@4"),
+        ("InitStart", ""),
         ("InitApply", "a@6"),
         ("InitApply", "c@8"),
         ("InitDone", "9"),
     ]
+    # the state a consumer keeps (drop at InitStart, last wins) is the folded one
+    state: dict[str, str] = {}
+    for e in events:
+        if isinstance(e, InitStart):
+            state = {}
+        elif isinstance(e, InitApply):
+            state[e.obj.key] = e.obj.resource_version
+    assert state == {"default/a": "6", "default/c": "8"}
+
+
+def test_decoder_a_delete_of_a_key_never_sent_changes_nothing() -> None:
+    d, _ = decoder("", initial=True)
+    events = d.feed([added("a", 3), deleted("zz", 4), added("b", 5),
+                     bookmark(9, initial_end=True)])
+    assert [summary(e) for e in events] == [
+        ("InitStart", ""), ("InitApply", "a@3"), ("InitApply", "b@5"), ("InitDone", "9")]
 
 
 def test_decoder_detects_a_server_that_ignored_send_initial_events() -> None:
     d, _ = decoder("", initial=True)
     events = d.feed([added("a", 3), bookmark(11), modified("a", 12)])
-    assert events == []
+    # a partial list, which the paginated list's InitStart drops; nothing after the bookmark
+    assert [summary(e) for e in events] == [("InitStart", ""), ("InitApply", "a@3")]
     assert d.interruption is Interruption.NOT_STREAMING
