@@ -16,6 +16,7 @@ owner index and custom indexes (functions) are rebuilt from the objects on resto
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -166,6 +167,7 @@ def restore_indexer(
             column, positions = saved
             if len(column) != len(keys):
                 raise ValueError(f"{len(column)} values of {path} for {len(keys)} objects")
+            column = list(map(sys.intern, column))  # shared, as field_value makes them
             index = _FieldIndex(path)
             index.values = dict(zip(keys, column, strict=True))
             index.buckets = _buckets(positions, keys, partial(map, column.__getitem__))

@@ -151,3 +151,18 @@ def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
     relist.add_many(objects)  # the relist is still usable: list instead
     relist.commit("200")
     assert _contents(store) == _contents(source)
+
+
+def test_restored_field_values_are_shared_strings() -> None:
+    """As field_value interns them: every pod of a node holds one nodeName string."""
+    source = _listed(StoreOptions(indexes=INDEXES["default"]), _pods(30))
+    keys = source.keys()
+    image = source.index_image(keys)
+    column, buckets = image.fields["spec.nodeName"]
+    copies = ([bytes(v, "ascii").decode() for v in column], buckets)  # as a file gives them
+    restored = _restored(StoreOptions(indexes=INDEXES["default"]),
+                         [source.get(k) for k in keys],  # type: ignore[misc]
+                         dataclasses.replace(image, fields={"spec.nodeName": copies}))
+    values = restored.field_values("spec.nodeName")
+    on_n1 = [values[k] for k in restored.index_keys("field:spec.nodeName", "n1")]
+    assert len(on_n1) > 1 and all(v is on_n1[0] for v in on_n1)
