@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +126,7 @@ class Watcher:
         self._reader = reader
         self._unfiltered = label.empty and field.empty and transform is None
         self.client = client
-        self.pending: list[bytes] = []
+        self.pending: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.abort_reason: str | None = None
         self.done = False
@@ -267,15 +267,18 @@ same at a fraction of the per-write cost, instead of one write of the whole back
 (120 MB for 20,000 pods) that the client sees only once it was all built."""
 
 
-def _take_write(pending: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """The lines of the next write (at least one, at most about :data:`WRITE_BYTES`)
-    and the rest, in order."""
-    size = 0
-    for i, line in enumerate(pending):
+def _take_write(pending: deque[bytes]) -> list[bytes]:
+    """Take the lines of the next write from the front of ``pending``, in order: at least
+    one, at most about :data:`WRITE_BYTES`. Constant time per line taken, however long
+    the backlog (slicing the rest off a list at every write made a streaming list of
+    100,000 objects quadratic)."""
+    out = [pending.popleft()]
+    size = len(out[0])
+    while pending and size < WRITE_BYTES:
+        line = pending.popleft()
+        out.append(line)
         size += len(line)
-        if size >= WRITE_BYTES:
-            return pending[: i + 1], pending[i + 1 :]
-    return pending, []
+    return out
 
 
 def _abort(request: web.BaseRequest) -> None:
@@ -328,7 +331,7 @@ async def serve_watch(
                 return resp
             deliverable = hub.may_deliver(w)
             if w.pending and deliverable:
-                lines, w.pending = _take_write(w.pending)
+                lines = _take_write(w.pending)
                 drop = False
                 if hub.drop_every:
                     room = max(hub.drop_every - w.sent, 1)

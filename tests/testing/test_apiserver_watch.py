@@ -248,12 +248,14 @@ def test_a_backlog_is_written_in_slices_in_order() -> None:
     """A long backlog (a streaming list's initial events) goes out in writes of about
     WRITE_BYTES, every line whole and in order, so a client decodes the first events while
     the rest is sent (kube-apiserver writes each event on its own)."""
+    import collections
+
     from kcs.testing._watch import WRITE_BYTES, _take_write
 
     lines = [b"x" * (1000 + i % 7) + b"\n" for i in range(1000)] + [b"y" * (3 * WRITE_BYTES)]
-    pending, writes = list(lines), []
+    pending, writes = collections.deque(lines), []
     while pending:
-        write, pending = _take_write(pending)
+        write = _take_write(pending)
         assert write
         writes.append(write)
     assert [line for write in writes for line in write] == lines
