@@ -351,16 +351,21 @@ class Store:
         if detector is not None:
             detector.verify(previous)
         indexer.extend(self._indexer.options, objects)  # indexes added while it ran
-        deltas: list[Delta] = []
-        for key, new in objects.items():
-            old = previous.get(key)
-            if old is None:
-                deltas.append(Added(new))
-            elif old is not new:
-                old_rv, new_rv = old.metadata.resource_version, new.metadata.resource_version
-                if old_rv != new_rv or (not new_rv and old != new):
-                    deltas.append(Updated(old, new))
-        deltas.extend(Deleted(old) for key, old in previous.items() if key not in objects)
+        deltas: list[Delta]
+        if not previous:  # the first list (or a snapshot): every object is new
+            deltas = list(map(Added, objects.values()))
+        else:
+            deltas = []
+            for key, new in objects.items():
+                old = previous.get(key)
+                if old is None:
+                    deltas.append(Added(new))
+                elif old is not new:
+                    old_rv = old.metadata.resource_version
+                    new_rv = new.metadata.resource_version
+                    if old_rv != new_rv or (not new_rv and old != new):
+                        deltas.append(Updated(old, new))
+            deltas.extend(Deleted(old) for key, old in previous.items() if key not in objects)
         # The swap: two assignments, no await in between.
         self._objects = objects
         self._indexer = indexer
