@@ -126,7 +126,7 @@ class Watcher:
         self._reader = reader
         self._unfiltered = label.empty and field.empty and transform is None
         self.client = client
-        self.pending: deque[bytes] = deque()
+        self.pending: deque[Line] = deque()
         self.wake = asyncio.Event()
         self.abort_reason: str | None = None
         self.done = False
@@ -177,9 +177,11 @@ class Watcher:
             self.push(self.transform("ADDED", obj))
             return
         raw = obj.as_version(self._convert) if self._convert else obj.raw
-        self.push(b'{"type":"ADDED","object":' + raw + b"}\n")
+        # The line in pieces, joined by the write that sends it: a streaming list of
+        # 100,000 objects starts going out at once instead of after 500 MB of copies.
+        self.push((_ADDED_HEAD, raw, _LINE_END))
 
-    def push(self, line: bytes) -> None:
+    def push(self, line: Line) -> None:
         """Queue one line and wake the writer."""
         self.pending.append(line)
         self.wake.set()
@@ -267,18 +269,40 @@ same at a fraction of the per-write cost, instead of one write of the whole back
 (120 MB for 20,000 pods) that the client sees only once it was all built."""
 
 
-def _take_write(pending: deque[bytes]) -> list[bytes]:
+Line = bytes | tuple[bytes, bytes, bytes]
+"""One pending line of a watch stream: its bytes, or the pieces that make it up."""
+
+_ADDED_HEAD = b'{"type":"ADDED","object":'
+_LINE_END = b"}\n"
+
+
+def _line_size(line: Line) -> int:
+    return len(line) if isinstance(line, bytes) else sum(map(len, line))
+
+
+def _take_write(pending: deque[Line]) -> list[Line]:
     """Take the lines of the next write from the front of ``pending``, in order: at least
     one, at most about :data:`WRITE_BYTES`. Constant time per line taken, however long
     the backlog (slicing the rest off a list at every write made a streaming list of
     100,000 objects quadratic)."""
     out = [pending.popleft()]
-    size = len(out[0])
+    size = _line_size(out[0])
     while pending and size < WRITE_BYTES:
         line = pending.popleft()
         out.append(line)
-        size += len(line)
+        size += _line_size(line)
     return out
+
+
+def _joined(lines: list[Line]) -> bytes:
+    """The bytes of ``lines``, in one copy."""
+    parts: list[bytes] = []
+    for line in lines:
+        if isinstance(line, bytes):
+            parts.append(line)
+        else:
+            parts.extend(line)
+    return b"".join(parts)
 
 
 def _abort(request: web.BaseRequest) -> None:
@@ -338,7 +362,7 @@ async def serve_watch(
                     if len(lines) >= room:
                         lines, drop = lines[:room], True
                 w.sent += len(lines)
-                await resp.write(b"".join(lines))
+                await resp.write(_joined(lines))
                 if drop:
                     hub.counts["drop_watch"] += 1
                     _abort(request)

@@ -250,10 +250,15 @@ def test_a_backlog_is_written_in_slices_in_order() -> None:
     the rest is sent (kube-apiserver writes each event on its own)."""
     import collections
 
-    from kcs.testing._watch import WRITE_BYTES, _take_write
+    from kcs.testing._watch import WRITE_BYTES, Line, _joined, _line_size, _take_write
 
-    lines = [b"x" * (1000 + i % 7) + b"\n" for i in range(1000)] + [b"y" * (3 * WRITE_BYTES)]
-    pending, writes = collections.deque(lines), []
+    # whole lines, and lines in pieces (an initial ADDED: envelope, object, end)
+    lines: list[Line] = [
+        b"x" * (1000 + i % 7) + b"\n" if i % 3 else (b'{"a":', b"z" * (900 + i % 5), b"}\n")
+        for i in range(1000)
+    ] + [b"y" * (3 * WRITE_BYTES)]
+    pending: collections.deque[Line] = collections.deque(lines)
+    writes = []
     while pending:
         write = _take_write(pending)
         assert write
@@ -262,4 +267,6 @@ def test_a_backlog_is_written_in_slices_in_order() -> None:
     assert len(writes) > 3
     for write in writes:
         # under the limit until its last line, which may cross it (a line is never cut)
-        assert sum(map(len, write[:-1])) < WRITE_BYTES
+        assert sum(map(_line_size, write[:-1])) < WRITE_BYTES
+    flat = [line if isinstance(line, bytes) else b"".join(line) for line in lines]
+    assert b"".join(_joined(write) for write in writes) == b"".join(flat)
