@@ -332,7 +332,10 @@ async def serve_watch(
     resp.content_type = "application/json"
     resp.headers["Cache-Control"] = "no-cache, private"
     resp.enable_chunked_encoding()
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionError:
+        return resp  # the client went away before the headers: as below, end quietly
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + policy.watch_timeout(timeout_seconds)
