@@ -9,6 +9,7 @@ work runs in a :class:`~kcs.sharding.ShardFence` moved forward at each renewal.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,9 +35,10 @@ _log = logging.getLogger("kcs.sharding")
 class ShardLost(RuntimeError):
     """This replica's shard fence closed: it could not renew its shard Lease in time, or
     the Lease was taken or deleted. Its sharded controllers were cancelled; its keys go
-    to the other shards once the Lease has expired. The replica must restart (a new
-    process, a fresh cache) to rejoin: a shard never resumes work after its fence closed,
-    so the sharder may treat an expired Lease as final."""
+    to the other shards once the Lease has expired (with crash detection, also if the
+    process dies first). The replica must restart (a new process, a fresh cache) to
+    rejoin: a shard never resumes work after its fence closed, so the sharder may treat
+    an expired Lease as final."""
 
 
 class ShardLease:
@@ -60,7 +62,10 @@ class ShardLease:
       it (annotation
       ``leaderelection.kcs.io/liveness``); whenever it closes, it closes the fence
       first. So a sharder that sees it refuse connections after greeting knows this
-      shard can send no further request of its work.
+      shard can send no further request of its work. (:class:`~kcs.sharding.Shard`
+      keeps it open, after a fence closed by itself, until :attr:`may_expire_at`: a
+      closed fence is not a crash, and requests already sent keep the margin they have
+      without crash detection.)
     """
 
     def __init__(self, client: Client, sharding: Sharding, identity: str,
@@ -76,6 +81,7 @@ class ShardLease:
         self.fence = ShardFence(f"{self.namespace}/{self.name}")
         """The fence of this shard's work (open once :meth:`acquire` returned)."""
         self._lease: Object | None = None
+        self._sent = -math.inf
         config = sharding.crash_detection
         self.liveness: LivenessEndpoint | None = (
             None if config is None else LivenessEndpoint(config, self._liveness_closing))
@@ -146,8 +152,15 @@ class ShardLease:
                       "to expire", self.name)
             await anyio.sleep(self.timings.retry_period)
 
+    @property
+    def may_expire_at(self) -> float:
+        """The earliest moment (this clock) another replica may take this shard's Lease
+        as expired: the send time of the last successful write plus ``lease_duration``."""
+        return self._sent + self.timings.lease_duration
+
     def _held(self, lease: Object, sent: float) -> None:
         self._lease = lease
+        self._sent = sent
         self.fence.extend(sent + self.timings.renew_deadline)
 
     async def renew_forever(self) -> None:

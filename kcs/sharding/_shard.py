@@ -108,12 +108,21 @@ class Shard:
                 renewing.cancel_scope.cancel()  # (no renewal racing the release below)
             if clean and not lost and fence.open():
                 released = await self.lease.release()
+            elif liveness is not None:
+                # The fence closed by itself (or reconciles were cut short): that is no
+                # crash. Closing the endpoint now would let the sharder move the keys at
+                # once, before requests already sent had the margin an expiry gives.
+                _log.warning("%s: shard fence closed (%s); holding the liveness endpoint "
+                             "until the shard Lease could have expired", self.identity,
+                             fence.reason or "reconciles did not finish")
+                await anyio.sleep_until(self.lease.may_expire_at)
             outer.cancel_scope.cancel()
         if lost:
             raise ShardLost(f"{self.identity}: shard fence closed: {fence.reason}")
         if released is not None:
             return released
-        _log.warning("%s: reconciles did not all finish; the shard Lease will expire",
+        _log.warning("%s: the shard Lease was not released (reconciles did not all finish, "
+                     "or the fence closed); the sharder moves its objects once it expires",
                      self.identity)
         return False
 

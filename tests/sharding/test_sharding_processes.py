@@ -180,6 +180,29 @@ async def test_with_crash_detection_a_killed_shards_keys_move_before_its_lease_e
         assert overlaps(await c.intervals()) == []
 
 
+async def test_with_crash_detection_a_shard_whose_fence_closed_is_not_taken_for_a_crash() -> None:
+    # b's renewals hang (its Lease client is partitioned): its fence closes after
+    # renew_deadline, by itself. Its liveness endpoint must stay open until its Lease
+    # could have expired, or the sharder would move its keys at once, cutting the margin
+    # that requests already sent have. The renewal is sent a little before it commits.
+    send_to_commit = 0.2
+    async with cluster("--sleep-ms", "2", "--crash-detection") as c:
+        await seed(c.api, 100)
+        for ident in ("a", "b"):
+            await c.start(ident)
+        await c.settled({"a", "b"})
+        await c.api.partition(user_agent="shard/b/lease")
+        await c.settled({"a"})
+        with anyio.fail_after(30):
+            await c.replicas["b"].exited.wait()
+        exit_event = c.replicas["b"].last("exit")
+        assert exit_event is not None and "ShardLost" in str(exit_event["error"])
+        renewals, deleted = lease_writes(await c.api.writes(), c, "b")
+        assert deleted >= max(renewals) + LEASE_DURATION - send_to_commit, (
+            max(renewals), deleted)
+        assert overlaps(await c.intervals()) == []
+
+
 def _async(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     async def run() -> bool:
         return check()
