@@ -236,7 +236,8 @@ class Membership:
                 except NotFound:
                     pass
                 except Conflict:
-                    self.refuted += 1
+                    if not crashed:
+                        self.refuted += 1
                     await self._reread(member)
                     return
                 except (ApiError, ClientError, TimeoutError) as exc:

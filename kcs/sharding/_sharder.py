@@ -221,7 +221,8 @@ class _TargetSharder:
         When members only left since the last rebalance of this term, only their objects
         can have a new owner (a consistent-hash ring moves no other key), so only they
         are listed, by label: a dead shard's objects start moving after a list of its
-        share, not of everything."""
+        share, not of everything. (Not with owned kinds: a child and its owner may carry
+        different labels for a while, so both lists stay whole.)"""
         async with self.lock:
             before = self.ring.members
             self.ring = HashRing(members, vnodes=self.sharding.vnodes)
@@ -229,8 +230,8 @@ class _TargetSharder:
                 return
             gone = before - members
             selector = (f"{self.label} in ({','.join(sorted(gone))})"
-                        if self.balanced_once and gone and members <= before else None)
-            self.balanced_once = True
+                        if self.balanced_once and gone and members <= before
+                        and not self.target.owned else None)
             moving: dict[ObjectKey, str] = {}
             stable: dict[ObjectKey, str] = {}
             decisions: list[Object] = []
@@ -259,6 +260,7 @@ class _TargetSharder:
                           and child.metadata.labels.get(self.label) != stable[owner_key]):
                         await self._label_child(index, ckey, stable[owner_key])
             del stable
+            self.balanced_once = True
             limiter = anyio.CapacityLimiter(self.sharding.assign_concurrency)
             async with anyio.create_task_group() as tg:
                 for obj in decisions:
