@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -262,16 +263,23 @@ async def wait_until_gone(
     and is retried: a refusal before any greeting (a wrong address, or an endpoint not
     open yet) every ``retry`` seconds, a timeout or a failed greeting likewise. When a
     held connection ends, the endpoint is probed at once and a few more times over about
-    a second (a dying process's kernel closes its sockets one by one, so its listener may
-    still accept a connection it is about to reset). ``on_greeted`` is called at each
-    greeting. Cancel the call to stop following."""
+    2.5 s (a dying process's kernel closes its sockets one by one, so its listener may
+    still accept a connection it is about to reset); an endpoint that greets and hangs
+    up at once is not called again more often than every ``retry`` seconds.
+    ``on_greeted`` is called at each greeting. Cancel the call to stop following."""
     greeted = False
     probes = _PROBES
+    last_greeting = -math.inf
     while True:
         outcome, stream = await connect(endpoint, config.connect_timeout)
         if outcome == "greeted":
             assert stream is not None
+            if anyio.current_time() - last_greeting < retry:
+                await close_stream(stream)  # it hung up on the last greeting at once
+                await anyio.sleep(retry)
+                continue
             greeted, probes = True, 0
+            last_greeting = anyio.current_time()
             if on_greeted is not None:
                 on_greeted()
             try:
