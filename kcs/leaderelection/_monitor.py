@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 import anyio
 import anyio.abc
@@ -24,6 +23,8 @@ from kcs.leaderelection._context import Election
 from kcs.leaderelection._events import ElectionEventKind
 from kcs.leaderelection._identity import candidate_lease_name
 from kcs.leaderelection._liveness import (
+    _PROBE_DELAY,
+    _PROBES,
     CrashDetection,
     Endpoint,
     close_stream,
@@ -37,9 +38,6 @@ from kcs.leaderelection._record import ANNOTATION_LIVENESS
 __all__ = ["HolderMonitor"]
 
 _log = logging.getLogger("kcs.leaderelection")
-
-_PROBES: Final = 8
-_PROBE_DELAY: Final = 0.005
 
 
 @dataclass(frozen=True, slots=True)
