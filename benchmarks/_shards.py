@@ -18,6 +18,7 @@ the key over, since it could write nothing more.)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import anyio
 import anyio.abc
 from anyio.streams.text import TextReceiveStream
 
+from benchmarks._shard_replica import parse_args
 from kcs.client import Client
 from kcs.core import builtin
 from kcs.sharding import HashRing
@@ -41,7 +43,6 @@ from kcs.testing import ApiServerProcess, eventually
 REPLICA = Path(__file__).with_name("_shard_replica.py")
 CONFIGMAPS = builtin("configmaps")
 RING = "test"
-DEFAULT_RENEW_DEADLINE = 1.2  # _shard_replica.py's --renew-deadline default
 _UA = re.compile(r"shard/([^/\s]+)/(work|lease)")
 
 
@@ -132,12 +133,16 @@ class Cluster:
         return {i: r.stopped_at for i, r in self.replicas.items() if r.stopped_at is not None}
 
     @property
+    def options(self) -> argparse.Namespace:
+        """The options the replicas were started with, parsed as a replica parses them
+        (so its defaults and every spelling count): ``lease_duration``,
+        ``renew_deadline`` ..."""
+        return parse_args(["--url", self.api.url, "--identity", "-", *self.args])
+
+    @property
     def renew_deadline(self) -> float:
         """The shard fences' renew deadline the replicas were started with."""
-        args = self.args
-        if "--renew-deadline" in args:
-            return float(args[args.index("--renew-deadline") + 1])
-        return DEFAULT_RENEW_DEADLINE
+        return float(self.options.renew_deadline)
 
     async def intervals(self) -> list[Interval]:
         return reconcile_intervals(await self.api.writes(), self.stopped(),

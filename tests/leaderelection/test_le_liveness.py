@@ -144,6 +144,19 @@ class _Standby:
         return obs is not None and self.monitor.proves_gone(obs)
 
 
+def _serve(tg: anyio.abc.TaskGroup, endpoint: LivenessEndpoint) -> anyio.CancelScope:
+    """Serve ``endpoint`` in ``tg`` until the returned scope is cancelled (the process
+    "dies": its listener closes)."""
+    scope = anyio.CancelScope()
+
+    async def serve() -> None:
+        with scope:
+            await endpoint.serve()
+
+    tg.start_soon(serve)
+    return scope
+
+
 async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
     with anyio.fail_after(within):
         while not condition():  # noqa: ASYNC110 (state of a socket peer: no event)
@@ -159,13 +172,7 @@ async def test_the_monitor_proves_a_holder_gone_only_after_it_greeted_then_refus
     async with Client.from_url(fake_apiserver.url, qps=None) as client:
         standby = _Standby(fake_apiserver, client, str(advertised))
         async with anyio.create_task_group() as tg:
-            serving = anyio.CancelScope()
-
-            async def serve() -> None:
-                with serving:
-                    await endpoint.serve()
-
-            tg.start_soon(serve)
+            serving = _serve(tg, endpoint)
             tg.start_soon(standby.monitor.run)
             await _until(lambda: "watching_holder" in standby.kinds())
             assert not standby.gone()
@@ -236,13 +243,7 @@ async def test_wait_until_gone_returns_once_a_greeting_endpoint_refuses() -> Non
         gone.set()
 
     async with anyio.create_task_group() as tg:
-        serving = anyio.CancelScope()
-
-        async def serve() -> None:
-            with serving:
-                await endpoint.serve()
-
-        tg.start_soon(serve)
+        serving = _serve(tg, endpoint)
         tg.start_soon(follow)
         await _until(lambda: greeted >= 1)
         assert not gone.is_set()

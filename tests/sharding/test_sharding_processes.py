@@ -21,7 +21,6 @@ SECRETS = builtin("secrets")
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
 N = 300
-LEASE_DURATION = 2.0  # _shard_replica.py's --lease-duration default
 
 
 async def reconciled_by(c: Cluster, names: list[str], since: float = 0.0) -> dict[str, set[str]]:
@@ -170,7 +169,7 @@ async def test_with_crash_detection_a_killed_shards_keys_move_before_its_lease_e
         # The proof came from the liveness endpoint, not from waiting out the Lease: it
         # was deleted before it could have expired, and counted as a crash.
         renewals, deleted = lease_writes(await c.api.writes(), c, victim)
-        assert deleted < max(renewals) + LEASE_DURATION, (max(renewals), deleted)
+        assert deleted < max(renewals) + c.options.lease_duration, (max(renewals), deleted)
 
         def counted() -> bool:
             stats = [r.last("stats") for i, r in c.replicas.items() if i in live]
@@ -198,7 +197,7 @@ async def test_with_crash_detection_a_shard_whose_fence_closed_is_not_taken_for_
         exit_event = c.replicas["b"].last("exit")
         assert exit_event is not None and "ShardLost" in str(exit_event["error"])
         renewals, deleted = lease_writes(await c.api.writes(), c, "b")
-        assert deleted >= max(renewals) + LEASE_DURATION - send_to_commit, (
+        assert deleted >= max(renewals) + c.options.lease_duration - send_to_commit, (
             max(renewals), deleted)
         assert overlaps(await c.intervals()) == []
 
@@ -241,7 +240,8 @@ async def test_a_paused_shard_is_replaced_and_stops_for_good_when_it_wakes(
                  and w["name"] in b_keys and "shard/b/" not in w["user_agent"]
                  and w["time"] > paused_at]
         assert renewals and moves
-        assert deleted - max(renewals) >= LEASE_DURATION, (max(renewals), deleted, paused_at)
+        assert deleted - max(renewals) >= c.options.lease_duration, (
+            max(renewals), deleted, paused_at)
         assert min(moves) > deleted
         # Woken up, b finds its fence closed: it stops reconciling and exits, never
         # reconciling the keys it lost.
