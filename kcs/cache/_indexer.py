@@ -19,7 +19,7 @@ one path decode.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard
 from kcs.cache._options import (
@@ -32,7 +32,7 @@ from kcs.cache._options import (
     field_index_name,
     label_index_name,
 )
-from kcs.core import BodySpans, Object, field_value
+from kcs.core import BodySpans, Object, ObjectMeta, field_value
 
 __all__ = ["Indexer"]
 
@@ -203,15 +203,7 @@ class Indexer:
         meta = obj.metadata
         namespaces = self._namespace
         if namespaces is not None and meta.namespace:
-            # bucket_add, inlined: this runs for every object of every list
-            cur = namespaces.get(meta.namespace)
-            if cur is None:
-                namespaces[meta.namespace] = key
-            elif isinstance(cur, str):
-                if cur != key:
-                    namespaces[meta.namespace] = {cur, key}
-            else:
-                cur.add(key)
+            bucket_add(namespaces, meta.namespace, key)
         if meta.labels:
             self._add_labels(key, meta.labels)
         for path, index in self._fields.items():
@@ -230,12 +222,7 @@ class Indexer:
             if span is not None:
                 index.spans[key] = span
             bucket_add(index.buckets, value, key)
-        if self._owners is not None:
-            for ref in meta.owner_references:
-                bucket_add(self._owners, ref.uid, key)
-        for buckets, custom_values in custom:
-            for value in custom_values:
-                bucket_add(buckets, value, key)
+        self._file_refs(key, meta, custom, bucket_add)
 
     def remove(self, key: str, obj: Object) -> None:
         """Remove ``obj``, stored under ``key``, from every index."""
@@ -250,12 +237,23 @@ class Indexer:
             index.spans.pop(key, None)
             if value is not None:
                 bucket_discard(index.buckets, value, key)
+        self._file_refs(key, meta, custom, bucket_discard)
+
+    def _file_refs(
+        self,
+        key: str,
+        meta: ObjectMeta,
+        custom: Iterable[tuple[Buckets, Iterable[str]]],
+        put: Callable[[Buckets, str, str], None],
+    ) -> None:
+        """Put ``key`` under its owners' UIDs and its custom index values with ``put``
+        (:func:`bucket_add`), or take it from there (:func:`bucket_discard`)."""
         if self._owners is not None:
             for ref in meta.owner_references:
-                bucket_discard(self._owners, ref.uid, key)
+                put(self._owners, ref.uid, key)
         for buckets, values in custom:
             for value in values:
-                bucket_discard(buckets, value, key)
+                put(buckets, value, key)
 
     def update(
         self, key: str, old: Object, new: Object, spans: BodySpans | None = None
@@ -324,15 +322,7 @@ class Indexer:
                 if buckets is None:
                     indexes[label] = {value: key}
                     continue
-                # bucket_add, inlined: every label of every listed object comes here
-                cur = buckets.get(value)
-                if cur is None:
-                    buckets[value] = key
-                elif isinstance(cur, str):
-                    if cur != key:
-                        buckets[value] = {cur, key}
-                else:
-                    cur.add(key)
+                bucket_add(buckets, value, key)
         else:
             for label, buckets in indexes.items():
                 found = labels.get(label)

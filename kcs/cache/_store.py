@@ -273,16 +273,7 @@ class Store:
         history = self._history
         if history is not None and history.recording:
             history.record(rv, delta)
-        # _advance_to(rv, n), inlined: this is the hot path of every event
-        cur = self._rv_n
-        if (n > cur) if (n is not None and cur is not None) else (
-            not resource_version_at_least(self._rv, rv)
-        ):
-            self._rv = rv
-            self._rv_n = n
-            waiters = self._waiters
-            if waiters.count and (n is None or n >= waiters.low):
-                waiters.notify(rv)
+        self._advance_to(rv, n)
         return delta
 
     def delete(self, obj: Object) -> Delta | None:
