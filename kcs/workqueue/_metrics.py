@@ -21,46 +21,36 @@ class QueueMetrics(Protocol):
 
     def added(self) -> None:
         """A key started waiting (adds deduplicated into a waiting key are not counted)."""
+        return None
 
     def depth(self, waiting: int) -> None:
         """The number of keys waiting to be handed out changed to ``waiting``."""
+        return None
 
     def latency(self, seconds: float) -> None:
         """A key was handed to a worker after waiting ``seconds`` since it became due."""
+        return None
 
     def work_duration(self, seconds: float) -> None:
         """A worker called ``done(key)`` ``seconds`` after it got the key."""
+        return None
 
     def retried(self) -> None:
         """``add_rate_limited`` accepted a key."""
+        return None
 
     def ignored(self) -> None:
         """An add arrived after ``shut_down()`` and was ignored."""
+        return None
 
     def dropped(self, count: int) -> None:
         """``shut_down()`` discarded ``count`` keys (delayed ones, or all with ``drop_waiting``)."""
+        return None
 
 
-class NoQueueMetrics:
-    """The default :class:`QueueMetrics`: records nothing and costs a method call."""
+class NoQueueMetrics(QueueMetrics):
+    """The default :class:`QueueMetrics`: records nothing and costs a method call.
 
-    def added(self) -> None:
-        """Record nothing."""
-
-    def depth(self, waiting: int) -> None:
-        """Record nothing."""
-
-    def latency(self, seconds: float) -> None:
-        """Record nothing."""
-
-    def work_duration(self, seconds: float) -> None:
-        """Record nothing."""
-
-    def retried(self) -> None:
-        """Record nothing."""
-
-    def ignored(self) -> None:
-        """Record nothing."""
-
-    def dropped(self, count: int) -> None:
-        """Record nothing."""
+    Its methods are the protocol's own, which do nothing; a subclass overrides only the
+    ones it records.
+    """
