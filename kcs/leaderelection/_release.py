@@ -15,12 +15,12 @@ import logging
 import anyio
 
 from kcs.client import ClientError
-from kcs.core import ApiError, Conflict, NotFound
+from kcs.core import ApiError
 from kcs.leaderelection._context import Election
 from kcs.leaderelection._events import ElectionEventKind
 from kcs.leaderelection._handoff import Successor, pick_successor
 from kcs.leaderelection._lock import holder_write
-from kcs.leaderelection._record import LeaderElectionRecord
+from kcs.leaderelection._ownwrite import write_own
 from kcs.leaderelection._term import Term
 
 __all__ = ["release_lease"]
@@ -49,30 +49,23 @@ async def release_lease(
             spec, annotations = holder_write(base, target or "", el.timings,
                                              handoff=bool(target))
             try:
-                lease = await el.lock.update(base, spec, annotations)
-            except Conflict:
-                try:
-                    current = await el.lock.get()
-                except (ApiError, ClientError) as e:
-                    _log.warning("%s: releasing the lease conflicted and reading it failed "
-                                 "(%s); it expires in %.1fs", el.who, e,
-                                 el.timings.lease_duration)
-                    return None
-                el.observe(current)
-                if current is None or (
-                    LeaderElectionRecord.from_lease(current).holder_identity != el.identity
-                ):
-                    return None
-                term.own = current
-                continue
-            except NotFound:
-                return None
+                written = await write_own(el, base, spec, annotations)
             except (ApiError, ClientError) as e:
                 _log.warning("%s: could not release the lease (%s); it expires in %.1fs",
                              el.who, e, el.timings.lease_duration)
                 return None
+            if written.read_error is not None:
+                _log.warning("%s: releasing the lease conflicted and reading it failed "
+                             "(%s); it expires in %.1fs", el.who, written.read_error,
+                             el.timings.lease_duration)
+                return None
+            if written.retry is not None:
+                term.own = written.retry
+                continue
+            if written.lease is None:
+                return None  # taken or deleted meanwhile: nothing of ours to give up
             term.own = None
-            el.observer.observe(lease)
+            el.observer.observe(written.lease)
             if target:
                 _log.info("%s: handed the lease to %r", el.who, target)
                 el.emit(ElectionEventKind.HANDED_OFF, holder=target)

@@ -24,13 +24,13 @@ from enum import StrEnum
 import anyio
 
 from kcs.client import ClientError, Fence
-from kcs.core import ApiError, Conflict, NotFound, Object
+from kcs.core import ApiError, Object
 from kcs.leaderelection._context import Election
 from kcs.leaderelection._events import ElectionEventKind, EndReason
 from kcs.leaderelection._leadership import Leadership
 from kcs.leaderelection._lock import holder_write
 from kcs.leaderelection._observe import Observation
-from kcs.leaderelection._record import LeaderElectionRecord
+from kcs.leaderelection._ownwrite import write_own
 
 __all__ = ["MAX_IMMEDIATE_RETRIES", "Term", "TermState"]
 
@@ -135,29 +135,21 @@ class Term:
             spec, annotations = holder_write(base, el.identity, el.timings)
             with anyio.move_on_after(min(remaining, attempt_timeout)):
                 try:
-                    lease = await el.lock.update(base, spec, annotations)
-                except Conflict:
-                    try:
-                        current = await el.lock.get()
-                    except (ApiError, ClientError) as e:
-                        self._failed(f"conflict, and reading the lease failed: {e}")
-                        return
-                    el.observe(current)
-                    if current is None:
-                        self.end(EndReason.DELETED)
-                        return
-                    if LeaderElectionRecord.from_lease(current).holder_identity != el.identity:
-                        self.end(EndReason.LOST)
-                        return
-                    self.own = current
-                    continue
-                except NotFound:
-                    el.observer.observe(None, "")
-                    self.end(EndReason.DELETED)
-                    return
+                    written = await write_own(el, base, spec, annotations)
                 except (ApiError, ClientError) as e:
                     self._failed(str(e))
                     return
+                if written.read_error is not None:
+                    self._failed(f"conflict, and reading the lease failed: {written.read_error}")
+                    return
+                if written.ended is not None:
+                    self.end(written.ended)
+                    return
+                if written.retry is not None:
+                    self.own = written.retry
+                    continue
+                lease = written.lease
+                assert lease is not None
                 el.observer.observe(lease)
                 self.own = lease
                 new_deadline = sent + el.timings.renew_deadline
