@@ -48,18 +48,20 @@ _BUDGET_BURST = 10.0
 
 @dataclass(slots=True)
 class HedgeStats:
-    """Counters of a :class:`HedgedReads` (monotonic)."""
+    """Counters of a :class:`HedgedReads` (monotonic).
+
+    :ivar calls: Reads made through it.
+    :ivar slow: Reads not answered within their hedge delay (the slow tail).
+    :ivar hedged: Second requests sent.
+    :ivar hedge_wins: Reads answered by the second request.
+    :ivar budget_denied: Slow reads not hedged because the budget was spent.
+    """
 
     calls: int = 0
-    """Reads made through it."""
     slow: int = 0
-    """Reads not answered within their hedge delay (the slow tail)."""
     hedged: int = 0
-    """Second requests sent."""
     hedge_wins: int = 0
-    """Reads answered by the second request."""
     budget_denied: int = 0
-    """Slow reads not hedged because the budget was spent."""
 
 
 class _Window:

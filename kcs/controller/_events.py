@@ -52,24 +52,27 @@ _COMBINED = "(combined from similar events): "
 
 @dataclass(slots=True)
 class EventStats:
-    """Counters of an :class:`EventRecorder` (monotonic, for tests and metrics)."""
+    """Counters of an :class:`EventRecorder` (monotonic, for tests and metrics).
+
+    :ivar recorded: Calls of :meth:`EventRecorder.event`.
+    :ivar created: Event objects created (POST).
+    :ivar patched: Series updates written (PATCH of count and lastTimestamp).
+    :ivar coalesced: Occurrences folded into a write that was still queued (no API call of their
+        own).
+    :ivar aggregated: Occurrences whose message was replaced by the combined message.
+    :ivar spam_dropped: Writes skipped by the per-object spam filter.
+    :ivar overflow_dropped: Writes dropped because ``max_pending`` writes were already queued.
+    :ivar failed: Writes that failed (logged).
+    """
 
     recorded: int = 0
-    """Calls of :meth:`EventRecorder.event`."""
     created: int = 0
-    """Event objects created (POST)."""
     patched: int = 0
-    """Series updates written (PATCH of count and lastTimestamp)."""
     coalesced: int = 0
-    """Occurrences folded into a write that was still queued (no API call of their own)."""
     aggregated: int = 0
-    """Occurrences whose message was replaced by the combined message."""
     spam_dropped: int = 0
-    """Writes skipped by the per-object spam filter."""
     overflow_dropped: int = 0
-    """Writes dropped because ``max_pending`` writes were already queued."""
     failed: int = 0
-    """Writes that failed (logged)."""
 
 
 @dataclass(slots=True)

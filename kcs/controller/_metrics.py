@@ -40,27 +40,31 @@ class NoControllerMetrics:
 
 @dataclass(slots=True)
 class ControllerStats:
-    """Counters of a controller since it was created (monotonic, for tests and logs)."""
+    """Counters of a controller since it was created (monotonic, for tests and logs).
+
+    :ivar reconciles: Reconciles started.
+    :ivar successes: Reconciles that returned ``None`` or a plain ``Result()``.
+    :ivar requeues_after: Reconciles that asked for ``Result(requeue_after=...)``.
+    :ivar errors: Reconciles that raised (retried with backoff); timeouts included.
+    :ivar timeouts: Reconciles cut off by the reconcile timeout.
+    :ivar terminal_errors: Reconciles that raised :class:`~kcs.controller.TerminalError` (not
+        retried).
+    :ivar cancelled: Reconciles cancelled from outside (the controller was stopped).
+    :ivar read_your_writes_waits: Reconciles that had to wait for their own writes to reach the
+        cache.
+    :ivar read_your_writes_timeouts: Of those, the waits that timed out.
+    :ivar read_your_writes_seconds: Total seconds spent in those waits.
+    :ivar skipped: Keys the runner's gate refused (a sharded replica's keys of other shards).
+    """
 
     reconciles: int = 0
-    """Reconciles started."""
     successes: int = 0
-    """Reconciles that returned ``None`` or a plain ``Result()``."""
     requeues_after: int = 0
-    """Reconciles that asked for ``Result(requeue_after=...)``."""
     errors: int = 0
-    """Reconciles that raised (retried with backoff); timeouts included."""
     timeouts: int = 0
-    """Reconciles cut off by the reconcile timeout."""
     terminal_errors: int = 0
-    """Reconciles that raised :class:`~kcs.controller.TerminalError` (not retried)."""
     cancelled: int = 0
-    """Reconciles cancelled from outside (the controller was stopped)."""
     read_your_writes_waits: int = 0
-    """Reconciles that had to wait for their own writes to reach the cache."""
     read_your_writes_timeouts: int = 0
-    """Of those, the waits that timed out."""
     read_your_writes_seconds: float = 0.0
-    """Total seconds spent in those waits."""
     skipped: int = 0
-    """Keys the runner's gate refused (a sharded replica's keys of other shards)."""

@@ -65,20 +65,22 @@ SYNC_REPORT_INTERVAL = 30.0
 
 @dataclass(slots=True)
 class InformerStats:
-    """Counters of one informer (plain integers, read at any time)."""
+    """Counters of one informer (plain integers, read at any time).
+
+    :ivar batches: Batches of watch events processed.
+    :ivar events: Watch events processed (objects listed, applied or deleted, and bookmarks).
+    :ivar deltas: Changes of the store dispatched to handlers (initial adds included).
+    :ivar syncs: Complete lists swapped into the store (the first one and every relist).
+    :ivar snapshot_loads: Snapshots loaded at start.
+    :ivar watch_errors: Troubles its watchers reported (see :attr:`Informer.last_error`).
+    """
 
     batches: int = 0
-    """Batches of watch events processed."""
     events: int = 0
-    """Watch events processed (objects listed, applied or deleted, and bookmarks)."""
     deltas: int = 0
-    """Changes of the store dispatched to handlers (initial adds included)."""
     syncs: int = 0
-    """Complete lists swapped into the store (the first one and every relist)."""
     snapshot_loads: int = 0
-    """Snapshots loaded at start."""
     watch_errors: int = 0
-    """Troubles its watchers reported (see :attr:`Informer.last_error`)."""
 
 
 class Informer:
@@ -539,4 +541,3 @@ def _handler_name(handler: ResourceEventHandler) -> str:
     if isinstance(handler, FunctionHandler):
         return repr(handler)
     return type(handler).__qualname__
-

@@ -44,17 +44,23 @@ class ShardTarget:
 
 @dataclass(slots=True)
 class SharderStats:
-    """What the sharder has done since it started (monotonic counters)."""
+    """What the sharder has done since it started (monotonic counters).
+
+    :ivar rebalances: Rebalances completed (one per change of the members).
+    :ivar assigned: Unassigned primary objects given a shard.
+    :ivar drains: Drain labels written (moves from a live shard).
+    :ivar reassigned: Objects of a dead or departed shard given a live one directly.
+    :ivar children: Owned objects labelled with their owner's shard.
+    :ivar conflicts: Label writes that conflicted with another writer (retried later).
+    :ivar last_rebalance_s: Seconds the last rebalance took.
+    :ivar members: The shards of the last rebalance, sorted.
+    """
 
     rebalances: int = 0
     assigned: int = 0
-    """Unassigned primary objects given a shard."""
     drains: int = 0
-    """Drain labels written (moves from a live shard)."""
     reassigned: int = 0
-    """Objects of a dead or departed shard given a live one directly."""
     children: int = 0
-    """Owned objects labelled with their owner's shard."""
     conflicts: int = 0
     last_rebalance_s: float = 0.0
     members: list[str] = field(default_factory=list)

@@ -30,33 +30,35 @@ class WatchStats:
     of trouble by its :class:`~kcs.watch.WatchErrorKind` (a ``str`` enum, so
     ``stats.errors == {"gone": 1}`` reads naturally); ``tallies`` breaks them down by HTTP
     code with the last message; ``last_error`` is the most recent one in full.
+
+    :ivar events: Objects delivered: InitApply, Apply and Delete events.
+    :ivar bookmarks: Bookmarks received (including the end of a streaming list).
+    :ivar lists: Initial lists completed (paginated or streaming), the first one included.
+    :ivar relists: Lists started because the resume point was lost or refused, not the first
+        one.
+    :ivar pages: Pages of paginated lists received.
+    :ivar watches: Watch streams opened.
+    :ivar reconnects: Watch streams opened to resume after an earlier one ended (any reason).
+    :ivar rejected: Objects dropped because they cannot be cached (see ``rejected_object``).
+    :ivar errors: Troubles by kind.
+    :ivar tallies: Troubles by kind and HTTP code: how often, and the last message.
+    :ivar last_error: The most recent trouble (``str()`` of it is one line of plain words).
+    :ivar consecutive_failures: Failed attempts since the watcher was last healthy (a list
+        completed, a watch delivered an event); ``0`` while all is well.
     """
 
     events: int = 0
-    """Objects delivered: InitApply, Apply and Delete events."""
     bookmarks: int = 0
-    """Bookmarks received (including the end of a streaming list)."""
     lists: int = 0
-    """Initial lists completed (paginated or streaming), the first one included."""
     relists: int = 0
-    """Lists started because the resume point was lost or refused, not the first one."""
     pages: int = 0
-    """Pages of paginated lists received."""
     watches: int = 0
-    """Watch streams opened."""
     reconnects: int = 0
-    """Watch streams opened to resume after an earlier one ended (any reason)."""
     rejected: int = 0
-    """Objects dropped because they cannot be cached (see ``rejected_object``)."""
     errors: dict[WatchErrorKind, int] = field(default_factory=dict)
-    """Troubles by kind."""
     tallies: dict[tuple[WatchErrorKind, int | None], ErrorTally] = field(default_factory=dict)
-    """Troubles by kind and HTTP code: how often, and the last message."""
     last_error: WatchError | None = None
-    """The most recent trouble (``str()`` of it is one line of plain words)."""
     consecutive_failures: int = 0
-    """Failed attempts since the watcher was last healthy (a list completed, a watch
-    delivered an event); ``0`` while all is well."""
 
     def record(self, error: WatchError) -> None:
         """Count ``error`` and remember it as the last one."""
