@@ -12,7 +12,7 @@ Lease was deleted while it was cut off writes it again at its next renewal.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import anyio
 
@@ -32,8 +32,9 @@ DEFAULT_MAX_REMOVALS = 5
 """Candidate Leases deleted per sweep, at most."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Seen:
+class _Seen(NamedTuple):
+    """A candidate Lease's resourceVersion, and when this replica first saw it (monotonic)."""
+
     resource_version: str
     since: float
 
