@@ -213,7 +213,7 @@ class Watcher:
             resource, self.namespace, self.label_selector, self.field_selector
         )
         """The collection watched, in plain words (``"pods in all namespaces"``)."""
-        self._reporter = Reporter(self.stats, self.scope, on_error)
+        self._reporter = Reporter(self.stats, self.scope, on_error, lambda: self._rv)
         self.state = WatcherState.NEW
         """What the watcher is doing now (see :class:`~kcs.watch.WatcherState`)."""
         self.retry_at: float | None = None
@@ -416,7 +416,6 @@ class Watcher:
                         WatchErrorKind.REJECTED_OBJECT,
                         f"{self.scope}: rejected item {i} of a list page ({len(item)} bytes): "
                         f"{exc}; it is not cached",
-                        resource_version=self._rv,
                         level=logging.ERROR,
                     )
             spans = None
@@ -517,7 +516,6 @@ class Watcher:
                 f"{self.scope}: the watch at rv {self._rv or '(now)'} ended after "
                 f"{lived:.2f}s without a single line (a proxy answering watches with an "
                 "empty 200?)",
-                resource_version=self._rv,
                 then="retrying after a backoff",
             )
             raise _StreamInterrupted(None, None)
@@ -527,7 +525,6 @@ class Watcher:
         self._reporter.report(
             WatchErrorKind.DEAD_STREAM,
             f"{self.scope}: {what} for {self.options.dead_stream_timeout:g}s",
-            resource_version=self._rv,
             then=f"reconnecting at rv {self._rv or '(now)'}",
         )
         raise _StreamInterrupted(None, None)
@@ -552,7 +549,6 @@ class Watcher:
                 WatchErrorKind.GONE,
                 f"{self.scope}: {exc}",
                 code=exc.code,
-                resource_version=self._rv,
                 level=logging.INFO,
             )
             return self._gone()
@@ -581,7 +577,6 @@ class Watcher:
                     f"{self.scope}: {exc} again at rv {self._rv or '(now)'}: an event "
                     "larger than the client's max_watch_line_size was sent on every "
                     "resume",
-                    resource_version=self._rv,
                     then="relisting to read the collection through a list instead",
                 )
                 return self._relist_after_repeat(kind)
@@ -595,7 +590,6 @@ class Watcher:
         self._reporter.report(
             WatchErrorKind.UNEXPECTED,
             f"{self.scope}: unexpected error in the watcher: {type(exc).__name__}: {exc}",
-            resource_version=self._rv,
             then=f"retrying in {delay:.2f}s",
             level=logging.ERROR,
             exc_info=True,
@@ -607,7 +601,7 @@ class Watcher:
     ) -> WatchError:
         then = f"{self._doing()} in {delay:.2f}s"
         return self._reporter.report(
-            kind, message, code=code, resource_version=self._rv, then=then
+            kind, message, code=code, then=then
         )
 
     def _doing(self) -> str:
@@ -659,15 +653,28 @@ class Watcher:
 
     def _permanent(self, exc: Exception) -> float:
         """401, 403, 404, 405 or an unknown resource: say so plainly, retry slowly."""
+        return self._slowly(*self._plain_words(exc))
+
+    def _slowly(
+        self,
+        kind: WatchErrorKind,
+        code: int | None,
+        message: str,
+        *,
+        doing: str = "",
+        resource_version: str | None = None,
+    ) -> float:
+        """Report a trouble that asking again at once will not mend (``permanent``, at
+        ERROR) and return the slow backoff's next delay. ``doing`` is what the watcher
+        does after it (default: retry what failed)."""
         delay = self._slow_backoff.next_delay()
-        kind, code, message = self._plain_words(exc)
         self._reporter.report(
             kind,
             message,
             code=code,
             permanent=True,
-            resource_version=self._rv,
-            then=f"{self._doing()} in {delay:.1f}s",
+            resource_version=resource_version,
+            then=f"{doing or self._doing()} in {delay:.1f}s",
             level=logging.ERROR,
         )
         return delay
@@ -718,7 +725,6 @@ class Watcher:
                 f"{self.scope}: the server refused the continue token of a list page "
                 f"({exc}); this watcher now lists without pagination",
                 code=exc.code,
-                resource_version=self._rv,
                 then="listing again from the start, in one request",
             )
             return 0.0
@@ -726,35 +732,25 @@ class Watcher:
         if not at:
             # Nothing was refused but the request itself (a selector the server does not
             # accept, say): asking again will not help, so ask slowly.
-            delay = self._slow_backoff.next_delay()
             verb = "watch" if self._phase == "watch" else "list"
-            self._reporter.report(
+            return self._slowly(
                 WatchErrorKind.API_ERROR,
+                exc.code,
                 f"{exc.code} {exc.reason}: the apiserver refused to {verb} {self.scope}. "
                 f"The apiserver said: {exc.message}",
-                code=exc.code,
-                permanent=True,
-                resource_version=self._rv,
-                then=f"{self._doing()} in {delay:.1f}s",
-                level=logging.ERROR,
             )
-            return delay
         if self._refused_relist:
             # The resourceVersion of a fresh list was refused too: the server refuses its
             # own resourceVersions. Relisting at once again would be a fast loop.
-            delay = self._slow_backoff.next_delay()
             self._restart_from_scratch()
-            self._reporter.report(
+            return self._slowly(
                 WatchErrorKind.RESUME_REFUSED,
+                exc.code,
                 f"{self.scope}: the server refused to watch from rv {at!r}, which its own "
                 f"list returned ({exc})",
-                code=exc.code,
-                permanent=True,
+                doing="relisting from scratch",
                 resource_version=at,
-                then=f"relisting from scratch in {delay:.1f}s",
-                level=logging.ERROR,
             )
-            return delay
         self._refused_relist = True
         self._restart_from_scratch()
         self._reporter.report(
@@ -789,7 +785,6 @@ class Watcher:
         self._reporter.report(
             WatchErrorKind.STREAMING_LIST_REJECTED,
             f"{self.scope}: streaming list not supported by the server ({why})",
-            resource_version=self._rv,
             then="using paginated lists",
             level=logging.INFO,
         )
