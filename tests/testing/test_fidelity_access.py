@@ -224,6 +224,24 @@ async def test_scale_subresource_as_kube_serves_it(api: FakeApiServer) -> None:
     _, disc = await _get(api, "/apis/apps/v1")
     entry = next(r for r in disc["resources"] if r["name"] == "deployments/scale")
     assert (entry["group"], entry["version"], entry["kind"]) == ("autoscaling", "v1", "Scale")
+    # The selector string as apimachinery prints it: requirements sorted by key, labels
+    # and expressions together, the values of a set sorted.
+    api.create("deployments.apps", {
+        "metadata": {"name": "e", "namespace": "default"},
+        "spec": {"selector": {
+                     "matchLabels": {"tier": "web", "app": "e"},
+                     "matchExpressions": [
+                         {"key": "zone", "operator": "NotIn", "values": ["b", "a"]},
+                         {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                         {"key": "canary", "operator": "DoesNotExist"},
+                         {"key": "beta", "operator": "Exists"}]},
+                 "template": {"metadata": {"labels": {"app": "e", "tier": "web",
+                                                      "env": "dev", "beta": "1"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+    _, scale = await _get(api, "/apis/apps/v1/namespaces/default/deployments/e/scale")
+    assert scale["status"]["selector"] == (
+        "app=e,beta,!canary,env in (dev,prod),tier=web,zone notin (a,b)"
+    )
 
 
 async def test_pod_log_binding_and_eviction(api: FakeApiServer, tmp_path: Path) -> None:
