@@ -41,6 +41,7 @@ from kcs.testing._rbac import RbacAuthorizer, forbidden_error
 from kcs.testing._reads import Reads
 from kcs.testing._registry import Registry, ServedResource
 from kcs.testing._requestinfo import RequestInfo, parse_request_info
+from kcs.testing._responses import JSON, json_response, page_not_found, status_response
 from kcs.testing._status import (
     OptionError,
     bad_request,
@@ -56,7 +57,6 @@ from kcs.testing._watch import BookmarkPolicy, ClientInfo, Watcher, WatchHub, se
 
 __all__ = ["ApiHandler", "Target", "json_response", "page_not_found", "status_response"]
 
-JSON = "application/json"
 _RETURNS_DELETED = frozenset({"pods"})
 # subresources that write the stored object itself (the rest have handlers of their own)
 _STORE_SUBRESOURCES = frozenset({"status", "finalize"})
@@ -80,29 +80,6 @@ def _bearer(request: web.BaseRequest) -> str | None:
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    """A JSON response from a value or from bytes already serialized."""
-    data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return web.Response(body=data, status=status, content_type=JSON)
-
-
-def status_response(err: ApiError) -> web.Response:
-    """The Status of ``err`` with its HTTP code (and Retry-After for a 429)."""
-    resp = json_response(err.status, err.code)
-    ras = err.details.get("retryAfterSeconds")
-    if err.code in (429, 503) and ras is not None:
-        resp.headers["Retry-After"] = str(ras)
-    return resp
-
-
-def page_not_found() -> web.Response:
-    """Go's ``http.NotFound``: what kube-apiserver answers for a path nothing serves."""
-    resp = web.Response(text="404 page not found\n", status=404,
-                        content_type="text/plain", charset="utf-8")
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
 
 
 def _no_route() -> ApiError:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from kcs.testing._labelselector import format_selector
+
 __all__ = ["PRINTERS", "Column", "human_duration"]
 
 Column = tuple[str, str, int]
@@ -106,8 +108,6 @@ def _containers(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def _selector(obj: dict[str, Any]) -> str:
-    from kcs.testing._subresources import format_selector
-
     return format_selector(_spec(obj).get("selector")) or "<none>"
 
 

@@ -22,6 +22,7 @@ from kcs.testing._authn import Authenticator, UserInfo
 from kcs.testing._rbac import RbacAuthorizer
 from kcs.testing._registry import Registry, ServedResource
 from kcs.testing._requestinfo import RequestInfo
+from kcs.testing._responses import json_response
 from kcs.testing._status import bad_request, method_not_allowed
 from kcs.testing._watch import ClientInfo
 
@@ -94,8 +95,6 @@ class Reviews:
 
     async def _serve(self, request: web.BaseRequest, info: RequestInfo, s: ServedResource,
                      client: ClientInfo, user: UserInfo) -> web.StreamResponse:
-        from kcs.testing._handlers import json_response
-
         if info.verb != "create":
             raise method_not_allowed(info.verb, s.resource)
         body = await self._handler().body(request, s)

@@ -35,9 +35,11 @@ from aiohttp import web
 
 from kcs.core import ApiError, Conflict, LabelSelector, SelectorError, status_body
 from kcs.testing._authn import TokenIssuer, UserInfo
+from kcs.testing._labelselector import format_selector
 from kcs.testing._patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kcs.testing._registry import ServedResource
 from kcs.testing._requestinfo import RequestInfo
+from kcs.testing._responses import json_response
 from kcs.testing._status import bad_request, invalid, method_not_allowed
 from kcs.testing._verbs import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, Verbs
 from kcs.testing._watch import ClientInfo
@@ -45,39 +47,12 @@ from kcs.testing._watch import ClientInfo
 if TYPE_CHECKING:
     from kcs.testing._handlers import ApiHandler, Subresource
 
-__all__ = ["SCALE_KIND", "PodLogs", "Subresources", "format_selector"]
+__all__ = ["SCALE_KIND", "PodLogs", "Subresources"]
 
 SCALE_KIND = {"kind": "Scale", "group": "autoscaling", "version": "v1"}
 _SCALABLE = frozenset({"deployments.apps", "replicasets.apps", "statefulsets.apps",
                        "replicationcontrollers"})
 _PDB = ("policy", "v1", "poddisruptionbudgets")
-
-
-def format_selector(selector: Any) -> str:
-    """A ``metav1.LabelSelector`` (or a map, for replicationcontrollers) as the string
-    kube's ``FormatLabelSelector`` writes (``app=web,tier in (a,b)``).
-
-    As apimachinery's selectors print: one requirement per ``matchLabels`` entry and
-    per expression, sorted by key (labels and expressions together), the values of
-    ``in`` and ``notin`` sorted.
-    """
-    if not isinstance(selector, dict):
-        return ""
-    if "matchLabels" not in selector and "matchExpressions" not in selector:
-        return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-    parts = [(str(k), f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
-    for e in selector.get("matchExpressions") or ():
-        op, key, values = e.get("operator"), str(e.get("key")), sorted(e.get("values") or [])
-        if op == "In":
-            parts.append((key, f"{key} in ({','.join(values)})"))
-        elif op == "NotIn":
-            parts.append((key, f"{key} notin ({','.join(values)})"))
-        elif op == "Exists":
-            parts.append((key, key))
-        elif op == "DoesNotExist":
-            parts.append((key, f"!{key}"))
-    parts.sort(key=lambda part: part[0])
-    return ",".join(text for _, text in parts) or "<none>"
 
 
 def _get(obj: Any, path: str) -> Any:
@@ -220,8 +195,6 @@ class Subresources:
 
     async def _scale(self, request: web.BaseRequest, info: RequestInfo, s: ServedResource,
                      client: ClientInfo, user: UserInfo) -> web.StreamResponse:
-        from kcs.testing._handlers import json_response
-
         ns = info.namespace or None
         cur = self.verbs.get(s, ns, info.name)
         scale = self.scale_of(s, cur.obj, cur.rv)
@@ -331,8 +304,6 @@ class Subresources:
 
     async def _binding(self, request: web.BaseRequest, info: RequestInfo, s: ServedResource,
                        client: ClientInfo, user: UserInfo) -> web.StreamResponse:
-        from kcs.testing._handlers import json_response
-
         if info.verb != "create":
             raise method_not_allowed(info.verb, s.resource)
         body = await self._handler().body(request)
@@ -377,8 +348,6 @@ class Subresources:
 
     async def _eviction(self, request: web.BaseRequest, info: RequestInfo, s: ServedResource,
                         client: ClientInfo, user: UserInfo) -> web.StreamResponse:
-        from kcs.testing._handlers import json_response
-
         if info.verb != "create":
             raise method_not_allowed(info.verb, s.resource)
         body = await self._handler().body(request)
@@ -462,8 +431,6 @@ class Subresources:
 
     async def _token(self, request: web.BaseRequest, info: RequestInfo, s: ServedResource,
                      client: ClientInfo, user: UserInfo) -> web.StreamResponse:
-        from kcs.testing._handlers import json_response
-
         if info.verb != "create":
             raise method_not_allowed(info.verb, s.resource)
         body = await self._handler().body(request)
