@@ -13,64 +13,66 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any, get_args
 
 from kcs.testing._cluster import CONTROLLERS
-from kcs.testing._server import FakeApiServer
+from kcs.testing._server import Authorization, FakeApiServer
 
 __all__ = ["main"]
 
 TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
 
+_COMMAND_ONLY = ("tls_dir", "kubeconfig")
+"""The flags that say what the command does around the server; every other flag's ``dest``
+is the :class:`FakeApiServer` keyword it sets."""
+
 
 def _parser(prog: str = "python -m kcs.testing.apiserver") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog,
+    """The command's flags. A server flag left out is not passed at all (its default is
+    ``argparse.SUPPRESS``), so its default is the one :class:`FakeApiServer` declares."""
+    p = argparse.ArgumentParser(prog=prog, argument_default=argparse.SUPPRESS,
                                 description="A fake kube-apiserver on loopback, for tests.")
-    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--host", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="0 picks a free port (default)")
     p.add_argument("--token", default=None, help=f"require this bearer token (or ${TOKEN_ENV})")
-    p.add_argument("--bookmark-frequency", type=float, default=60.0,
+    p.add_argument("--bookmark-frequency", type=float,
                    help="seconds between faithful watch bookmarks (default 60, as kube)")
-    p.add_argument("--fast-bookmarks", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--fast-bookmarks", type=float, metavar="SECONDS",
                    help="instead, a bookmark every SECONDS carrying the global revision "
                         "(a test convenience kube-apiserver lacks)")
-    p.add_argument("--min-request-timeout", type=float, default=1800.0,
+    p.add_argument("--min-request-timeout", type=float,
                    help="a watch without timeoutSeconds ends after 1-2x this (default 1800)")
     p.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA")
     p.add_argument("--tls-dir", default=None,
                    help="with --tls, write the CA certificate there as ca.crt")
-    p.add_argument("--authorization", choices=["AlwaysAllow", "RBAC"], default="AlwaysAllow")
+    p.add_argument("--authorization", choices=get_args(Authorization))
     p.add_argument("--anonymous", action="store_true",
                    help="requests without a token are system:anonymous, not 401")
-    p.add_argument("--history-size", type=int, default=10_000,
+    p.add_argument("--history-size", type=int,
                    help="events kept per resource for watch resumption (default 10000)")
-    p.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
-    p.add_argument("--too-large-wait", type=float, default=3.0,
+    p.add_argument("--max-body-bytes", type=int)
+    p.add_argument("--too-large-wait", type=float,
                    help="seconds a request for a future resourceVersion waits before 504")
-    p.add_argument("--no-control", action="store_true", help="disable the /_fake/ endpoints")
-    p.add_argument("--disable-controller", action="append", default=[], metavar="NAME",
+    p.add_argument("--no-control", action="store_false", dest="control",
+                   help="disable the /_fake/ endpoints")
+    p.add_argument("--disable-controller", action="append", dest="disabled_controllers",
+                   metavar="NAME",
                    help="switch off one of the cluster's controllers (repeatable): "
                         + ", ".join(CONTROLLERS))
     p.add_argument("--kubeconfig", default=None, help="also write a kubeconfig to this path")
     return p
 
 
+def _server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`FakeApiServer` keywords the command line gives (the token falls back to
+    ``$KCS_FAKE_APISERVER_TOKEN``)."""
+    options = {k: v for k, v in vars(args).items() if k not in _COMMAND_ONLY}
+    options["token"] = args.token or os.environ.get(TOKEN_ENV) or None
+    return options
+
+
 async def _serve(args: argparse.Namespace) -> None:
-    api = FakeApiServer(
-        host=args.host,
-        port=args.port,
-        token=args.token or os.environ.get(TOKEN_ENV) or None,
-        bookmark_frequency=args.bookmark_frequency,
-        fast_bookmarks=args.fast_bookmarks,
-        min_request_timeout=args.min_request_timeout,
-        tls=args.tls,
-        authorization=args.authorization,
-        anonymous=args.anonymous,
-        history_size=args.history_size,
-        max_body_bytes=args.max_body_bytes,
-        too_large_wait=args.too_large_wait,
-        control=not args.no_control,
-        disabled_controllers=args.disable_controller,
-    )
+    api = FakeApiServer(**_server_options(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -79,7 +81,7 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         if args.kubeconfig:
             api.write_kubeconfig(args.kubeconfig)
-        if args.tls and args.tls_dir:
+        if api.certificate is not None and args.tls_dir:
             api.write_ca(os.path.join(args.tls_dir, "ca.crt"))
         print(api.url, flush=True)
         await stop.wait()
