@@ -50,6 +50,15 @@ def _set(obj: Obj, key: str, value: Any) -> None:
         obj[key] = value
 
 
+def _set_given(obj: Obj, key: str, **values: Any) -> None:
+    """:func:`_set` each of ``values`` in ``obj[key]`` when that is an object: an optional
+    (pointer) struct is defaulted only when it was given, never created."""
+    struct = obj.get(key)
+    if isinstance(struct, dict):
+        for name, value in values.items():
+            _set(struct, name, value)
+
+
 def _default(obj: Obj, key: str, value: Any) -> None:
     """Fill ``obj[key]`` when it is absent or ``null`` (an empty value stays)."""
     if obj.get(key) is None:
@@ -83,22 +92,15 @@ def _probe(p: Obj) -> None:
 
 
 def _handler(h: Obj) -> None:
-    get = h.get("httpGet")
-    if isinstance(get, dict):
-        _set(get, "path", "/")
-        _set(get, "scheme", "HTTP")
+    _set_given(h, "httpGet", path="/", scheme="HTTP")
 
 
 def _env(c: Obj) -> None:
     for e in _items(c, "env"):
         src = e.get("valueFrom")
         if isinstance(src, dict):
-            ref = src.get("fieldRef")
-            if isinstance(ref, dict):
-                _set(ref, "apiVersion", "v1")
-            res = src.get("resourceFieldRef")
-            if isinstance(res, dict):
-                _set(res, "divisor", "0")
+            _set_given(src, "fieldRef", apiVersion="v1")
+            _set_given(src, "resourceFieldRef", divisor="0")
 
 
 def _container(c: Obj) -> None:
@@ -139,28 +141,18 @@ def _volume(v: Obj) -> None:
                 token["expirationSeconds"] = 3600
             if isinstance(s.get("downwardAPI"), dict):
                 _file_refs(s["downwardAPI"])
-    host = v.get("hostPath")
-    if isinstance(host, dict) and host.get("type") is None:
-        host["type"] = ""
+    _set_given(v, "hostPath", type="")
     eph = v.get("ephemeral")
     if isinstance(eph, dict) and isinstance(eph.get("volumeClaimTemplate"), dict):
         tmpl = eph["volumeClaimTemplate"]
         _set(_d(tmpl, "spec"), "volumeMode", "Filesystem")
-    iscsi = v.get("iscsi")
-    if isinstance(iscsi, dict):
-        _set(iscsi, "iscsiInterface", "default")
-    rbd = v.get("rbd")
-    if isinstance(rbd, dict):
-        _set(rbd, "pool", "rbd")
-        _set(rbd, "user", "admin")
-        _set(rbd, "keyring", "/etc/ceph/keyring")
+    _set_given(v, "iscsi", iscsiInterface="default")
+    _set_given(v, "rbd", pool="rbd", user="admin", keyring="/etc/ceph/keyring")
 
 
 def _file_refs(src: Obj) -> None:
     for item in _items(src, "items"):
-        ref = item.get("fieldRef")
-        if isinstance(ref, dict):
-            _set(ref, "apiVersion", "v1")
+        _set_given(item, "fieldRef", apiVersion="v1")
 
 
 def pod_spec_defaults(spec: Obj) -> None:
@@ -379,9 +371,7 @@ def _pv(obj: Obj) -> None:
     spec = _d(obj, "spec")
     _set(spec, "persistentVolumeReclaimPolicy", "Retain")
     _set(spec, "volumeMode", "Filesystem")
-    host = spec.get("hostPath")
-    if isinstance(host, dict) and host.get("type") is None:
-        host["type"] = ""
+    _set_given(spec, "hostPath", type="")
     _set(_d(obj, "status"), "phase", "Pending")
 
 

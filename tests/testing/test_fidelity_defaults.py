@@ -121,6 +121,32 @@ async def test_pod_defaults_reach_probes_ports_volumes_and_resources(client: Htt
         {"name": "scratch", "emptyDir": {}}]
 
 
+async def test_an_optional_struct_is_defaulted_only_when_given(client: Http) -> None:
+    body = pod("p")
+    body["spec"]["containers"][0]["env"] = [
+        {"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+        {"name": "PLAIN", "value": "x"}]
+    body["spec"]["volumes"] = [
+        {"name": "host", "hostPath": {"path": "/data"}},
+        {"name": "disk", "iscsi": {"targetPortal": "10.0.0.1:3260", "lun": 0,
+                                   "iqn": "iqn.2001-04.com.example:storage"}},
+        {"name": "ceph", "rbd": {"monitors": ["10.0.0.1:6789"], "image": "img",
+                                 "pool": "mine"}}]
+    r = await client.post(PODS, body)
+    assert r.status == 201, r.body
+    env = r.body["spec"]["containers"][0]["env"]
+    assert env == [{"name": "CPU", "valueFrom": {"resourceFieldRef": {
+        "resource": "limits.cpu", "divisor": "0"}}}, {"name": "PLAIN", "value": "x"}]
+    assert r.body["spec"]["volumes"][:3] == [
+        {"name": "host", "hostPath": {"path": "/data", "type": ""}},
+        {"name": "disk", "iscsi": {"targetPortal": "10.0.0.1:3260", "lun": 0,
+                                   "iqn": "iqn.2001-04.com.example:storage",
+                                   "iscsiInterface": "default"}},
+        {"name": "ceph", "rbd": {"monitors": ["10.0.0.1:6789"], "image": "img",
+                                 "pool": "mine", "user": "admin",
+                                 "keyring": "/etc/ceph/keyring"}}]
+
+
 @pytest.mark.parametrize(("resources", "qos"), [
     ({}, "BestEffort"),
     ({"requests": {"cpu": "100m"}}, "Burstable"),
