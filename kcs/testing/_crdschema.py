@@ -37,17 +37,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kcs.testing._fielderrors import (
-    FieldError,
-    duplicate,
-    forbidden,
-    invalid,
-    not_supported,
-    required,
-    too_long,
-    too_many,
-    type_invalid,
-)
+from kcs.testing import _fielderrors as field
+from kcs.testing._fielderrors import FieldError
 
 __all__ = ["apply_schema_defaults", "prune", "structural_problems", "validate"]
 
@@ -193,18 +184,19 @@ def _validate(value: Any, s: Schema, path: str, errors: list[FieldError], *,
     shown = path or "<root>"
     if value is None:
         if not s.get("nullable") and s.get("type") and not root:
-            errors.append(type_invalid(path, "null",
-                                       f'{shown} in body must be of type {s["type"]}: "null"'))
+            errors.append(field.type_invalid(
+                path, "null", f'{shown} in body must be of type {s["type"]}: "null"'))
         return
     if s.get("x-kubernetes-int-or-string") and _json_type(value) not in ("integer", "string"):
         got = _json_type(value)
-        errors.append(type_invalid(path, got, f"{shown} in body must be of type "
-                                   f'integer,string: "{got}"'))
+        errors.append(field.type_invalid(path, got, f"{shown} in body must be of type "
+                                         f'integer,string: "{got}"'))
         return
     t = s.get("type")
     if t and not _type_ok(value, t):
         got = _json_type(value)
-        errors.append(type_invalid(path, got, f'{shown} in body must be of type {t}: "{got}"'))
+        errors.append(field.type_invalid(path, got,
+                                         f'{shown} in body must be of type {t}: "{got}"'))
         return
     _value_checks(value, s, path, shown, errors)
     if isinstance(value, dict):
@@ -220,7 +212,7 @@ def _value_checks(value: Any, s: Schema, path: str, shown: str,
                   errors: list[FieldError]) -> None:
     enum = s.get("enum")
     if enum is not None and value not in enum:
-        errors.append(not_supported(path, value, enum))
+        errors.append(field.not_supported(path, value, enum))
     if isinstance(value, int | float) and not isinstance(value, bool):
         _number_checks(value, s, path, shown, errors)
     if isinstance(value, str):
@@ -233,37 +225,39 @@ def _number_checks(value: float, s: Schema, path: str, shown: str,
     if "maximum" in s:
         mx = s["maximum"]
         if s.get("exclusiveMaximum") and value >= mx:
-            errors.append(invalid(path, shown_value, f"{shown} in body should be less than {mx}"))
+            errors.append(field.invalid(path, shown_value,
+                                        f"{shown} in body should be less than {mx}"))
         elif value > mx:
-            errors.append(invalid(path, shown_value,
-                                  f"{shown} in body should be less than or equal to {mx}"))
+            errors.append(field.invalid(path, shown_value,
+                                        f"{shown} in body should be less than or equal to {mx}"))
     if "minimum" in s:
         mn = s["minimum"]
         if s.get("exclusiveMinimum") and value <= mn:
-            errors.append(invalid(path, shown_value,
-                                  f"{shown} in body should be greater than {mn}"))
+            errors.append(field.invalid(path, shown_value,
+                                        f"{shown} in body should be greater than {mn}"))
         elif value < mn:
-            errors.append(invalid(path, shown_value,
-                                  f"{shown} in body should be greater than or equal to {mn}"))
+            errors.append(field.invalid(path, shown_value,
+                                        f"{shown} in body should be greater than or equal to {mn}"))
     mult = s.get("multipleOf")
     if mult and not math.isclose(value / mult, round(value / mult)):
-        errors.append(invalid(path, shown_value,
-                              f"{shown} in body should be a multiple of {mult}"))
+        errors.append(field.invalid(path, shown_value,
+                                    f"{shown} in body should be a multiple of {mult}"))
 
 
 def _string_checks(value: str, s: Schema, path: str, shown: str,
                    errors: list[FieldError]) -> None:
     if "maxLength" in s and len(value) > s["maxLength"]:
-        errors.append(too_long(path, int(s["maxLength"])))
+        errors.append(field.too_long(path, int(s["maxLength"])))
     if "minLength" in s and len(value) < s["minLength"]:
-        errors.append(invalid(path, value,
-                              f"{shown} in body should be at least {s['minLength']} chars long"))
+        errors.append(field.invalid(
+            path, value, f"{shown} in body should be at least {s['minLength']} chars long"))
     pattern = s.get("pattern")
     if pattern is not None and not _search(pattern, value):
-        errors.append(invalid(path, value, f"{shown} in body should match '{pattern}'"))
+        errors.append(field.invalid(path, value, f"{shown} in body should match '{pattern}'"))
     fmt = s.get("format")
     if fmt and not _format_ok(fmt, value):
-        errors.append(invalid(path, value, f'{shown} in body must be of type {fmt}: "{value}"'))
+        errors.append(field.invalid(path, value,
+                                    f'{shown} in body must be of type {fmt}: "{value}"'))
 
 
 def _object_checks(value: dict[str, Any], s: Schema, path: str, errors: list[FieldError], *,
@@ -271,17 +265,17 @@ def _object_checks(value: dict[str, Any], s: Schema, path: str, errors: list[Fie
     props: Mapping[str, Schema] = s.get("properties") or {}
     for name in s.get("required") or ():
         if name not in value:
-            errors.append(required(f"{path}.{name}" if path else name))
+            errors.append(field.required(f"{path}.{name}" if path else name))
     if s.get("x-kubernetes-embedded-resource"):
         for name in ("apiVersion", "kind"):
             if not value.get(name):
-                errors.append(required(f"{path}.{name}", "must not be empty"))
+                errors.append(field.required(f"{path}.{name}", "must not be empty"))
     n = len(value)
     if "maxProperties" in s and n > s["maxProperties"]:
-        errors.append(too_many(path, n, int(s["maxProperties"])))
+        errors.append(field.too_many(path, n, int(s["maxProperties"])))
     if "minProperties" in s and n < s["minProperties"]:
-        errors.append(invalid(path, n, f"{path or '<root>'} in body should have at least "
-                              f"{s['minProperties']} properties"))
+        errors.append(field.invalid(path, n, f"{path or '<root>'} in body should have at least "
+                                    f"{s['minProperties']} properties"))
     extra = s.get("additionalProperties")
     for key, v in value.items():
         sub = f"{path}.{key}" if path else key
@@ -296,10 +290,10 @@ def _object_checks(value: dict[str, Any], s: Schema, path: str, errors: list[Fie
 def _array_checks(value: list[Any], s: Schema, path: str, errors: list[FieldError]) -> None:
     n = len(value)
     if "maxItems" in s and n > s["maxItems"]:
-        errors.append(too_many(path, n, int(s["maxItems"])))
+        errors.append(field.too_many(path, n, int(s["maxItems"])))
     if "minItems" in s and n < s["minItems"]:
-        errors.append(invalid(path, n, f"{path} in body should have at least {s['minItems']} "
-                              "items"))
+        errors.append(field.invalid(path, n, f"{path} in body should have at least {s['minItems']} "
+                                    "items"))
     items = s.get("items")
     if isinstance(items, Mapping):
         for i, v in enumerate(value):
@@ -309,7 +303,7 @@ def _array_checks(value: list[Any], s: Schema, path: str, errors: list[FieldErro
         seen: list[Any] = []
         for i, v in enumerate(value):
             if v in seen:
-                errors.append(duplicate(f"{path}[{i}]", v))
+                errors.append(field.duplicate(f"{path}[{i}]", v))
             else:
                 seen.append(v)
     elif list_type == "map":
@@ -320,7 +314,7 @@ def _array_checks(value: list[Any], s: Schema, path: str, errors: list[FieldErro
                 continue
             k = {key: v.get(key) for key in keys if key in v}
             if k in seen_keys:
-                errors.append(duplicate(f"{path}[{i}]", k))
+                errors.append(field.duplicate(f"{path}[{i}]", k))
             else:
                 seen_keys.append(k)
 
@@ -334,16 +328,17 @@ def _combinators(value: Any, s: Schema, path: str, shown: str,
 
     any_of = s.get("anyOf")
     if any_of and not any(passes(sub) for sub in any_of):
-        errors.append(invalid(path, _json_type(value),
-                              f"{shown} in body must be of type {_types_of(any_of)}"))
+        errors.append(field.invalid(path, _json_type(value),
+                                    f"{shown} in body must be of type {_types_of(any_of)}"))
     one_of = s.get("oneOf")
     if one_of and sum(1 for sub in one_of if passes(sub)) != 1:
-        errors.append(invalid(path, _json_type(value),
-                              f"{shown} in body must validate one and only one schema (oneOf)"))
+        errors.append(field.invalid(
+            path, _json_type(value),
+            f"{shown} in body must validate one and only one schema (oneOf)"))
     not_ = s.get("not")
     if isinstance(not_, Mapping) and passes(not_):
-        errors.append(invalid(path, _json_type(value),
-                              f"{shown} in body should not validate the schema"))
+        errors.append(field.invalid(path, _json_type(value),
+                                    f"{shown} in body should not validate the schema"))
 
 
 def _types_of(subs: Any) -> str:
@@ -418,14 +413,14 @@ def _at(value: Any, path: str, missing: object) -> Any:
 def structural_problems(schema: Any, path: str) -> list[FieldError]:
     """Why ``schema`` (a version's ``openAPIV3Schema`` at ``path``) is not structural."""
     if not isinstance(schema, Mapping):
-        return [required(path, "schemas are required")]
+        return [field.required(path, "schemas are required")]
     errors: list[FieldError] = []
     if schema.get("type") != "object":
         if not schema.get("type"):
-            errors.append(required(f"{path}.type", "must not be empty at the root"))
+            errors.append(field.required(f"{path}.type", "must not be empty at the root"))
         else:
-            errors.append(invalid(f"{path}.type", schema.get("type"),
-                                  "must be object at the root"))
+            errors.append(field.invalid(f"{path}.type", schema.get("type"),
+                                        "must be object at the root"))
     _structural(schema, path, errors, root=True)
     return errors
 
@@ -438,25 +433,26 @@ def _structural(s: Mapping[str, Any], path: str, errors: list[FieldError], *,
     t = s.get("type")
     loose = s.get("x-kubernetes-preserve-unknown-fields") or s.get("x-kubernetes-int-or-string")
     if t is not None and t not in _TYPES:
-        errors.append(not_supported(f"{path}.type", t, sorted(_TYPES)))
+        errors.append(field.not_supported(f"{path}.type", t, sorted(_TYPES)))
     if not root and not t and not loose:
-        errors.append(required(f"{path}.type", "must not be empty for specified object fields"))
+        errors.append(field.required(f"{path}.type",
+                                     "must not be empty for specified object fields"))
     if s.get("uniqueItems"):
-        errors.append(forbidden(f"{path}.uniqueItems",
-                                       "uniqueItems cannot be set to true since the runtime "
-                                       "complexity becomes quadratic"))
+        errors.append(field.forbidden(f"{path}.uniqueItems",
+                                      "uniqueItems cannot be set to true since the runtime "
+                                      "complexity becomes quadratic"))
     for name, child in (s.get("properties") or {}).items():
         if isinstance(child, Mapping):
             _structural(child, f"{path}.properties[{name}]", errors)
     extra = s.get("additionalProperties")
     if isinstance(extra, Mapping):
         if s.get("properties"):
-            errors.append(forbidden(f"{path}.additionalProperties",
-                                           "additionalProperties and properties are mutual "
-                                           "exclusive"))
+            errors.append(field.forbidden(f"{path}.additionalProperties",
+                                          "additionalProperties and properties are mutual "
+                                          "exclusive"))
         _structural(extra, f"{path}.additionalProperties", errors)
     items = s.get("items")
     if isinstance(items, Mapping):
         _structural(items, f"{path}.items", errors)
     elif t == "array":
-        errors.append(required(f"{path}.items", "must be specified"))
+        errors.append(field.required(f"{path}.items", "must be specified"))
