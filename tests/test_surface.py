@@ -313,6 +313,7 @@ SURFACE: dict[str, list[str]] = {
         "CONTROLLERS",
         "ClusterControllers",
         "DEFAULT_NAMESPACES",
+        "EventuallyOptions",
         "FakeApiServer",
         "Faults",
         "NodeAgent",

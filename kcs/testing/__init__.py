@@ -15,7 +15,7 @@ deterministic "typical pod" objects the benchmarks use.
 
 from kcs.testing._accounting import RequestLog, ServedRequest, WriteLog, WriteRecord
 from kcs.testing._cluster import CONTROLLERS, ClusterControllers
-from kcs.testing._eventually import eventually
+from kcs.testing._eventually import EventuallyOptions, eventually
 from kcs.testing._faults import VERBS, Faults, PartitionMode
 from kcs.testing._kubelet import NodeAgent, NodeAgentMode
 from kcs.testing._process import ApiServerProcess
@@ -29,6 +29,7 @@ __all__ = [
     "VERBS",
     "ApiServerProcess",
     "ClusterControllers",
+    "EventuallyOptions",
     "FakeApiServer",
     "Faults",
     "NodeAgent",

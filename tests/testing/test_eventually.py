@@ -76,3 +76,8 @@ async def test_the_write_log_wakes_a_waiter_on_each_write() -> None:
                     lambda log: sum(w.resource == "configmaps" for w in log.records) >= 3)
         assert [w.name for w in api.writes.records if w.resource == "configmaps"] == [
             "cm-0", "cm-1", "cm-2"]
+
+
+async def test_a_misspelt_option_is_refused_not_ignored() -> None:
+    with pytest.raises(TypeError, match="intervall"):
+        await eventually(lambda: True, 1, intervall=0.5)  # type: ignore[call-overload]
