@@ -218,6 +218,25 @@ async def test_immutable_fields(client: Http) -> None:
         'Name:"r2"}: cannot change roleRef'))]
 
 
+@pytest.mark.parametrize(("schedule", "problem"), [
+    ("*/5 * * * *", None), ("@hourly", None), ("@every 90s", None),
+    (None, ("FieldValueRequired", "spec.schedule", "Required value")),
+    ("", ("FieldValueRequired", "spec.schedule", "Required value")),
+])
+async def test_a_cron_schedule_is_five_fields_a_macro_or_every(
+        client: Http, schedule: str | None, problem: tuple[str, str, str] | None) -> None:
+    spec: dict[str, Any] = {"jobTemplate": {"spec": {"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}}}
+    if schedule is not None:
+        spec["schedule"] = schedule
+    r = await client.post("/apis/batch/v1/namespaces/default/cronjobs", {
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c"}, "spec": spec})
+    if problem is None:
+        assert r.status == 201, r.body
+    else:
+        assert causes(r) == [problem]
+
+
 async def test_workload_required_fields(client: Http) -> None:
     r = await client.post(DEPLOYMENTS, deployment("web", selector={"app": "other"}))
     assert causes(r) == [("FieldValueInvalid", "spec.template.metadata.labels", (
