@@ -45,6 +45,8 @@ _UPDATE_STRATEGIES = ("OnDelete", "RollingUpdate")
 def _dict(value: Any) -> Obj:
     """``value`` when it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
+
+
 MAX_DATA_SIZE = 1024 * 1024
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _IMMUTABLE = "field is immutable"
