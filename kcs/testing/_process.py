@@ -20,10 +20,9 @@ from kcs.core import Resource, error_from_status
 from kcs.testing._cluster import CONTROLLERS
 from kcs.testing._kubeconfig import kubeconfig_for, write_kubeconfig_file
 from kcs.testing._lifecycle import Started
+from kcs.testing.apiserver import TOKEN_ENV
 
 __all__ = ["ApiServerProcess"]
-
-_TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
 
 
 class ApiServerProcess(Started):
@@ -89,9 +88,9 @@ class ApiServerProcess(Started):
     async def start(self) -> None:
         """Start the child and wait for the URL line it prints when listening."""
         env = dict(os.environ)
-        env.pop(_TOKEN_ENV, None)
+        env.pop(TOKEN_ENV, None)
         if self._token:
-            env[_TOKEN_ENV] = self._token
+            env[TOKEN_ENV] = self._token
         self._proc = await asyncio.create_subprocess_exec(
             *self._args, stdout=asyncio.subprocess.PIPE, env=env
         )
