@@ -267,15 +267,21 @@ _CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily
 
 def _schedule(schedule: Any) -> list[FieldError]:
     """``spec.schedule``: required, and five cron fields, a macro or ``@every`` (after an
-    optional ``TZ=``), as kube's ``validateScheduleFormat`` parses it."""
+    optional ``TZ=``), as kube's ``validateScheduleFormat`` parses it; and no ``TZ`` in it
+    at all, which kube refuses on create ("use timeZone field instead"). kube lets an
+    update keep a ``TZ=`` an older object was created with; the fake never stores one."""
     if not schedule:
         return [required("spec.schedule")]
+    errors = []
     text = re.sub(r"^(CRON_)?TZ=\S+\s+", "", str(schedule).strip())
     fields = text.split()
-    if text in _CRON_MACROS or text.startswith("@every ") or len(fields) == 5:
-        return []
-    return [invalid("spec.schedule", schedule,
-                    f"expected exactly 5 fields, found {len(fields)}: {text}")]
+    if not (text in _CRON_MACROS or text.startswith("@every ") or len(fields) == 5):
+        errors.append(invalid("spec.schedule", schedule,
+                              f"expected exactly 5 fields, found {len(fields)}: {text}"))
+    if "TZ" in str(schedule):
+        errors.append(invalid("spec.schedule", schedule,
+                              "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
+    return errors
 
 
 def _cron_job(obj: Obj) -> list[FieldError]:

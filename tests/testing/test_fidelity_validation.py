@@ -222,6 +222,11 @@ async def test_immutable_fields(client: Http) -> None:
     ("*/5 * * * *", None), ("@hourly", None), ("@every 90s", None),
     (None, ("FieldValueRequired", "spec.schedule", "Required value")),
     ("", ("FieldValueRequired", "spec.schedule", "Required value")),
+    ("TZ=UTC 0 * * * *", ("FieldValueInvalid", "spec.schedule", 'Invalid value: "TZ=UTC 0 * * '
+                          '* *": cannot use TZ or CRON_TZ in schedule, use timeZone field instead')),
+    ("CRON_TZ=Europe/Paris @daily", ("FieldValueInvalid", "spec.schedule", 'Invalid value: '
+                                     '"CRON_TZ=Europe/Paris @daily": cannot use TZ or CRON_TZ in '
+                                     "schedule, use timeZone field instead")),
 ])
 async def test_a_cron_schedule_is_five_fields_a_macro_or_every(
         client: Http, schedule: str | None, problem: tuple[str, str, str] | None) -> None:
