@@ -35,7 +35,7 @@ from kcs.testing._discovery import (
 from kcs.testing._faults import VERBS, Faults
 from kcs.testing._listing import parse_bool, parse_list_options
 from kcs.testing._openapi import OpenAPI, serve_openapi
-from kcs.testing._options import delete_options
+from kcs.testing._options import delete_options, write_option_causes
 from kcs.testing._protobuf import PROTOBUF, ProtobufError, decode_protobuf
 from kcs.testing._rbac import RbacAuthorizer, forbidden_error
 from kcs.testing._reads import Reads
@@ -43,7 +43,6 @@ from kcs.testing._registry import Registry, ServedResource
 from kcs.testing._requestinfo import RequestInfo, parse_request_info
 from kcs.testing._responses import JSON, json_response, page_not_found, status_response
 from kcs.testing._status import (
-    OptionError,
     bad_request,
     entity_too_large,
     invalid_options,
@@ -458,24 +457,10 @@ def _check_write_options(request: web.BaseRequest, verb: str) -> bool:
     ``CreateOptions``/``UpdateOptions``/``PatchOptions``/``DeleteOptions``); returns
     whether it is a dry run."""
     q = request.query
-    errors: list[OptionError] = []
     dry_run = q.getall("dryRun", [])
-    manager = q.get("fieldManager", "")
-    if verb == "patch":
-        apply = request.headers.get("Content-Type") and request.content_type == APPLY_PATCH
-        if apply and not manager:
-            errors.append(("FieldValueRequired", "fieldManager",
-                           "Required value: is required for apply patch"))
-        if not apply and "force" in q:
-            errors.append(("FieldValueForbidden", "force",
-                           "Forbidden: may not be specified for non-apply patch"))
-    if verb not in {"delete", "deletecollection"} and len(manager) > 128:
-        errors.append(("FieldValueTooLong", "fieldManager",
-                       "Too long: may not be more than 128 bytes"))
-    if any(v != "All" for v in dry_run):
-        shown = ", ".join(f'"{v}"' for v in dry_run)
-        errors.append(("FieldValueNotSupported", "dryRun",
-                       f'Unsupported value: []string{{{shown}}}: supported values: "All"'))
+    apply = bool(request.headers.get("Content-Type")) and request.content_type == APPLY_PATCH
+    errors = write_option_causes(verb, apply=apply, manager=q.get("fieldManager", ""),
+                                 force=True if "force" in q else None, dry_run=dry_run)
     if errors:
         raise invalid_options(_OPTIONS_KIND[verb], errors)
     return bool(dry_run)

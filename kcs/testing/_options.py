@@ -19,8 +19,7 @@ from typing import Any
 
 import orjson
 
-from kcs.core import Invalid, status_body
-from kcs.testing._status import bad_request
+from kcs.testing._status import OptionError, bad_request, invalid_options
 
 __all__ = [
     "PROPAGATION_POLICIES",
@@ -29,7 +28,7 @@ __all__ = [
     "check_field_manager",
     "check_patch_options",
     "delete_options",
-    "options_invalid",
+    "write_option_causes",
 ]
 
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
@@ -40,22 +39,14 @@ def _go_strings(values: Sequence[str]) -> str:
     return "[]string{" + ", ".join(orjson.dumps(v).decode() for v in values) + "}"
 
 
-def options_invalid(kind: str, causes: list[tuple[str, str, str]]) -> Invalid:
-    """422 for ``kind`` (``PatchOptions`` ...); causes are ``(reason, field, message)``."""
-    text = ", ".join(f"{f}: {m}" for _, f, m in causes)
-    return Invalid(status_body(
-        422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: {text}', group="meta.k8s.io",
-        kind=kind, causes=[{"reason": r, "message": m, "field": f} for r, f, m in causes]))
-
-
-def _dry_run_causes(values: Sequence[str]) -> list[tuple[str, str, str]]:
+def _dry_run_causes(values: Sequence[str]) -> list[OptionError]:
     if all(v == "All" for v in values):
         return []
     return [("FieldValueNotSupported", "dryRun",
              f'Unsupported value: {_go_strings(values)}: supported values: "All"')]
 
 
-def _manager_causes(manager: str | None) -> list[tuple[str, str, str]]:
+def _manager_causes(manager: str | None) -> list[OptionError]:
     if manager is None:
         return []
     if len(manager.encode()) > MAX_FIELD_MANAGER_LENGTH:
@@ -72,7 +63,7 @@ def check_dry_run(kind: str, values: Sequence[str]) -> bool:
     """Validate ``dryRun`` values for an options ``kind``; whether the write is a dry run."""
     causes = _dry_run_causes(values)
     if causes:
-        raise options_invalid(kind, causes)
+        raise invalid_options(kind, causes)
     return bool(values)
 
 
@@ -80,25 +71,39 @@ def check_field_manager(kind: str, manager: str | None) -> None:
     """Validate a ``fieldManager`` (at most 128 bytes, printable)."""
     causes = _manager_causes(manager)
     if causes:
-        raise options_invalid(kind, causes)
+        raise invalid_options(kind, causes)
+
+
+def write_option_causes(
+    verb: str, *, apply: bool = False, manager: str | None = None, force: bool | None = None,
+    dry_run: Sequence[str] = (),
+) -> list[OptionError]:
+    """The problems kube's ``Validate{Create,Update,Patch}Options`` find, in its order:
+    for a patch, ``force`` only with apply and ``fieldManager`` required for apply; then
+    the fieldManager rules (not for deletes) and the dryRun rule."""
+    causes: list[OptionError] = []
+    if verb == "patch":
+        if not apply:
+            if force is not None:
+                causes.append(("FieldValueForbidden", "force",
+                               "Forbidden: may not be specified for non-apply patch"))
+        elif not manager:
+            causes.append(("FieldValueRequired", "fieldManager",
+                           "Required value: is required for apply patch"))
+    if verb not in ("delete", "deletecollection"):
+        causes += _manager_causes(manager)
+    causes += _dry_run_causes(dry_run)
+    return causes
 
 
 def check_patch_options(apply: bool, manager: str | None, force: bool | None,
                         dry_run: Sequence[str] = ()) -> None:
     """kube's ValidatePatchOptions: ``fieldManager`` is required for apply, ``force`` only
     allowed with apply, plus the fieldManager and dryRun rules."""
-    causes: list[tuple[str, str, str]] = []
-    if not apply:
-        if force is not None:
-            causes.append(("FieldValueForbidden", "force",
-                           "Forbidden: may not be specified for non-apply patch"))
-    elif not manager:
-        causes.append(("FieldValueRequired", "fieldManager",
-                       "Required value: is required for apply patch"))
-    causes += _manager_causes(manager)
-    causes += _dry_run_causes(dry_run)
+    causes = write_option_causes("patch", apply=apply, manager=manager, force=force,
+                                 dry_run=dry_run)
     if causes:
-        raise options_invalid("PatchOptions", causes)
+        raise invalid_options("PatchOptions", causes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +156,7 @@ def delete_options(body: Any = None, query: Mapping[str, str] | None = None) -> 
     if not isinstance(dry, list) or not all(isinstance(d, str) for d in dry):
         raise bad_request("json: cannot unmarshal into Go struct field DeleteOptions.dryRun "
                           "of type []string")
-    causes: list[tuple[str, str, str]] = []
+    causes: list[OptionError] = []
     if orphan is not None and policy is not None:
         causes.append(("FieldValueInvalid", "propagationPolicy",
                        f"Invalid value: {orjson.dumps(policy).decode()}: orphanDependents and "
@@ -162,7 +167,7 @@ def delete_options(body: Any = None, query: Mapping[str, str] | None = None) -> 
                        '"Foreground", "Background", "Orphan", "nil"'))
     causes += _dry_run_causes(dry)
     if causes:
-        raise options_invalid("DeleteOptions", causes)
+        raise invalid_options("DeleteOptions", causes)
     return DeleteOptions(
         grace_period_seconds=grace, propagation_policy=policy, orphan_dependents=orphan,
         preconditions={str(k): str(v) for k, v in pre.items() if v is not None},

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from apiserver_http import CM, Http
 
+from kcs.core import Invalid
 from kcs.testing import FakeApiServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
@@ -223,6 +224,13 @@ async def test_apply_option_errors(client: Http) -> None:
     assert forced_merge.status == 422 and forced_merge.body["message"] == (
         'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for '
         "non-apply patch")
+    # Several problems print as kube's aggregate of field errors: in brackets; values as
+    # Go quotes them.
+    two = await client.patch(f"{CMS}/y", {"data": {"a": "1"}}, force="true", dryRun='S"')
+    assert two.status == 422 and two.body["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: [force: Forbidden: may not be specified for '
+        'non-apply patch, dryRun: Unsupported value: []string{"S\\""}: supported values: '
+        '"All"]')
     with_managed = configmap("y")
     with_managed["metadata"]["managedFields"] = []
     bad = await apply(client, f"{CMS}/y", with_managed, "m")
@@ -319,3 +327,13 @@ async def test_at_most_ten_update_entries(client: Http) -> None:
         assert r.status == 200
     managers = [m for m, op, _ in entries(r.body) if op == "Update"]
     assert len(managers) == 10 and "ancient-changes" in managers
+
+
+async def test_option_errors_in_process_are_worded_as_over_http(api: FakeApiServer) -> None:
+    api.create("configmaps", configmap("p"), namespace="default")
+    with pytest.raises(Invalid) as raised:
+        api.patch("configmaps", "p", {"data": {"a": "1"}}, namespace="default", force=True,
+                  field_manager="x" * 129)
+    assert raised.value.message == (
+        'PatchOptions.meta.k8s.io "" is invalid: [force: Forbidden: may not be specified for '
+        "non-apply patch, fieldManager: Too long: may not be more than 128 bytes]")
