@@ -20,9 +20,13 @@ from kcs.core import Resource, error_from_status
 from kcs.testing._cluster import CONTROLLERS
 from kcs.testing._kubeconfig import kubeconfig_for, write_kubeconfig_file
 from kcs.testing._lifecycle import Started
-from kcs.testing.apiserver import TOKEN_ENV
 
-__all__ = ["ApiServerProcess"]
+__all__ = ["TOKEN_ENV", "ApiServerProcess"]
+
+TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
+"""The variable through which the command takes its bearer token (argv is readable by
+every user of the machine). Defined here, not in :mod:`kcs.testing.apiserver`: importing
+that module while the package loads would make ``python -m`` run a module already imported."""
 
 
 class ApiServerProcess(Started):

@@ -16,11 +16,10 @@ import sys
 from typing import Any, get_args
 
 from kcs.testing._cluster import CONTROLLERS
+from kcs.testing._process import TOKEN_ENV
 from kcs.testing._server import Authorization, FakeApiServer
 
 __all__ = ["main"]
-
-TOKEN_ENV = "KCS_FAKE_APISERVER_TOKEN"
 
 _COMMAND_ONLY = ("tls_dir", "kubeconfig")
 """The flags that say what the command does around the server; every other flag's ``dest``

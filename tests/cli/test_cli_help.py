@@ -3,6 +3,7 @@ flags) without doing anything else; ``python -m kcs.demo --help`` no longer runs
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +37,13 @@ CASES = [
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("cmd", "prog", "flags"), CASES, ids=[" ".join(c[0][-3:]) for c in CASES])
 def test_help(cmd: list[str], prog: str, flags: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=50, check=False)
+    # A RuntimeWarning is an error here: runpy warns when ``python -m`` runs a module the
+    # package had already imported, and would run it twice.
+    env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=50, check=False,
+                          env=env)
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     assert proc.stdout.startswith(f"usage: {prog} "), proc.stdout[:200]
     missing = [f for f in flags if f not in proc.stdout]
     assert not missing, f"{missing} not in:\n{proc.stdout}"
