@@ -322,7 +322,15 @@ class Indexer:
                 if buckets is None:
                     indexes[label] = {value: key}
                     continue
-                bucket_add(buckets, value, key)
+                # Every label of every listed object comes here: the two common cases
+                # (a new value, a value many objects share) without a call.
+                keys = buckets.get(value)
+                if keys is None:
+                    buckets[value] = key
+                elif type(keys) is set:
+                    keys.add(key)
+                else:
+                    bucket_add(buckets, value, key)
         else:
             for label, buckets in indexes.items():
                 found = labels.get(label)
