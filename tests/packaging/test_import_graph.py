@@ -29,32 +29,32 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _type_checking_only(node: ast.stmt) -> bool:
-    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+def _is_type_checking(test: ast.expr) -> bool:
+    return ast.unparse(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
 
 
 def _imported(module: str, is_package: bool, tree: ast.Module) -> set[str]:
-    """Every module name ``module`` imports, at any depth of its code (function-level
-    imports included), except under ``if TYPE_CHECKING:``."""
+    """What ``module`` imports, at any depth of its code (function-level imports
+    included), except in the body of an ``if TYPE_CHECKING:`` (its ``else`` runs): module
+    names, and ``package.name`` for each name a ``from package import name`` takes."""
     names: set[str] = set()
     pending: list[ast.AST] = [tree]
     while pending:
         node = pending.pop()
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt) and _type_checking_only(child):
-                continue
-            if isinstance(child, ast.Import):
-                names.update(alias.name for alias in child.names)
-            elif isinstance(child, ast.ImportFrom):
-                base = child.module or ""
-                if child.level:
-                    package = module if is_package else module.rpartition(".")[0]
-                    for _ in range(child.level - 1):
-                        package = package.rpartition(".")[0]
-                    base = f"{package}.{base}" if base else package
-                names.add(base)
-                names.update(f"{base}.{alias.name}" for alias in child.names)
-            pending.append(child)
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            pending.extend(node.orelse)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module if is_package else module.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}" if base else package
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+        else:
+            pending.extend(ast.iter_child_nodes(node))
     return names
 
 
@@ -64,12 +64,18 @@ def _graph(modules: dict[str, tuple[bool, ast.Module]]) -> dict[str, set[str]]:
     for module, (is_package, tree) in modules.items():
         deps = set()
         for name in _imported(module, is_package, tree):
+            target = name
             # ``from kcs.x import Y`` names a module or a name in one: the deepest module
-            while name and name not in modules:
-                name = name.rpartition(".")[0]
-            # a package's own __init__ runs before its modules: that edge is no cycle
-            if name and name != module and not module.startswith(f"{name}."):
-                deps.add(name)
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if not target or target == module:
+                continue
+            # A module's own package runs its __init__ before the module: importing a
+            # submodule through it (``from kcs.x import _y``) is no cycle, but taking a
+            # name the __init__ defines or re-exports (``from kcs.x import Y``) is.
+            if module.startswith(f"{target}.") and name in modules:
+                continue
+            deps.add(target)
         graph[module] = deps
     return graph
 
@@ -100,9 +106,22 @@ def test_a_cycle_hidden_in_a_function_is_found() -> None:
     lazy = ast.parse("def f():\n    from kcs.b import g\n")
     typing_only = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                             "    from kcs.b import g\n")
+    typing_else = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                            "    pass\nelse:\n    from kcs.b import g\n")
     top = ast.parse("from kcs.a import f\n")
     assert _cycle(_graph({"kcs.a": (False, lazy), "kcs.b": (False, top)}))
     assert not _cycle(_graph({"kcs.a": (False, typing_only), "kcs.b": (False, top)}))
+    assert _cycle(_graph({"kcs.a": (False, typing_else), "kcs.b": (False, top)}))
+
+
+def test_a_name_taken_from_the_own_package_is_a_cycle() -> None:
+    facade = ast.parse("from kcs.p._x import f\n")
+    through_facade = ast.parse("def f():\n    from kcs.p import G\n")
+    a_submodule = ast.parse("def f():\n    from kcs.p import _y\n")
+    plain = ast.parse("G = 1\n")
+    assert _cycle(_graph({"kcs.p": (True, facade), "kcs.p._x": (False, through_facade)}))
+    assert not _cycle(_graph({"kcs.p": (True, facade), "kcs.p._x": (False, a_submodule),
+                              "kcs.p._y": (False, plain)}))
 
 
 def test_importing_kcs_core_loads_no_http_library() -> None:
