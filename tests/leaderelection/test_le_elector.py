@@ -581,3 +581,26 @@ async def test_a_conflict_whose_re_read_fails_is_a_failed_attempt_not_a_crash(
             assert el.state in (ElectorState.LEADING,)
             tg.cancel_scope.cancel()
     assert el.state is ElectorState.STOPPED
+
+
+async def test_releasing_a_lease_deleted_meanwhile_reports_it_gone_not_released(
+    fake_apiserver: FakeApiServer, make_client: MakeClient
+) -> None:
+    """The Lease is deleted while the leader's watch cannot tell it (the streams are
+    stalled); the release finds it gone: no RELEASED event, the leader it reports is none,
+    and the Lease is not written again."""
+    api, events = fake_apiserver, Events()
+    leaders: list[str] = []
+    slow = ElectionTimings(lease_duration=20, renew_deadline=15, retry_period=5)
+    el = LeaderElector(make_client("a"), LEASE, identity="a", timings=slow, on_event=events,
+                       on_new_leader=leaders.append)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(el.run)
+        await events.wait(EV.STARTED_LEADING)
+        api.faults.stall()
+        api.delete("leases", LEASE, "default")
+        assert await el.release() is None
+        api.faults.unstall()
+    assert not events.of(EV.RELEASED) and not events.of(EV.HANDED_OFF)
+    assert leaders[-1] == ""
+    assert not api.list("leases", "default", field_selector=f"metadata.name={LEASE}")
