@@ -602,5 +602,5 @@ async def test_releasing_a_lease_deleted_meanwhile_reports_it_gone_not_released(
         assert await el.release() is None
         api.faults.unstall()
     assert not events.of(EV.RELEASED) and not events.of(EV.HANDED_OFF)
-    assert leaders[-1] == ""
+    assert leaders[-1] == "" and events.of(EV.LEADER_CHANGED)[-1].holder == ""
     assert not api.list("leases", "default", field_selector=f"metadata.name={LEASE}")
