@@ -268,8 +268,9 @@ _CRON_MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily
 def _schedule(schedule: Any) -> list[FieldError]:
     """``spec.schedule``: required, and five cron fields, a macro or ``@every`` (after an
     optional ``TZ=``), as kube's ``validateScheduleFormat`` parses it; and no ``TZ`` in it
-    at all, which kube refuses on create ("use timeZone field instead"). kube lets an
-    update keep a ``TZ=`` an older object was created with; the fake never stores one."""
+    at all ("use timeZone field instead"). kube also lets an update keep a ``TZ=`` an
+    object was created with before that rule; the fake refuses it on update too, since it
+    never stores one."""
     if not schedule:
         return [required("spec.schedule")]
     errors = []

@@ -24,7 +24,6 @@ from kcs.testing._status import OptionError, bad_request, invalid_options
 __all__ = [
     "PROPAGATION_POLICIES",
     "DeleteOptions",
-    "check_dry_run",
     "check_field_manager",
     "check_patch_options",
     "delete_options",
@@ -57,14 +56,6 @@ def _manager_causes(manager: str | None) -> list[OptionError]:
                  f"Invalid value: {orjson.dumps(manager).decode()}: is invalid, must only "
                  "contain printable characters")]
     return []
-
-
-def check_dry_run(kind: str, values: Sequence[str]) -> bool:
-    """Validate ``dryRun`` values for an options ``kind``; whether the write is a dry run."""
-    causes = _dry_run_causes(values)
-    if causes:
-        raise invalid_options(kind, causes)
-    return bool(values)
 
 
 def check_field_manager(kind: str, manager: str | None) -> None:
