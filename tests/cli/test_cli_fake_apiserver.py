@@ -13,7 +13,8 @@ import pytest
 from cli_helpers import kcs_process
 
 from kcs.testing import FakeApiServer
-from kcs.testing.apiserver import _COMMAND_ONLY, TOKEN_ENV, _parser, _server_options
+from kcs.testing._process import TOKEN_ENV
+from kcs.testing.apiserver import _COMMAND_ONLY, _parser, _server_options
 
 pytestmark = [pytest.mark.anyio]
 
