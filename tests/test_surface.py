@@ -138,6 +138,7 @@ SURFACE: dict[str, list[str]] = {
     ],
     "kcs.cache": [
         "Added",
+        "BucketValues",
         "CacheMutationError",
         "Deleted",
         "Delta",

@@ -24,7 +24,7 @@ Everything a reader gets is the cached instance itself: never mutate it.
 from kcs.cache._delta import Added, Deleted, Delta, Updated
 from kcs.cache._errors import CacheMutationError, HistoryExpired
 from kcs.cache._history import HistoryWatch
-from kcs.cache._image import IndexImage, PositionBuckets
+from kcs.cache._image import BucketValues, IndexImage, PositionBuckets
 from kcs.cache._lister import Lister
 from kcs.cache._options import (
     NAMESPACE_INDEX,
@@ -43,6 +43,7 @@ __all__ = [
     "NAMESPACE_INDEX",
     "OWNER_INDEX",
     "Added",
+    "BucketValues",
     "CacheMutationError",
     "Deleted",
     "Delta",

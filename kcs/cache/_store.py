@@ -579,19 +579,28 @@ class Relist:
         for obj in objects:
             self.add(obj)
 
-    def restore(self, objects: Sequence[Object], image: IndexImage | None = None) -> None:
+    def restore(
+        self,
+        objects: Sequence[Object],
+        image: IndexImage | None = None,
+        keys: Sequence[str] | None = None,
+    ) -> None:
         """Add ``objects`` with their indexes taken from ``image`` (:meth:`Store.index_image`
         of the store that held them, in the same order), all at once: each bucket is
         rebuilt whole instead of indexing the objects one by one. The indexes the image
         lacks (owners, custom functions, a label key or field path it did not have) are
-        built from the objects.
+        built from the objects. ``keys`` are the objects' keys in the same order (the
+        keys the image was made with); given, neither they nor the image's bucket values
+        are read from the objects, so an image with saved values (and no index it lacks)
+        restores without reading any object's metadata.
 
         The result equals :meth:`add_many` of the same objects, and that is what is done
         where the two could differ: when the store projects objects (a transform, or
         metadata-only), or when the relist or the store is not empty. Raises
         ``ValueError``, adding nothing, for an image that does not fit the objects (a
         position out of range, two objects with one key, a bucket whose object lacks its
-        value).
+        value). Given ``keys`` and saved bucket values are taken as they are: they must be
+        the ones the image was made with (a snapshot checks that its file is intact).
         """
         if self._done:
             raise RuntimeError("this relist was already committed")
@@ -603,7 +612,10 @@ class Relist:
                 values = {path: column[i] for path, (column, _) in fields.items()}
                 self.add(obj, field_values=values or None)
             return
-        keys = keys_of(objects)
+        if keys is None:
+            keys = keys_of(objects)
+        elif len(keys) != len(objects):
+            raise ValueError(f"{len(keys)} keys for {len(objects)} objects")
         by_key = dict(zip(keys, objects, strict=True))
         if len(by_key) != len(keys):
             raise ValueError("two of the objects have the same key")

@@ -44,10 +44,11 @@ def _listed(options: StoreOptions, objects: list[Object]) -> Store:
     return store
 
 
-def _restored(options: StoreOptions, objects: list[Object], image: IndexImage | None) -> Store:
+def _restored(options: StoreOptions, objects: list[Object], image: IndexImage | None,
+              keys: list[str] | None = None) -> Store:
     store = Store(options)
     relist = store.relist()
-    relist.restore(objects, image)
+    relist.restore(objects, image, keys)
     assert len(store) == 0 and len(relist) == len(objects)  # the store waits for the commit
     relist.commit("200")
     return store
@@ -61,10 +62,17 @@ INDEXES = {
 }
 
 
+def _without_values(image: IndexImage) -> IndexImage:
+    """The image as an older snapshot (format 3) holds it: bucket positions only."""
+    return dataclasses.replace(image, namespace_values=None, label_values={})
+
+
 @pytest.mark.parametrize("saved", list(INDEXES))
 @pytest.mark.parametrize("loaded", list(INDEXES))
-def test_a_restored_store_equals_a_listed_one(saved: str, loaded: str) -> None:
-    """Whatever the image holds: what it has is restored, what it lacks is built."""
+@pytest.mark.parametrize("given", ["values and keys", "positions only"])
+def test_a_restored_store_equals_a_listed_one(saved: str, loaded: str, given: str) -> None:
+    """Whatever the image holds: what it has is restored, what it lacks is built; with
+    the bucket values and the keys given (format 4) or read from the objects."""
     objects = _pods()
     source = _listed(StoreOptions(indexes=INDEXES[saved]), objects)
     keys = source.keys()
@@ -72,7 +80,10 @@ def test_a_restored_store_equals_a_listed_one(saved: str, loaded: str) -> None:
     in_order = [source.get(k) for k in keys]
     options = StoreOptions(indexes=INDEXES[loaded])
     expected = _contents(_listed(options, in_order))  # type: ignore[arg-type]
-    got = _restored(options, in_order, image)  # type: ignore[arg-type]
+    if given == "values and keys":
+        got = _restored(options, in_order, image, list(keys))  # type: ignore[arg-type]
+    else:
+        got = _restored(options, in_order, _without_values(image))  # type: ignore[arg-type]
     assert _contents(got) == expected
     assert got.list(label_selector="app=a1,tier=t1") == _listed(options, in_order).list(  # type: ignore[arg-type]
         label_selector="app=a1,tier=t1")
@@ -118,7 +129,8 @@ def _bad(image: IndexImage, **changes: Any) -> IndexImage:
 
 
 @pytest.mark.parametrize("damage", ["out of range", "negative", "lone multi", "wrong label",
-                                    "short column", "same value twice", "duplicate key"])
+                                    "short column", "same value twice", "duplicate key",
+                                    "short values", "short keys"])
 def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
     objects = _pods(20)
     source = _listed(StoreOptions(indexes=INDEXES["default"]), objects)
@@ -129,6 +141,9 @@ def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
     assert namespace is not None
     singles, multis = image.labels["hash"]
     column, buckets = image.fields["spec.nodeName"]
+    given: list[str] | None = None
+    if damage in ("wrong label", "same value twice"):
+        image = _without_values(image)  # the values are read from the objects
     if damage == "out of range":
         image = _bad(image, labels={**image.labels, "hash": ([*singles[:-1], 10_000], multis)})
     elif damage == "negative":
@@ -141,12 +156,18 @@ def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
         image = _bad(image, fields={"spec.nodeName": (column[:-1], buckets)})
     elif damage == "same value twice":
         image = _bad(image, labels={**image.labels, "app": ([0, 0], [])})
+    elif damage == "short values":  # a saved bucket without its value
+        single_values, multi_values = image.label_values["hash"]
+        image = _bad(image, label_values={**image.label_values,
+                                          "hash": (single_values[:-1], multi_values)})
+    elif damage == "short keys":
+        given = list(keys)[:-1]
     else:
         in_order = [*in_order[:-1], in_order[0]]
     store = Store(StoreOptions(indexes=INDEXES["default"]))
     relist = store.relist()
     with pytest.raises(ValueError, match=r"."):
-        relist.restore(in_order, image)
+        relist.restore(in_order, image, given)
     assert len(relist) == 0 and len(store) == 0  # nothing added
     relist.add_many(objects)  # the relist is still usable: list instead
     relist.commit("200")
