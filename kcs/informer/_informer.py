@@ -390,7 +390,7 @@ class Informer:
         image = store.index_image(keys)
         rv = store.resource_version
         return await anyio.to_thread.run_sync(
-            write_snapshot, path, self.resource, rv, objects, image
+            write_snapshot, path, self.resource, rv, objects, image, keys
         )
 
     async def _load_snapshot(self) -> str | None:
@@ -412,7 +412,7 @@ class Informer:
         fields = snapshot.fields
         if snapshot.image is not None:
             try:  # every index bucket restored whole, nothing indexed object by object
-                relist.restore(objects, snapshot.image)
+                relist.restore(objects, snapshot.image, snapshot.keys)
             except ValueError as exc:
                 _log.warning("%s: not using the snapshot %s (%s); listing instead",
                              self, path, exc)

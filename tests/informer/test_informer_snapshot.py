@@ -18,6 +18,7 @@ from informer_helpers import (
     server_state,
 )
 
+from kcs.cache import IndexOptions, StoreOptions
 from kcs.client import Client
 from kcs.core import Object, builtin
 from kcs.informer import Informer, InformerOptions, SnapshotError
@@ -153,7 +154,7 @@ def _store_contents(informer: Informer) -> tuple[dict[str, Object], dict[str, di
 
 
 def _indexed(client: Client, **options: object) -> Informer:
-    from kcs.cache import IndexOptions, StoreOptions
+
 
     store = StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True))
     return Informer(client, PODS, options=InformerOptions(store=store, **options))  # type: ignore[arg-type]
@@ -224,7 +225,7 @@ async def test_the_snapshot_saves_the_index_buckets(
     """Version 3: the namespace, label and field buckets are in the file, by position, so
     that a warm start restores them whole; an informer with other indexes still gets
     exactly what a list gives it (what the file lacks is built from the objects)."""
-    from kcs.cache import IndexOptions, StoreOptions
+
 
     api.seed("pods", [new_pod(f"p{i}", f"ns{i % 3}", node=f"n{i % 2}", app=f"a{i % 4}")
                       for i in range(20)])
@@ -234,9 +235,12 @@ async def test_the_snapshot_saves_the_index_buckets(
         await caught_up(api, first)
         await first.save_snapshot(path)
     snapshot = read_snapshot(path, PODS, first._codec)
-    assert snapshot.version == 3 and snapshot.image is not None
+    assert snapshot.version == 4 and snapshot.image is not None
     assert snapshot.image.all_labels and set(snapshot.image.labels) == {"app"}
     assert snapshot.image.namespace is not None and len(snapshot.image.namespace[1]) == 3
+    assert snapshot.image.namespace_values is not None  # format 4: every bucket's value
+    assert sorted(snapshot.image.namespace_values[1]) == ["ns0", "ns1", "ns2"]
+    assert snapshot.keys == [o.key for o in snapshot.objects]
     assert set(snapshot.image.fields) == {"spec.nodeName"}
 
     def odd(obj: Object) -> list[str]:
@@ -339,3 +343,141 @@ def test_a_newer_format_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"KCSSNAP9\n" + b"\x00" * 16)
     with pytest.raises(SnapshotError, match=r"KCSSNAP9.*does not read"):
         read_snapshot(path, PODS, codec_for("Pod"))
+
+
+def _undecoded(informer: Informer) -> int:
+    """How many cached objects are still undecoded (read from a snapshot, never read)."""
+    return sum(type(o) is not Object for o in informer._store._objects.values())
+
+
+async def test_a_warm_start_decodes_each_object_on_first_use(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    """Format 4: loading reads no object (nothing to decode per object: the keys and
+    every bucket come from the file); an object is decoded when first read, then is a
+    plain Object equal to the listed one, and the index answers are a list's."""
+    import copy
+    import pickle
+
+    api.seed("pods", [new_pod(f"p{i}", f"ns{i % 2}", node=f"n{i % 3}", app=f"a{i % 2}")
+                      for i in range(12)])
+    path = tmp_path / "pods.snapshot"
+    listed = _indexed(client)
+    async with running(listed):
+        await caught_up(api, listed)
+        await listed.save_snapshot(path)
+        expected = _store_contents(listed)
+    # Nothing to build from the objects; the detector (on in tests) would read them all.
+    store = StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"]), mutation_detector=False)
+    warm = Informer(client, PODS, options=InformerOptions(store=store, snapshot=path))
+    async with running(warm):
+        await caught_up(api, warm)
+        assert warm.stats.snapshot_loads == 1 and _undecoded(warm) == 12
+        lister = warm.lister
+        # Answered from the restored buckets and keys: still nothing decoded.
+        assert sorted(warm._store.index_keys("field:spec.nodeName", "n1")) == sorted(
+            expected[1]["field:spec.nodeName"]["n1"])
+        assert warm._store.index_values("label:app") and _undecoded(warm) == 12
+        first = lister.get("p0", "ns0")
+        assert first is not None and _undecoded(warm) == 12  # handed out as it is
+        assert first.key == "ns0/p0" and type(first) is Object and _undecoded(warm) == 11
+        assert first == expected[0]["ns0/p0"] and first.get_path("spec.nodeName") == "n0"
+        assert lister.get("p0", "ns0") is first and first.metadata is first.metadata
+        # Every other way in decodes first, and compares as the listed object does.
+        rest = [(k, o) for k, o in warm._store._objects.items() if type(o) is not Object]
+        assert expected[0][rest[0][0]] == rest[0][1]  # the listed one on the left
+        assert (rest[1][1] != expected[0][rest[1][0]]) is False
+        assert copy.copy(rest[2][1]) == expected[0][rest[2][0]]
+        assert pickle.loads(pickle.dumps(rest[3][1])) == expected[0][rest[3][0]]
+        assert _undecoded(warm) == 7
+        assert _store_contents(warm)[0] == expected[0] and _undecoded(warm) == 0
+
+
+async def test_the_mutation_detector_sees_restored_objects(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    from kcs.cache import CacheMutationError
+
+    api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(4)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        await caught_up(api, first)
+        await first.save_snapshot(path)
+    store = StoreOptions(mutation_detector=True)
+    warm = Informer(client, PODS, options=InformerOptions(store=store, snapshot=path))
+    async with running(warm):
+        await caught_up(api, warm)
+        obj = warm.lister.get("p2", "default")
+        assert obj is not None
+        warm._store.verify()
+        obj.labels["app"] = "mutated"  # what a reader must never do
+        with pytest.raises(CacheMutationError, match="default/p2"):
+            warm._store.verify()
+
+
+async def test_a_damaged_snapshot_means_a_list(
+    api: FakeApiServer, client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One byte of the columns changed (the file's structure intact): the checksum
+    refuses it, named in the log, and the informer lists."""
+    api.seed("pods", [new_pod(f"p{i}", app="a") for i in range(5)])
+    path = tmp_path / "pods.snapshot"
+    first = Informer(client, PODS)
+    async with running(first):
+        await caught_up(api, first)
+        await first.save_snapshot(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"default/p3")  # the keys column
+    data[at + len("default/p")] = ord("9")
+    path.write_bytes(bytes(data))
+    with pytest.raises(SnapshotError, match="checksum"):
+        read_snapshot(path, PODS, first._codec)
+    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
+        warm = Informer(client, PODS, options=InformerOptions(snapshot=path))
+        async with running(warm):
+            await caught_up(api, warm)
+            assert warm.stats.snapshot_loads == 0
+            assert warm.watcher is not None and warm.watcher.stats.lists == 1
+            assert cache_state(warm) == server_state(api)
+    assert "not using the snapshot" in caplog.text and "checksum" in caplog.text
+
+
+async def test_a_version_3_snapshot_is_still_read(
+    api: FakeApiServer, client: Client, tmp_path: Path
+) -> None:
+    """Format 3 (metadata and bodies decoded per object, buckets by position only), as
+    kcs 3's writer made it: read, and the same store as a list."""
+    import msgspec
+
+    from kcs.informer import _snapshot as v
+
+    api.seed("pods", [new_pod(f"p{i}", f"ns{i % 2}", node=f"n{i % 2}", app=f"a{i % 3}")
+                      for i in range(9)])
+    first = _indexed(client)
+    async with running(first):
+        await caught_up(api, first)
+        store = first._store
+        keys = store.keys()
+        objects = store.list()
+        image = store.index_image(keys)
+        rv = first.resource_version
+        expected = _store_contents(first)
+    payload = v._Payload(
+        types=[("v1", "Pod")], type_index=[],
+        metadata=[o.metadata for o in objects], bodies=[o.body for o in objects],
+        indexes=v._Indexes(namespace=image.namespace, all_labels=image.all_labels,
+                           labels=dict(image.labels),
+                           fields={p: v._FieldImage(c, b) for p, (c, b) in image.fields.items()}),
+    )
+    header = v._Header("InformerSnapshot", 3, "pods", "v1", rv, len(objects))
+    path = tmp_path / "v3.snapshot"
+    path.write_bytes(b"KCSSNAP3\n" + msgspec.msgpack.encode((header, payload)))
+    snapshot = read_snapshot(path, PODS, first._codec)
+    assert snapshot.version == 3 and snapshot.keys is None and snapshot.objects == objects
+    assert snapshot.image is not None and snapshot.image.namespace_values is None
+    warm = _indexed(client, snapshot=path)
+    async with running(warm):
+        await caught_up(api, warm)
+        assert warm.stats.snapshot_loads == 1
+        assert _store_contents(warm) == expected
