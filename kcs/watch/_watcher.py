@@ -58,6 +58,7 @@ from kcs.watch._errors import WatchError, WatchErrorHook, WatchErrorKind
 from kcs.watch._events import Event, InitApply, InitDone, InitStart
 from kcs.watch._listerwatcher import ListerWatcher
 from kcs.watch._options import InitialList, WatchOptions
+from kcs.watch._pages import NextPage, peek_continue
 from kcs.watch._report import Reporter
 from kcs.watch._state import WatcherState
 from kcs.watch._stats import WatchStats
@@ -354,46 +355,54 @@ class Watcher:
         self._phase = "list"
         self.state = WatcherState.LISTING
         client, resource = self._client, self.resource
-        while True:
-            token = self._list_continue
-            rv = None if token else (self._list_rv or None)
-            limit = self.options.page_size if self._paginate else None
+        ahead = NextPage()  # the next page, asked for before this one is cached
+        try:
+            while True:
+                token = self._list_continue
+                rv = None if token else (self._list_rv or None)
+                limit = self.options.page_size if self._paginate else None
 
-            def fetch(
-                token: str | None = token, rv: str | None = rv, limit: int | None = limit
-            ) -> Awaitable[bytes]:
-                return client.list_raw(
-                    resource,
-                    self.namespace,
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
-                    limit=limit,
-                    continue_=token,
-                    resource_version=rv,
-                    resource_version_match="NotOlderThan" if rv else None,
-                )
+                def fetch(
+                    token: str | None = token, rv: str | None = rv, limit: int | None = limit
+                ) -> Awaitable[bytes]:
+                    return client.list_raw(
+                        resource,
+                        self.namespace,
+                        label_selector=self.label_selector,
+                        field_selector=self.field_selector,
+                        limit=limit,
+                        continue_=token,
+                        resource_version=rv,
+                        resource_version_match="NotOlderThan" if rv else None,
+                    )
 
-            body = await self._guarded(fetch)
-            assert body is not None
-            meta, objects, spans = self._decode_page(body)
-            self.stats.pages += 1
-            batch: list[Event] = [InitStart()] if token is None else []
-            # objects: checked, all good
-            if spans is None:
-                batch.extend([InitApply(obj) for obj in objects])
-            else:
-                batch.extend([InitApply(o, s) for o, s in zip(objects, spans, strict=True)])
-            self.stats.events += len(objects)
-            if token is None:
-                self._list_snapshot_rv = meta.resource_version
-            self._list_continue = meta.continue_ or None
-            if self._list_continue is None:
-                rv_done = meta.resource_version or self._list_snapshot_rv
-                batch.append(InitDone(rv_done))
-                self._list_done(rv_done)
+                body = await self._guarded(ahead.take(token) or fetch)
+                assert body is not None
+                following = peek_continue(body)
+                if following is not None:
+                    await ahead.start(following, partial(fetch, following, None, limit))
+                meta, objects, spans = self._decode_page(body)
+                self.stats.pages += 1
+                batch: list[Event] = [InitStart()] if token is None else []
+                # objects: checked, all good
+                if spans is None:
+                    batch.extend([InitApply(obj) for obj in objects])
+                else:
+                    batch.extend([InitApply(o, s) for o, s in zip(objects, spans, strict=True)])
+                self.stats.events += len(objects)
+                if token is None:
+                    self._list_snapshot_rv = meta.resource_version
+                self._list_continue = meta.continue_ or None
+                if self._list_continue is None:
+                    ahead.cancel()
+                    rv_done = meta.resource_version or self._list_snapshot_rv
+                    batch.append(InitDone(rv_done))
+                    self._list_done(rv_done)
+                    yield batch
+                    return
                 yield batch
-                return
-            yield batch
+        finally:
+            ahead.cancel()  # failed, stopped or restarted: the page ahead is not used
 
     def _decode_page(
         self, body: bytes
