@@ -15,7 +15,11 @@ Guarantees, for each object it returns:
   once, and the instance becomes a plain :class:`~kcs.core.Object`: every later read
   returns the same values (zero-copy, as for any cached object), and equality, hashing,
   encoding and the mutation detector see exactly the object a list would have decoded;
-* ``==`` and ``!=`` against any object, ``copy`` and ``pickle`` decode it first.
+* ``==`` and ``!=`` against any object, ``copy`` and ``pickle`` decode it first;
+  ``msgspec.structs.replace`` keeps the fields it is given and the object decodes the
+  others when read. msgspec's encoders read the fields below the attributes and refuse
+  an undecoded object (``TypeError``): encode with :func:`kcs.core.encode_object` (or
+  read any attribute first).
 
 The mapping stays open while an object of it is still undecoded (the file's pages are
 the operating system's page cache, not the process's heap) and is released when the
@@ -29,7 +33,6 @@ from __future__ import annotations
 import bisect
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from itertools import repeat
 from typing import Any, ClassVar, Final
 
 from kcs.core import Object, ObjectMeta
@@ -37,9 +40,12 @@ from kcs.core import Object, ObjectMeta
 __all__ = ["MappedColumns", "mapped_objects"]
 
 # The slots of Object, read and written below its frozen surface. While an object is
-# undecoded its ``metadata`` slot holds its position (an int), its class is a subclass of
-# _MappedObject made for its snapshot, holding the columns. Decoding writes the body,
-# then the metadata (what says "decoded"), and swaps the instance's class to Object last.
+# undecoded its ``metadata`` and ``body`` slots both hold its row, ``range(i, i + 1)`` for
+# the object at position i: a range is not tracked by the garbage collector, and no
+# msgspec encoder accepts one, so encoding an undecoded object (which reads the slots,
+# not the attributes) fails loudly instead of writing a position. Its class is a subclass
+# of _MappedObject made for its snapshot, holding the columns. Decoding writes the body,
+# then the metadata, and swaps the instance's class to Object last.
 _metadata_slot: Final[Any] = Object.__dict__["metadata"]
 _body_slot: Final[Any] = Object.__dict__["body"]
 _class_slot: Final[Any] = object.__dict__["__class__"]
@@ -93,20 +99,22 @@ class MappedColumns:
 
 
 def _decode(obj: Object) -> None:
-    """Decode ``obj`` (a :class:`_MappedObject`) in place, unless that is already done.
+    """Decode what ``obj`` (a :class:`_MappedObject`) still holds as a row, then make it
+    a plain :class:`~kcs.core.Object`.
 
-    Safe when threads race (under the GIL): the class (and so the columns) is read before
-    the position, and a thread that finds the position still there decodes again and
-    writes equal values.
+    Each slot is decoded on its own, so an object that ``msgspec.structs.replace`` gave a
+    new body (or metadata) keeps it and reads the other from the file. Safe when threads
+    race (under the GIL): the class (and so the columns) is read before the slots, and a
+    thread that still finds a row decodes it again and writes an equal value.
     """
     cls = type(obj)
-    i = _metadata_slot.__get__(obj)
-    if type(i) is not int:
-        return
-    columns: MappedColumns = cls._columns  # type: ignore[attr-defined]
-    metadata = columns.metadata_of(i)
-    _body_slot.__set__(obj, columns.body_of(i))
-    _metadata_slot.__set__(obj, metadata)
+    metadata = _metadata_slot.__get__(obj)
+    body = _body_slot.__get__(obj)
+    if type(body) is range:
+        _body_slot.__set__(obj, cls._columns.body_of(body.start))  # type: ignore[attr-defined]
+    if type(metadata) is range:
+        metadata = cls._columns.metadata_of(metadata.start)  # type: ignore[attr-defined]
+        _metadata_slot.__set__(obj, metadata)
     _class_slot.__set__(obj, Object)
 
 
@@ -156,7 +164,8 @@ def mapped_objects(
     class _Mapped(_MappedObject, frozen=True, gc=False):
         _columns: ClassVar[MappedColumns] = columns
 
-    # Made through the class, not its typed __init__: a position stands in the
-    # metadata slot until the object is decoded.
-    make: Callable[[str, str, int, bytes], Object] = _Mapped  # type: ignore[assignment]
-    return list(map(make, api_versions, kinds, range(count), repeat(b"", count)))
+    # Made through the class, not its typed __init__: the object's row stands in both
+    # slots until it is decoded.
+    make: Callable[[str, str, range, range], Object] = _Mapped  # type: ignore[assignment]
+    rows = list(map(range, range(count), range(1, count + 1)))
+    return list(map(make, api_versions, kinds, rows, rows))
