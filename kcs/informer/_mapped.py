@@ -3,8 +3,8 @@
 A warm start must not pay a decode per object: restoring 100,000 pods at a few
 microseconds each is already most of a list's cost. A snapshot (format 4) keeps every
 object's metadata and body in two columns of the mapped file; :func:`mapped_objects`
-turns them into :class:`~kcs.core.Object` instances that hold nothing but their
-position until they are first read.
+turns them into :class:`~kcs.core.Object` instances that hold nothing but their row
+(their position in the columns) until they are first read.
 
 Guarantees, for each object it returns:
 
@@ -13,8 +13,8 @@ Guarantees, for each object it returns:
 * on the first read of ``metadata`` or ``body`` (or anything built on them: ``key``,
   ``labels``, ``obj["spec"]``, ``to_dict()``...) both are decoded from the mapped file,
   once, and the instance becomes a plain :class:`~kcs.core.Object`: every later read
-  returns the same values (zero-copy, as for any cached object), and equality, hashing,
-  encoding and the mutation detector see exactly the object a list would have decoded;
+  returns the same values (zero-copy, as for any cached object), and equality, encoding
+  and the mutation detector see exactly the object a list would have decoded;
 * ``==`` and ``!=`` against any object, ``copy`` and ``pickle`` decode it first;
   ``msgspec.structs.replace`` keeps the fields it is given and the object decodes the
   others when read. msgspec's encoders read the fields below the attributes and refuse

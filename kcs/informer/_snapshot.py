@@ -196,7 +196,9 @@ def write_snapshot(
     ``image`` is the store's :meth:`~kcs.cache.Store.index_image` by position in
     ``objects``, saved with them; ``keys`` are the objects' keys in that order (the keys
     the image was made with; read from the objects when not given). Returns the number
-    of objects written. Blocking: run it in a worker thread.
+    of objects written. Raises ``ValueError`` (writing nothing) when the columns would
+    exceed 4 GiB, which MessagePack cannot hold (some six million pods). Blocking: run it
+    in a worker thread.
     """
     types: dict[tuple[str, str], int] = {}
     type_index = [types.setdefault((o.api_version, o.kind), len(types)) for o in objects]
