@@ -279,6 +279,21 @@ async def test_managed_fields_survive_a_snapshot(
         assert after.to_dict()["metadata"]["managedFields"]
 
 
+async def _refused_then_listed(
+    api: FakeApiServer, client: Client, path: Path, caplog: pytest.LogCaptureFixture, why: str
+) -> None:
+    """A warm start from ``path`` refuses the snapshot (logging ``why``), lists instead,
+    and caches what the server holds."""
+    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
+        warm = Informer(client, PODS, options=InformerOptions(snapshot=path))
+        async with running(warm):
+            await caught_up(api, warm)
+            assert warm.stats.snapshot_loads == 0
+            assert warm.watcher is not None and warm.watcher.stats.lists == 1
+            assert cache_state(warm) == server_state(api)
+    assert "not using the snapshot" in caplog.text and why in caplog.text
+
+
 async def test_an_index_image_that_does_not_fit_means_a_list(
     api: FakeApiServer, client: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -299,14 +314,7 @@ async def test_an_index_image_that_does_not_fit_means_a_list(
         assert image.namespace is not None
         bad = dataclasses.replace(image, namespace=(image.namespace[0], [[0, 99]]))
         write_snapshot(path, PODS, first.resource_version, store.list(), bad)
-    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
-        warm = Informer(client, PODS, options=InformerOptions(snapshot=path))
-        async with running(warm):
-            await caught_up(api, warm)
-            assert warm.stats.snapshot_loads == 0
-            assert warm.watcher is not None and warm.watcher.stats.lists == 1
-            assert cache_state(warm) == server_state(api)
-    assert "not using the snapshot" in caplog.text and "does not fit" in caplog.text
+    await _refused_then_listed(api, client, path, caplog, "does not fit")
 
 
 async def test_a_version_2_snapshot_is_still_read(
@@ -448,14 +456,7 @@ async def test_a_damaged_snapshot_means_a_list(
     path.write_bytes(bytes(data))
     with pytest.raises(SnapshotError, match="checksum"):
         read_snapshot(path, PODS, first._codec)
-    with caplog.at_level(logging.WARNING, logger="kcs.informer"):
-        warm = Informer(client, PODS, options=InformerOptions(snapshot=path))
-        async with running(warm):
-            await caught_up(api, warm)
-            assert warm.stats.snapshot_loads == 0
-            assert warm.watcher is not None and warm.watcher.stats.lists == 1
-            assert cache_state(warm) == server_state(api)
-    assert "not using the snapshot" in caplog.text and "checksum" in caplog.text
+    await _refused_then_listed(api, client, path, caplog, "checksum")
 
 
 async def test_a_version_3_snapshot_is_still_read(
