@@ -45,7 +45,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
 
@@ -98,20 +98,16 @@ class _Indexes(msgspec.Struct, rename="camel", omit_defaults=True):
     fields: dict[str, _FieldImage] = {}
 
 
-class _Payload(msgspec.Struct, rename="camel"):
-    types: list[tuple[str, str]]
-    type_index: list[_Position]
-    metadata: list[ObjectMeta]
-    bodies: list[bytes]
-    indexes: _Indexes
+_Meta = TypeVar("_Meta", ObjectMeta, ObjectMetaWithManagedFields)
 
 
-class _PayloadWithManagedFields(msgspec.Struct, rename="camel"):
-    """The same, read by an informer that keeps managedFields."""
+class _Payload(msgspec.Struct, Generic[_Meta], rename="camel"):
+    """A version 3 file's columns, with the metadata type of the informer reading it
+    (with or without managedFields)."""
 
     types: list[tuple[str, str]]
     type_index: list[_Position]
-    metadata: list[ObjectMetaWithManagedFields]
+    metadata: list[_Meta]
     bodies: list[bytes]
     indexes: _Indexes
 
@@ -119,21 +115,21 @@ class _PayloadWithManagedFields(msgspec.Struct, rename="camel"):
 _encoder = msgspec.msgpack.Encoder()
 # One decode of the whole file. The header is checked after it: a file for another
 # resource is a mistake, not a case to make fast.
-_v3_decoder = msgspec.msgpack.Decoder(tuple[_Header, _Payload])
-_v3_decoder_mf = msgspec.msgpack.Decoder(tuple[_Header, _PayloadWithManagedFields])
+_v3_decoder = msgspec.msgpack.Decoder(tuple[_Header, _Payload[ObjectMeta]])
+_v3_decoder_mf = msgspec.msgpack.Decoder(
+    tuple[_Header, _Payload[ObjectMetaWithManagedFields]]
+)
 
 # --- version 4 ---------------------------------------------------------------------------
 
 _BucketValues = tuple[list[str], list[str]]
 
 
-class _IndexesV4(msgspec.Struct, rename="camel", omit_defaults=True):
-    namespace: _PositionBuckets | None = None
+class _IndexesV4(_Indexes, rename="camel", omit_defaults=True):
+    """Version 3's index image, and each bucket's value beside its positions."""
+
     namespace_values: _BucketValues | None = None
-    all_labels: bool = False
-    labels: dict[str, _PositionBuckets] = {}
     label_values: dict[str, _BucketValues] = {}
-    fields: dict[str, _FieldImage] = {}
 
 
 class _Columns(msgspec.Struct, rename="camel"):
