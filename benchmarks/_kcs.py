@@ -89,7 +89,8 @@ def watch_informer(client: Client) -> WatchInformer:
 
 def sync_informer(client: Client, initial_list: str = "list",
                   snapshot: str | None = None) -> Informer:
-    """An informer on pods with the ``spec.nodeName`` index, listing with
+    """An informer on pods with the namespace and ``spec.nodeName`` indexes (and, as by
+    default, no label index), listing with
     ``initial_list`` (``"list"`` or ``"stream"``) or warmed from ``snapshot``."""
     store = StoreOptions(indexes=IndexOptions(fields=FIELD_INDEXES))
     if snapshot is not None:
@@ -143,8 +144,9 @@ async def consistent_get(
 
 def filled_store(raw: Iterable[bytes], resource_version: str) -> Store:
     """A store with the three indexes (namespace, every label key, ``spec.nodeName``),
-    default settings, filled as an informer's first list fills it."""
-    store = Store(StoreOptions(indexes=IndexOptions(fields=FIELD_INDEXES)))
+    default settings otherwise, filled as an informer's first list fills it. Every label
+    key is indexed (label indexes are opt-in, by key): the most a store holds."""
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True, fields=FIELD_INDEXES)))
     codec = codec_for("Pod")
     relist = store.relist()
     for data in raw:

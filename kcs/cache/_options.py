@@ -72,8 +72,10 @@ class IndexOptions:
     """The indexes of a store (see ``docs/caches-and-indexes.md``).
 
     * ``namespace`` — namespace -> keys (on by default);
-    * ``labels`` — ``True``: every label key (the default); a collection of label keys;
-      ``False``: none;
+    * ``labels`` — a collection of label keys to index (opt-in by key); ``True``: every
+      label key; ``False`` or empty: none (the default). A label selector on a key with
+      no index is still answered exactly, by checking the candidates the other indexes
+      give (or every object in the namespace); an index only makes it faster;
     * ``fields`` — field paths such as ``"spec.nodeName"``;
     * ``owners`` — owner uid -> keys;
     * ``custom`` — custom index functions by name.
@@ -94,7 +96,7 @@ class IndexOptions:
         self,
         *,
         namespace: bool = True,
-        labels: bool | Iterable[str] = True,
+        labels: bool | Iterable[str] = False,
         fields: Iterable[str] = (),
         owners: bool = False,
         custom: Mapping[str, IndexFunc] | Iterable[tuple[str, IndexFunc]] = (),

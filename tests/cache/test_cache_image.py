@@ -60,6 +60,7 @@ def _restored(options: StoreOptions, objects: list[Object], image: IndexImage | 
 
 INDEXES = {
     "default": IndexOptions(fields=["spec.nodeName"]),
+    "every label": IndexOptions(labels=True, fields=["spec.nodeName"]),
     "some labels": IndexOptions(labels=["app", "tier", "absent"], fields=["spec.nodeName"]),
     "owners and custom": IndexOptions(owners=True, custom={"odd": _odd}),
     "none": IndexOptions(namespace=False, labels=False),
@@ -140,7 +141,7 @@ def _bad(image: IndexImage, **changes: Any) -> IndexImage:
                                     "short values", "short keys"])
 def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
     objects = _pods(20)
-    source = _listed(StoreOptions(indexes=INDEXES["default"]), objects)
+    source = _listed(StoreOptions(indexes=INDEXES["every label"]), objects)
     keys = source.keys()
     in_order: list[Object] = [source.get(k) for k in keys]  # type: ignore[misc]
     image = source.index_image(keys)
@@ -171,7 +172,7 @@ def test_an_image_that_does_not_fit_is_refused(damage: str) -> None:
         given = list(keys)[:-1]
     else:
         in_order = [*in_order[:-1], in_order[0]]
-    store = Store(StoreOptions(indexes=INDEXES["default"]))
+    store = Store(StoreOptions(indexes=INDEXES["every label"]))
     relist = store.relist()
     with pytest.raises(ValueError, match=r"."):
         relist.restore(in_order, image, given)

@@ -116,6 +116,24 @@ def test_label_index_on_chosen_keys_only() -> None:
         no_labels.index_values("label:app")
 
 
+def test_no_label_is_indexed_by_default_and_selectors_still_answer() -> None:
+    """Label indexes are opt-in by key: the default store has none, and a label selector
+    gives what it gives with an index (found by checking the namespace's objects)."""
+    plain, indexed = Store(), Store(StoreOptions(indexes=IndexOptions(labels=["app"])))
+    assert IndexOptions().labels is False
+    for store in (plain, indexed):
+        store.apply(pod("a", labels={"app": "web", "tier": "front"}))
+        store.apply(pod("b", labels={"app": "api"}))
+        store.apply(pod("c", "other", labels={"app": "web"}))
+    assert not [n for n in plain.index_names() if n.startswith("label:")]
+    for selector in ("app=web", "app in (web,api),tier!=front", "tier", "!tier"):
+        assert keys_of(plain.list(None, label_selector=selector)) == keys_of(
+            indexed.list(None, label_selector=selector)), selector
+        assert keys_of(plain.list("default", label_selector=selector)) == keys_of(
+            indexed.list("default", label_selector=selector)), selector
+    assert keys_of(plain.list(None, label_selector="app=web")) == {"default/a", "other/c"}
+
+
 def test_field_index_reads_the_path_and_moves_on_change() -> None:
     store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"])))
     a = pod("a", node="n1")
@@ -285,7 +303,7 @@ def _expected_indexes(objs: list[Object]) -> dict[str, dict[str, set[str]]]:
 @settings(max_examples=150, deadline=None)
 @given(ops)
 def test_indexes_always_equal_a_rebuild(operations: list[tuple[str, Any]]) -> None:
-    store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True, custom={"phase": lambda o: [o.get_path("status.phase") or ""]})))
+    store = Store(StoreOptions(indexes=IndexOptions(labels=True, fields=["spec.nodeName"], owners=True, custom={"phase": lambda o: [o.get_path("status.phase") or ""]})))
     model: dict[str, Object] = {}
     for rv, (op, arg) in enumerate(operations, start=1):
         if op == "replace":
@@ -355,7 +373,8 @@ def test_merge_is_the_union_and_refuses_two_functions_for_one_name() -> None:
         namespace=False, labels=["app", "tier"], fields=["spec.nodeName"], owners=True,
         custom={"f": fn},
     )
-    assert some.merge(IndexOptions()).labels is True  # every label key wins
+    assert some.merge(IndexOptions(labels=True)).labels is True  # every label key wins
+    assert some.merge(IndexOptions()).labels == frozenset({"app"})  # none by default
     assert some.merge(IndexOptions()).namespace
     assert other.merge(IndexOptions(namespace=False, labels=False, custom={"f": fn})) == other
     with pytest.raises(ValueError, match="'f' is already defined with another function"):

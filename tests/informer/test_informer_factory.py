@@ -74,7 +74,7 @@ async def test_index_options_merge_into_the_shared_informer(client: Client) -> N
     assert {"label:app", "label:tier"} <= set(names)
     # Indexes that could not be added later before: the owner index, every label key.
     assert factory.informer(PODS, options=InformerOptions(
-        store=StoreOptions(indexes=IndexOptions(owners=True)))) is first
+        store=StoreOptions(indexes=IndexOptions(owners=True, labels=True)))) is first
     assert "owner" in first.lister.index_names()
     assert first.options.store.indexes.labels is True  # the request above asked for every key
     with pytest.raises(ValueError, match="'by-name' is already defined with another function"):

@@ -156,7 +156,7 @@ def _store_contents(informer: Informer) -> tuple[dict[str, Object], dict[str, di
 def _indexed(client: Client, **options: object) -> Informer:
 
 
-    store = StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"], owners=True))
+    store = StoreOptions(indexes=IndexOptions(labels=True, fields=["spec.nodeName"], owners=True))
     return Informer(client, PODS, options=InformerOptions(store=store, **options))  # type: ignore[arg-type]
 
 
@@ -380,7 +380,8 @@ async def test_a_warm_start_decodes_each_object_on_first_use(
         await listed.save_snapshot(path)
         expected = _store_contents(listed)
     # Nothing to build from the objects; the detector (on in tests) would read them all.
-    store = StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"]), mutation_detector=False)
+    store = StoreOptions(indexes=IndexOptions(labels=True, fields=["spec.nodeName"]),
+                         mutation_detector=False)
     warm = Informer(client, PODS, options=InformerOptions(store=store, snapshot=path))
     async with running(warm):
         await caught_up(api, warm)
