@@ -214,11 +214,11 @@ class Indexer:
                 span = old_index.spans.get(key)
             elif values is not None:
                 value = values.get(path)
-            if value is None:
-                value = field_value(obj, path)
-            index.values[key] = value
             if spans is not None and not index.in_metadata:
                 span = spans.segment(index.head)
+            if value is None:
+                value = field_value(obj, path, span)
+            index.values[key] = value
             if span is not None:
                 index.spans[key] = span
             bucket_add(index.buckets, value, key)
@@ -278,6 +278,7 @@ class Indexer:
             old_body, new_body = old.body, new.body
             body_changed = old_body is not new_body and old_body != new_body
             for index in self._fields.values():
+                span = None
                 if body_changed and not index.in_metadata:
                     # Where the path's top-level field lies in each body, if known.
                     span = spans.segment(index.head) if spans is not None else None
@@ -293,7 +294,7 @@ class Indexer:
                         ):
                             continue  # the same field, byte for byte: the same value
                 if body_changed or index.in_metadata:
-                    value = field_value(new, index.path)
+                    value = field_value(new, index.path, span)
                     old_value = index.values.get(key)
                     if value != old_value:
                         if old_value is not None:

@@ -564,6 +564,33 @@ def object_from_dict(obj: dict[str, Any], *, keep_managed_fields: bool = False) 
 _path_decoders: dict[str, Any] = {}
 
 
+def path_in_field(body: bytes, head: str, rest: str, segment: tuple[int, int]) -> Any:
+    """The value at dotted path ``rest`` inside top-level field ``head`` of ``body``, read
+    from ``segment`` only: ``body[segment[0]:segment[1]]`` is the field as a
+    :class:`Codec` wrote it (``{"head":`` or ``,"head":``, then its value). ``None`` when
+    absent; a body not laid out so is read whole (the same value, only slower)."""
+    start, end = segment
+    skip = start + len(head) + 4  # the '{' or ',', the quoted name and the ':'
+    view = memoryview(body)
+    if not skip < end <= len(body) or view[start + 1 : skip] != _field_heads[head]:
+        return _path_decoder(f"{head}.{rest}")(body)
+    try:
+        return _path_decoder(rest)(view[skip:end])
+    except msgspec.ValidationError:  # not an object: as the whole-body decoder says
+        return _path_decoder(f"{head}.{rest}")(body)
+
+
+class _FieldHeads(dict[str, bytes]):
+    """``'"spec":'`` for ``spec``, made once per field name."""
+
+    def __missing__(self, name: str) -> bytes:
+        head = self[name] = f'"{name}":'.encode()
+        return head
+
+
+_field_heads: Final = _FieldHeads()
+
+
 def _path_decoder(path: str) -> Any:
     """A function ``body -> value`` that decodes only ``path`` (cached per path)."""
     fn = _path_decoders.get(path)

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from kcs.core._codec import Object
+from kcs.core._codec import Object, path_in_field
 
 __all__ = ["field_value"]
 
 
-def field_value(obj: Object, path: str) -> str:
+def field_value(obj: Object, path: str, segment: tuple[int, int] | None = None) -> str:
     """The value at ``path`` (such as ``spec.nodeName``) as a field selector compares it.
 
     Strings as they are, booleans as ``"true"``/``"false"``, numbers in decimal; a missing
     field, ``null``, an object or a list reads as ``""`` (so ``spec.nodeName=`` selects
     unscheduled pods, as it does on the apiserver). Only ``path`` is decoded from the
     body. String values are interned: every pod on a node shares one ``nodeName`` string.
+
+    ``segment`` is where the path's top-level field lies in ``obj.body``, as the
+    :class:`~kcs.core.BodySpans` of the codec that built the body give it
+    (``spans.segment("spec")``): only that field's JSON is read then, not the whole body
+    (a pod's ``status`` is a third of it). The value is the same either way.
     """
     if path == "metadata.name":
         return obj.metadata.name
     if path == "metadata.namespace":
         return obj.metadata.namespace
-    value = obj.get_path(path)
+    value = obj.get_path(path) if segment is None else _in_segment(obj, path, segment)
     if type(value) is str:
         return sys.intern(value)
     if value is None:
@@ -31,3 +37,10 @@ def field_value(obj: Object, path: str) -> str:
     if isinstance(value, int | float):
         return str(value)
     return ""
+
+
+def _in_segment(obj: Object, path: str, segment: tuple[int, int]) -> Any:
+    head, _, rest = path.partition(".")
+    if not rest or head in ("metadata", "apiVersion", "kind"):
+        return obj.get_path(path)
+    return path_in_field(obj.body, head, rest, segment)

@@ -551,6 +551,50 @@ def test_spans_give_the_same_field_index_as_decoding_every_update(
                 == {v: set(without.index_keys(index, v)) for v in without.index_values(index)}
 
 
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text("ab\"\\{}", max_size=4))
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["nodeName", "a", "b", "x\"nodeName"]), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=st.one_of(_json, st.dictionaries(st.sampled_from(["nodeName", "a", "hostname"]),
+                                             _json, max_size=4)),
+       status=st.one_of(st.none(), _json), keep_spec=st.booleans(),
+       path=st.sampled_from(["spec.nodeName", "spec.a.b", "spec.a", "status.phase", "spec",
+                             "metadata.name", "status.x.nodeName"]))
+def test_a_field_read_from_its_segment_is_the_one_read_from_the_body(
+    spec: Any, status: Any, keep_spec: bool, path: str,
+) -> None:
+    """``field_value(obj, path, spans.segment(head))`` reads only the top-level field's
+    JSON and gives exactly what reading the whole body gives (or raises the same)."""
+    import orjson
+
+    from kcs.core import codec_for
+
+    pod_: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "1"}}
+    if keep_spec:
+        pod_["spec"] = spec
+    if status is not None:
+        pod_["status"] = status
+    line = orjson.dumps({"type": "ADDED", "object": pod_})
+    _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
+    assert spans is not None
+    segment = spans.segment(path.partition(".")[0])
+    try:
+        whole: str | None = field_value(obj, path)
+    except ValueError as exc:  # msgspec's errors: the body's field is not an object
+        with pytest.raises(type(exc)):
+            field_value(obj, path, segment)
+        return
+    if segment is not None:
+        assert field_value(obj, path, segment) == whole
+
+
 def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The point of the spans: a status-only update decodes no spec.* path."""
     import kcs.cache._indexer as indexer_module
@@ -563,9 +607,9 @@ def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.M
     decoded: list[str] = []
     real = field_value  # what the indexer module imports, and the test replaces there
 
-    def counting(obj: Object, path: str) -> str:
+    def counting(obj: Object, path: str, segment: tuple[int, int] | None = None) -> str:
         decoded.append(path)
-        return real(obj, path)
+        return real(obj, path, segment)
 
     monkeypatch.setattr(indexer_module, "field_value", counting)
     _, second, spans = codec.decode_watch_event_spans(_watch_line("a", 2, "n1", "Running", {}))
