@@ -272,8 +272,20 @@ class Indexer:
                 if old_values != new_values:
                     custom.append((buckets, old_values, new_values))
         om, nm = old.metadata, new.metadata
-        if om.labels is not nm.labels and om.labels != nm.labels:
-            self._update_labels(key, om.labels, nm.labels)
+        old_labels, new_labels = om.labels, nm.labels
+        if old_labels is not new_labels:
+            if self._all_labels:
+                if old_labels != new_labels:
+                    self._update_labels(key, old_labels, new_labels)
+            else:
+                # Only the chosen keys matter: two lookups each, not a compare of the dicts.
+                for label, buckets in self._labels.items():
+                    old_value, new_value = old_labels.get(label), new_labels.get(label)
+                    if old_value != new_value:
+                        if old_value is not None:
+                            bucket_discard(buckets, old_value, key)
+                        if new_value is not None:
+                            bucket_add(buckets, new_value, key)
         if self._fields:
             old_body, new_body = old.body, new.body
             body_changed = old_body is not new_body and old_body != new_body
@@ -354,21 +366,13 @@ class Indexer:
                     bucket_discard(buckets, found, key)
 
     def _update_labels(self, key: str, old: Mapping[str, str], new: Mapping[str, str]) -> None:
-        if self._all_labels:
-            gone = {k: v for k, v in old.items() if new.get(k) != v}
-            came = {k: v for k, v in new.items() if old.get(k) != v}
-            if gone:
-                self._remove_labels(key, gone)
-            if came:
-                self._add_labels(key, came)
-            return
-        for label, buckets in self._labels.items():
-            old_value, new_value = old.get(label), new.get(label)
-            if old_value != new_value:
-                if old_value is not None:
-                    bucket_discard(buckets, old_value, key)
-                if new_value is not None:
-                    bucket_add(buckets, new_value, key)
+        """Every label key indexed: move ``key`` for the labels that changed."""
+        gone = {k: v for k, v in old.items() if new.get(k) != v}
+        came = {k: v for k, v in new.items() if old.get(k) != v}
+        if gone:
+            self._remove_labels(key, gone)
+        if came:
+            self._add_labels(key, came)
 
     # --- reading ---------------------------------------------------------------------
     def names(self) -> list[str]:

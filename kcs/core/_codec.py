@@ -393,7 +393,9 @@ class Codec:
             body = b"{}"
         return Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
 
-    def _from_top_spans(self, top: Any) -> tuple[Object, BodySpans]:
+    def _from_top_spans(
+        self, top: Any, api_version: str = "", kind: str = ""
+    ) -> tuple[Object, BodySpans]:
         """:meth:`_from_top` and where each field went in the body."""
         parts: list[Any] = []
         append = parts.append
@@ -412,7 +414,7 @@ class Codec:
             body = b"".join(parts)
         else:
             body = b"{}"
-        obj = Object(top.apiVersion, top.kind, top.metadata, body)
+        obj = Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
         return obj, BodySpans(self.top_level_fields, tuple(ends))
 
     def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
@@ -495,13 +497,11 @@ class Codec:
         objects: list[Object] = []
         spans: list[BodySpans] = []
         from_top = self._from_top_spans
+        add_object, add_span = objects.append, spans.append
         for t in lst.items or ():
-            obj, span = from_top(t)
-            if not (obj.api_version and obj.kind) and api_version:
-                obj = Object(obj.api_version or api_version, obj.kind or kind, obj.metadata,
-                             obj.body)
-            objects.append(obj)
-            spans.append(span)
+            obj, span = from_top(t, api_version, kind)
+            add_object(obj)
+            add_span(span)
         return lst.metadata, objects, spans
 
 
