@@ -571,13 +571,62 @@ def path_in_field(body: bytes, head: str, rest: str, segment: tuple[int, int]) -
     absent; a body not laid out so is read whole (the same value, only slower)."""
     start, end = segment
     skip = start + len(head) + 4  # the '{' or ',', the quoted name and the ':'
-    view = memoryview(body)
-    if not skip < end <= len(body) or view[start + 1 : skip] != _field_heads[head]:
+    if not skip < end <= len(body) or not body.startswith(_field_heads[head], start + 1):
         return _path_decoder(f"{head}.{rest}")(body)
+    if "." not in rest:
+        found = _member_from_its_last_key(body, rest, skip, end)
+        if found is not _UNSURE:
+            return found
     try:
-        return _path_decoder(rest)(view[skip:end])
+        return _path_decoder(rest)(memoryview(body)[skip:end])
     except msgspec.ValidationError:  # not an object: as the whole-body decoder says
         return _path_decoder(f"{head}.{rest}")(body)
+
+
+_UNSURE: Final = object()
+
+
+def _member_from_its_last_key(body: bytes, name: str, start: int, end: int) -> Any:
+    """The value of member ``name`` of the JSON object ``body[start:end]``, read from the
+    last ``"name":`` in it to the object's end, or ``_UNSURE``.
+
+    Most of an object is skipped this way (a pod's ``nodeName`` comes after its
+    containers). The found ``"name":`` is a key (a quote inside a string follows a
+    backslash, never ``{`` or ``,``), and it is a key of this object, not of one inside
+    it, exactly when ``{`` followed by the rest of the object is one valid JSON object
+    (from deeper down, the rest closes more than it opens). The last key wins, as in a
+    decode of the whole object: a later spelling of the name with escapes is in the rest.
+    """
+    token = _member_keys[name]
+    hit = body.rfind(token, start, end)
+    if hit <= start or body[hit - 1] not in b"{,":
+        return _UNSURE  # absent, or written with spaces or escapes: decode it all
+    try:
+        member = _member_decoder(name)(b"{" + body[hit:end])
+    except msgspec.DecodeError:  # ValidationError included: a deeper key
+        return _UNSURE
+    return getattr(member, name)
+
+
+class _MemberKeys(dict[str, bytes]):
+    """``'"nodeName":'`` for ``nodeName``, made once per name."""
+
+    def __missing__(self, name: str) -> bytes:
+        key = self[name] = _encoder.encode(name) + b":"
+        return key
+
+
+_member_keys: Final = _MemberKeys()
+_member_decoders: dict[str, Any] = {}
+
+
+def _member_decoder(name: str) -> Any:
+    """A decoder of an object into a struct of its member ``name`` only (cached)."""
+    decoder = _member_decoders.get(name)
+    if decoder is None:
+        member = msgspec.defstruct(f"_Member_{len(_member_decoders)}", [(name, Any, None)])
+        decoder = _member_decoders[name] = msgspec.json.Decoder(member).decode
+    return decoder
 
 
 class _FieldHeads(dict[str, bytes]):

@@ -563,14 +563,42 @@ _json = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(spec=st.one_of(_json, st.dictionaries(st.sampled_from(["nodeName", "a", "hostname"]),
                                              _json, max_size=4)),
-       status=st.one_of(st.none(), _json), keep_spec=st.booleans(),
+       status=st.one_of(st.none(), _json), keep_spec=st.booleans(), spaced=st.booleans(),
        path=st.sampled_from(["spec.nodeName", "spec.a.b", "spec.a", "status.phase", "spec",
                              "metadata.name", "status.x.nodeName"]))
 def test_a_field_read_from_its_segment_is_the_one_read_from_the_body(
-    spec: Any, status: Any, keep_spec: bool, path: str,
+    spec: Any, status: Any, keep_spec: bool, spaced: bool, path: str,
 ) -> None:
     """``field_value(obj, path, spans.segment(head))`` reads only the top-level field's
     JSON and gives exactly what reading the whole body gives (or raises the same)."""
+    _same_both_ways(spec, status, keep_spec, spaced, path)
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ({"a": {"nodeName": "deeper"}}, ""),  # the last "nodeName": is not spec's
+    ({"nodeName": "n1", "a": [{"nodeName": "deeper"}]}, "n1"),
+    ({"nodeName": "n1", "a": {"b": {"nodeName": "deeper"}}, "c": 1}, "n1"),
+    ({"x\"nodeName": "key with a quote"}, ""),  # '\"nodeName":' is inside a key
+    ({"nodeName": "n1", "x\"nodeName": "key with a quote"}, "n1"),
+    ({"a": ',"nodeName":"in a string"'}, ""),
+    ({"nodeName": "n1", "a": '{"nodeName":"in a string"}'}, "n1"),
+    ({"nodeName": "first", "a": 1}, "first"),
+    ({"a": 1, "nodeName": "last"}, "last"),
+    ({"nodeName": None}, ""),
+    ({"nodeName": True}, "true"),
+    ({"nodeName": 7}, "7"),
+    ({}, ""),
+])
+def test_a_field_read_from_its_last_key_is_the_field_of_that_object(spec: Any, expected: str) -> None:
+    """The search for the last ``"nodeName":`` in ``spec`` takes only a key of ``spec``
+    itself: not one of an object inside it, not one inside a string."""
+    for spaced in (False, True):
+        assert _same_both_ways(spec, None, True, spaced, "spec.nodeName") == expected
+
+
+def _same_both_ways(spec: Any, status: Any, keep_spec: bool, spaced: bool, path: str) -> str | None:
+    import json
+
     import orjson
 
     from kcs.core import codec_for
@@ -581,7 +609,8 @@ def test_a_field_read_from_its_segment_is_the_one_read_from_the_body(
         pod_["spec"] = spec
     if status is not None:
         pod_["status"] = status
-    line = orjson.dumps({"type": "ADDED", "object": pod_})
+    event = {"type": "ADDED", "object": pod_}
+    line = json.dumps(event, separators=(", ", ": ")).encode() if spaced else orjson.dumps(event)
     _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
     assert spans is not None
     segment = spans.segment(path.partition(".")[0])
@@ -590,9 +619,10 @@ def test_a_field_read_from_its_segment_is_the_one_read_from_the_body(
     except ValueError as exc:  # msgspec's errors: the body's field is not an object
         with pytest.raises(type(exc)):
             field_value(obj, path, segment)
-        return
+        return None
     if segment is not None:
         assert field_value(obj, path, segment) == whole
+    return whole
 
 
 def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
