@@ -3,8 +3,8 @@
 Five kinds, each a map of index value -> keys (:mod:`kcs.cache._buckets`):
 
 * ``namespace`` — ``metadata.namespace`` (cluster-scoped objects are not in it);
-* ``label:<key>`` — one per label key: ``app`` -> ``web`` -> keys, for every label key or
-  for a chosen few;
+* ``label:<key>`` — one per chosen label key (none by default): ``app`` -> ``web`` ->
+  keys, or one per label key of any object when every key is indexed;
 * ``field:<path>`` — a path in the object such as ``spec.nodeName``, read with
   :meth:`Object.get_path <kcs.core.Object.get_path>`; the value of each object is kept
   so that an update decodes the path again only when the body changed, and touches the
@@ -13,8 +13,9 @@ Five kinds, each a map of index value -> keys (:mod:`kcs.cache._buckets`):
 * custom — a function ``Object -> Iterable[str]`` registered under a name.
 
 An update compares old and new index values and touches an index only where they differ:
-a MODIFIED pod whose labels, owners and node did not change costs three comparisons and
-one path decode.
+a MODIFIED pod whose indexed labels, owners and ``spec`` did not change costs a lookup per
+indexed label key, a comparison of the owner references and one of its ``spec`` bytes
+(with the codec's body spans), and touches no index.
 """
 
 from __future__ import annotations
@@ -200,12 +201,9 @@ class Indexer:
         custom = (
             [(b, _values_of(fn, obj)) for fn, b in self._custom.values()] if self._custom else ()
         )
-        meta = obj.metadata
-        namespaces = self._namespace
-        if namespaces is not None and meta.namespace:
-            bucket_add(namespaces, meta.namespace, key)
-        if meta.labels:
-            self._add_labels(key, meta.labels)
+        # Then the field values, before any index changes: a read that fails (malformed
+        # JSON in a hand-made body) leaves every index as it was.
+        found = []
         for path, index in self._fields.items():
             value = None
             span = None
@@ -218,6 +216,14 @@ class Indexer:
                 span = spans.segment(index.head)
             if value is None:
                 value = field_value(obj, path, span)
+            found.append((index, value, span))
+        meta = obj.metadata
+        namespaces = self._namespace
+        if namespaces is not None and meta.namespace:
+            bucket_add(namespaces, meta.namespace, key)
+        if meta.labels:
+            self._add_labels(key, meta.labels)
+        for index, value, span in found:
             index.values[key] = value
             if span is not None:
                 index.spans[key] = span

@@ -194,7 +194,8 @@ class Object(msgspec.Struct, frozen=True, gc=False):
         yield from self.fields()
 
     def get_path(self, path: str) -> Any:
-        """The value at a dotted path such as ``spec.nodeName`` (``None`` if absent).
+        """The value at a dotted path such as ``spec.nodeName`` (``None`` if absent, or if
+        the path runs through something that is not an object).
 
         Fast: only the path is decoded, the rest of the body is skipped.
         """
@@ -568,19 +569,19 @@ def path_in_field(body: bytes, head: str, rest: str, segment: tuple[int, int]) -
     """The value at dotted path ``rest`` inside top-level field ``head`` of ``body``, read
     from ``segment`` only: ``body[segment[0]:segment[1]]`` is the field as a
     :class:`Codec` wrote it (``{"head":`` or ``,"head":``, then its value). ``None`` when
-    absent; a body not laid out so is read whole (the same value, only slower)."""
+    absent or not reachable (see :func:`_path_decoder`); a body not laid out so is read
+    whole (the same value, only slower). For JSON without duplicate keys (the apiserver
+    never sends any) the value is the one a decode of the whole body gives."""
     start, end = segment
-    skip = start + len(head) + 4  # the '{' or ',', the quoted name and the ':'
-    if not skip < end <= len(body) or not body.startswith(_field_heads[head], start + 1):
+    key = _json_keys[head]
+    skip = start + 1 + len(key)  # the '{' or ',', then '"head":'
+    if not skip < end <= len(body) or not body.startswith(key, start + 1):
         return _path_decoder(f"{head}.{rest}")(body)
     if "." not in rest:
         found = _member_from_its_last_key(body, rest, skip, end)
         if found is not _UNSURE:
             return found
-    try:
-        return _path_decoder(rest)(memoryview(body)[skip:end])
-    except msgspec.ValidationError:  # not an object: as the whole-body decoder says
-        return _path_decoder(f"{head}.{rest}")(body)
+    return _path_decoder(rest)(memoryview(body)[skip:end])
 
 
 _UNSURE: Final = object()
@@ -594,54 +595,52 @@ def _member_from_its_last_key(body: bytes, name: str, start: int, end: int) -> A
     containers). The found ``"name":`` is a key (a quote inside a string follows a
     backslash, never ``{`` or ``,``), and it is a key of this object, not of one inside
     it, exactly when ``{`` followed by the rest of the object is one valid JSON object
-    (from deeper down, the rest closes more than it opens). The last key wins, as in a
-    decode of the whole object: a later spelling of the name with escapes is in the rest.
+    (from deeper down, the rest closes more than it opens). A second ``"name":`` before
+    it (a duplicate key, or one deeper down) is left to the full decode; a later spelling
+    of the name with escapes is in the rest, where the last key wins as it does in a
+    decode of the whole object.
     """
-    token = _member_keys[name]
+    token = _json_keys[name]
     hit = body.rfind(token, start, end)
-    if hit <= start or body[hit - 1] not in b"{,":
-        return _UNSURE  # absent, or written with spaces or escapes: decode it all
+    if hit <= start or body[hit - 1] not in b"{," or body.find(token, start, hit) != -1:
+        return _UNSURE  # absent, written with spaces or escapes, or twice: decode it all
     try:
         member = _member_decoder(name)(b"{" + body[hit:end])
-    except msgspec.DecodeError:  # ValidationError included: a deeper key
+    except msgspec.DecodeError:  # ValidationError included: a deeper key, or no value
         return _UNSURE
-    return getattr(member, name)
+    return member.value
 
 
-class _MemberKeys(dict[str, bytes]):
-    """``'"nodeName":'`` for ``nodeName``, made once per name."""
+class _JsonKeys(dict[str, bytes]):
+    """``b'"nodeName":'`` for ``nodeName`` (the name as JSON, then a colon), made once."""
 
     def __missing__(self, name: str) -> bytes:
         key = self[name] = _encoder.encode(name) + b":"
         return key
 
 
-_member_keys: Final = _MemberKeys()
+_json_keys: Final = _JsonKeys()
 _member_decoders: dict[str, Any] = {}
 
 
 def _member_decoder(name: str) -> Any:
-    """A decoder of an object into a struct of its member ``name`` only (cached)."""
+    """A decoder of an object into a struct of its member ``name`` only (as ``value``)."""
     decoder = _member_decoders.get(name)
     if decoder is None:
-        member = msgspec.defstruct(f"_Member_{len(_member_decoders)}", [(name, Any, None)])
+        value = ("value", Any, msgspec.field(default=None, name=name))
+        member = msgspec.defstruct(f"_Member_{len(_member_decoders)}", [value])
         decoder = _member_decoders[name] = msgspec.json.Decoder(member).decode
     return decoder
 
 
-class _FieldHeads(dict[str, bytes]):
-    """``'"spec":'`` for ``spec``, made once per field name."""
-
-    def __missing__(self, name: str) -> bytes:
-        head = self[name] = f'"{name}":'.encode()
-        return head
-
-
-_field_heads: Final = _FieldHeads()
-
-
 def _path_decoder(path: str) -> Any:
-    """A function ``body -> value`` that decodes only ``path`` (cached per path)."""
+    """A function ``body -> value`` that decodes only ``path`` (cached per path).
+
+    The value is ``None`` when the path is absent, or runs through something that is not
+    an object (``spec`` is a string, say), or ends at a number too large for a float: a
+    field read never fails on an object's content. A part may be any JSON key
+    (``data.my-key`` works). Malformed JSON still raises :class:`msgspec.DecodeError`.
+    """
     fn = _path_decoders.get(path)
     if fn is not None:
         return fn
@@ -650,16 +649,23 @@ def _path_decoder(path: str) -> Any:
     struct_type: Any = None
     for i, part in enumerate(reversed(parts)):
         inner = leaf if struct_type is None else struct_type | None
-        struct_type = msgspec.defstruct(f"_Path_{len(_path_decoders)}_{i}", [(part, inner, None)])
+        struct_type = msgspec.defstruct(
+            f"_Path_{len(_path_decoders)}_{i}",
+            [("value", inner, msgspec.field(default=None, name=part))],
+        )
         leaf = struct_type
     decoder = msgspec.json.Decoder(struct_type)
+    depth = len(parts)
 
     def decode(body: bytes) -> Any:
-        node: Any = decoder.decode(body)
-        for part in parts:
+        try:
+            node: Any = decoder.decode(body)
+        except msgspec.ValidationError:  # not an object on the way, or no such number
+            return None
+        for _ in range(depth):
             if node is None:
                 return None
-            node = getattr(node, part)
+            node = node.value
         return node
 
     _path_decoders[path] = decode

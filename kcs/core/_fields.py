@@ -14,14 +14,17 @@ def field_value(obj: Object, path: str, segment: tuple[int, int] | None = None) 
     """The value at ``path`` (such as ``spec.nodeName``) as a field selector compares it.
 
     Strings as they are, booleans as ``"true"``/``"false"``, numbers in decimal; a missing
-    field, ``null``, an object or a list reads as ``""`` (so ``spec.nodeName=`` selects
-    unscheduled pods, as it does on the apiserver). Only ``path`` is decoded from the
-    body. String values are interned: every pod on a node shares one ``nodeName`` string.
+    field, ``null``, an object or a list, or a path through something that is not an
+    object, reads as ``""`` (so ``spec.nodeName=`` selects unscheduled pods, as it does on
+    the apiserver): reading a field never fails on an object's content. Only ``path`` is
+    decoded from the body. String values are interned: every pod on a node shares one
+    ``nodeName`` string.
 
     ``segment`` is where the path's top-level field lies in ``obj.body``, as the
     :class:`~kcs.core.BodySpans` of the codec that built the body give it
     (``spans.segment("spec")``): only that field's JSON is read then, not the whole body
-    (a pod's ``status`` is a third of it). The value is the same either way.
+    (a pod's ``status`` is a third of it). The value is the same either way, for JSON
+    without duplicate keys (which the apiserver never sends).
     """
     if path == "metadata.name":
         return obj.metadata.name

@@ -625,6 +625,92 @@ def _same_both_ways(spec: Any, status: Any, keep_spec: bool, spaced: bool, path:
     return whole
 
 
+_ws = st.sampled_from(["", " ", "\t", " \n "[:2]])
+_raw_leaf = st.sampled_from(['"n1"', '"n2"', "null", "true", "7", "-0.5", "1e3", '"a\\"b"',
+                             '"x,\\"nodeName\\":1"', "[]", "{}"])
+_raw_key = st.sampled_from(['"nodeName"', '"node\\u004eame"', '"a"', '"x\\"nodeName"',
+                            '"nodename"'])
+
+
+@st.composite
+def _raw_json(draw: st.DrawFn, depth: int = 0) -> str:
+    """JSON text with what a dict cannot make: duplicate keys, keys spelled with escapes,
+    whitespace anywhere between tokens."""
+    if depth >= 2 or draw(st.booleans()):
+        return str(draw(_raw_leaf))
+    if draw(st.booleans()):
+        items = draw(st.lists(_raw_json(depth + 1), max_size=3))
+        return "[" + ",".join(items) + "]"
+    members = draw(st.lists(st.tuples(_raw_key, _raw_json(depth + 1)), max_size=4))
+    return "{" + ",".join(
+        f"{draw(_ws)}{k}{draw(_ws)}:{draw(_ws)}{v}{draw(_ws)}" for k, v in members) + "}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(spec=_raw_json(), listed=st.booleans())
+def test_a_field_read_from_its_segment_is_the_one_read_from_the_body_for_any_json_text(
+    spec: str, listed: bool,
+) -> None:
+    """The same over raw JSON text, through the watch and the list decoders: only the
+    case of duplicate keys may differ, and only when an earlier value is not readable."""
+    from kcs.core import codec_for
+
+    item = ('{"metadata":{"name":"a","namespace":"ns","resourceVersion":"1"},"spec":'
+            + spec + ',"status":{"phase":"Running"}}')
+    codec = codec_for("Pod")
+    if listed:
+        _, objects, all_spans = codec.decode_list_spans(
+            ('{"apiVersion":"v1","kind":"PodList","metadata":{},"items":[' + item + "]}").encode())
+        assert all_spans is not None
+        obj, spans = objects[0], all_spans[0]
+    else:
+        _, obj, maybe = codec.decode_watch_event_spans(
+            ('{"type":"ADDED","object":' + item + "}").encode())
+        assert maybe is not None
+        spans = maybe
+    segment = spans.segment("spec")
+    assert segment is not None
+    for path in ("spec.nodeName", "spec.a", "spec.a.nodeName"):
+        assert field_value(obj, path, segment) == field_value(obj, path), (path, spec)
+
+
+@pytest.mark.parametrize("spec", [b'{"nodeName":1e400,"nodeName":"n1"}',
+                                  b'{"nodeName":"n0","a":1,"nodeName":"n1"}'])
+def test_a_duplicate_key_is_read_as_a_decode_of_the_whole_body_reads_it(spec: bytes) -> None:
+    """The apiserver never sends duplicate keys; given some, the segment read does what a
+    decode of the whole body does (the last one wins; an unreadable one reads as "")."""
+    from kcs.core import codec_for
+
+    line = (b'{"type":"ADDED","object":{"metadata":{"name":"p","namespace":"d",'
+            b'"resourceVersion":"2"},"spec":' + spec + b"}}")
+    _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
+    assert spans is not None
+    whole = field_value(obj, "spec.nodeName")
+    assert field_value(obj, "spec.nodeName", spans.segment("spec")) == whole
+    assert whole == ("" if b"1e400" in spec else "n1")
+
+
+def test_a_field_index_never_fails_on_an_object_s_content() -> None:
+    """A field path through a string, a number too large for a float, or a key that is
+    not a Python name: the store indexes the value a selector sees ("" for the first
+    two) and stays whole."""
+    from kcs.core import codec_for, object_from_dict
+
+    store = Store(StoreOptions(indexes=IndexOptions(fields=["data.my-key", "spec.nodeName"])))
+    cm = object_from_dict({"apiVersion": "v1", "kind": "ConfigMap",
+                           "metadata": {"name": "c", "namespace": "d", "resourceVersion": "1"},
+                           "data": {"my-key": "v"}, "spec": "not an object"})
+    store.apply(cm)
+    line = (b'{"type":"ADDED","object":{"metadata":{"name":"p","namespace":"d",'
+            b'"resourceVersion":"2"},"spec":{"nodeName":1e400}}}')
+    _, pod_, spans = codec_for("Pod").decode_watch_event_spans(line)
+    store.apply(pod_, spans)
+    assert store.index_keys("field:data.my-key", "v") == ["d/c"]
+    assert sorted(store.index_keys("field:spec.nodeName", "")) == ["d/c", "d/p"]
+    assert sorted(o.key for o in store.list("d")) == ["d/c", "d/p"]
+    assert cm.get_path("spec.nodeName") is None and cm.get_path("data.__module__") is None
+
+
 def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The point of the spans: a status-only update decodes no spec.* path."""
     import kcs.cache._indexer as indexer_module
