@@ -110,9 +110,10 @@ class StreamDecoder:
         """The resourceVersion of the last event applied (not advanced during init)."""
         self.initializing = initial_events
         """Whether the initial events of a streaming list are still arriving."""
-        # The initial state so far, by key; delivered as it grows until a key comes twice
-        # (or goes), then folded here and delivered whole at the end bookmark.
-        self._buffer: dict[str, tuple[Object, BodySpans | None]] = {}
+        # The initial state so far, by key, as the events that deliver it (no tuple per
+        # key); delivered as it grows until a key comes twice (or goes), then folded here
+        # and delivered whole at the end bookmark.
+        self._buffer: dict[str, InitApply] = {}
         self._started = False  # InitStart delivered
         self._folding = False  # a change during the initial events: deliver at the end
         self.interruption: Interruption | None = None
@@ -147,14 +148,20 @@ class StreamDecoder:
                 if etype == "ADDED" and self._started and not self._folding:
                     # The common initial event, inlined: a new key, delivered at once.
                     meta = obj.metadata
-                    ns = meta.namespace
-                    key = f"{ns}/{meta.name}" if ns else meta.name  # meta.key, inlined
-                    buffer = self._buffer
-                    if (meta.resource_version and meta.name and obj.body.isascii()
-                            and key not in buffer):
-                        buffer[key] = (obj, spans)
-                        append(InitApply(obj, spans))
-                        delivered += 1
+                    name = meta.name
+                    if meta.resource_version and name and obj.body.isascii():
+                        ns = meta.namespace
+                        buffer = self._buffer
+                        size = len(buffer)
+                        event = InitApply(obj, spans)
+                        # One dict operation: a new key grows the buffer; a key again
+                        # replaces what it held, as the fold below does.
+                        buffer[f"{ns}/{name}" if ns else name] = event  # meta.key, inlined
+                        if len(buffer) > size:
+                            append(event)
+                            delivered += 1
+                        else:
+                            self._folding = True  # a key again: delivered whole at the end
                         continue
                 ok = self._initial(etype, obj, spans, out)
                 rv = self.resource_version
@@ -220,6 +227,7 @@ class StreamDecoder:
                 if buffer.pop(key, None) is not None:
                     self._folding = True  # a key delivered, gone again
                 return True
+            event = InitApply(obj, spans)
             if not self._folding:
                 if key in buffer:
                     self._folding = True  # a key again: what was delivered is replaced
@@ -227,9 +235,9 @@ class StreamDecoder:
                     if not self._started:
                         self._started = True
                         out.append(InitStart())
-                    out.append(InitApply(obj, spans))
+                    out.append(event)
                     self._reporter.stats.events += 1
-            buffer[key] = (obj, spans)
+            buffer[key] = event
             return True
         if etype == "BOOKMARK":
             if obj.metadata.annotations.get(INITIAL_EVENTS_END) != "true":
@@ -245,7 +253,7 @@ class StreamDecoder:
             self.resource_version = rv
             if self._folding or not self._started:
                 out.append(InitStart())  # drops what was delivered before the fold
-                out.extend([InitApply(o, s) for o, s in self._buffer.values()])
+                out.extend(self._buffer.values())
                 stats.events += len(self._buffer)
             out.append(InitDone(rv))
             self._buffer = {}

@@ -138,6 +138,55 @@ def test_decoder_folds_changes_during_initial_events_into_the_initial_state() ->
     assert state == {"default/a": "6", "default/c": "8"}
 
 
+def test_decoder_folds_an_added_key_that_comes_again() -> None:
+    # The inlined path of the common initial event (ADDED of a new key) notices a key it
+    # already delivered, in the same batch or a later one, and folds from there on: the
+    # key is delivered once, with its last state, and nothing after the fold is delivered
+    # before the end bookmark.
+    for batches in (
+        [[added("a", 3), added("b", 4), added("a", 6), added("c", 7),
+          bookmark(9, initial_end=True)]],
+        [[added("a", 3), added("b", 4)], [added("a", 6)], [added("c", 7)],
+         [bookmark(9, initial_end=True)]],
+    ):
+        d, stats = decoder("", initial=True)
+        events = [e for batch in batches for e in d.feed(batch)]
+        assert [summary(e) for e in events] == [
+            ("InitStart", ""),
+            ("InitApply", "a@3"),
+            ("InitApply", "b@4"),
+            ("InitStart", ""),
+            ("InitApply", "a@6"),
+            ("InitApply", "b@4"),
+            ("InitApply", "c@7"),
+            ("InitDone", "9"),
+        ]
+        assert stats.events == 5
+
+
+def test_decoder_keeps_the_body_spans_of_the_initial_events_through_a_fold() -> None:
+    # What the store needs to skip decoding an unchanged indexed field: the spans of every
+    # object, delivered as they come and again after a fold, are those of its own body.
+    lines = [added("a", 3), added("b", 4), modified("a", 6), bookmark(9, initial_end=True)]
+    d, _ = decoder("", initial=True)
+    applies = [e for e in d.feed(lines) if isinstance(e, InitApply)]
+    assert [summary(e) for e in applies] == [
+        ("InitApply", "a@3"), ("InitApply", "b@4"), ("InitApply", "a@6"), ("InitApply", "b@4")]
+    for e in applies:
+        _, obj, spans = CODEC.decode_watch_event_spans(
+            {"a@3": lines[0], "b@4": lines[1], "a@6": lines[2]}[summary(e)[1]])
+        assert e.obj == obj and spans is not None and e.spans == spans
+        assert e.spans.segment("spec") is not None
+
+
+def test_decoder_drops_an_unreadable_initial_object_and_goes_on() -> None:
+    d, stats = decoder("", initial=True)
+    events = d.feed([added("a", 3), added("", 4), added("b", 5), bookmark(9, initial_end=True)])
+    assert [summary(e) for e in events] == [
+        ("InitStart", ""), ("InitApply", "a@3"), ("InitApply", "b@5"), ("InitDone", "9")]
+    assert stats.rejected == 1 and stats.events == 2
+
+
 def test_decoder_a_delete_of_a_key_never_sent_changes_nothing() -> None:
     d, _ = decoder("", initial=True)
     events = d.feed([added("a", 3), deleted("zz", 4), added("b", 5),
