@@ -201,8 +201,7 @@ class Reads:
                     return error_line(e.status)
             if required > rs.cache_rv:
                 rs.freshen(self.store.revision)
-            for so in rs.view(self.store.revision, namespace):
-                w.offer_initial(so)
+            w.offer_initial(rs.view(self.store.revision, namespace))
             w.position = rs.cache_rv
             if opts.allow_bookmarks:
                 w.push(bookmark_line(served.resource.kind, served.resource.api_version,
@@ -212,8 +211,7 @@ class Reads:
         elif rv == 0 and sie is False:
             w.position = rs.cache_rv
         elif not rv:
-            for so in rs.view(self.store.revision, namespace):
-                w.offer_initial(so)
+            w.offer_initial(rs.view(self.store.revision, namespace))
             w.position = rs.cache_rv
         else:
             oldest = rs.oldest_watchable()

@@ -2,11 +2,14 @@
 
 A :class:`Watcher` is registered with its resource's store and is offered every event
 synchronously at commit time. It keeps the lines it will send (pre-serialized bytes, shared
-by all watchers) in a pending list; :func:`serve_watch` writes whatever is pending in one
-write, so a fast writer is never slowed by a slow reader and a slow reader gets large
-batches. Selectors are applied as kube-apiserver's watch cache applies them: an object that
-starts to match on a modification is ``ADDED``, one that stops matching is ``DELETED``
-(with its previous content and the new resourceVersion).
+by all watchers) in a pending list; :func:`serve_watch` writes what is pending in writes of
+about :data:`WRITE_BYTES`, so a fast writer is never slowed by a slow reader and a slow
+reader gets large batches. The initial state of a watch (a streaming list's, or the
+synthetic ADDED events of a watch without a resourceVersion) is taken as objects when the
+watch opens and turned into lines a write at a time, ahead of everything pending.
+Selectors are applied as kube-apiserver's watch cache applies them: an object that starts
+to match on a modification is ``ADDED``, one that stops matching is ``DELETED`` (with its
+previous content and the new resourceVersion).
 
 Bookmarks follow :class:`BookmarkPolicy`. Faithful (the default) is kube-apiserver's cacher:
 a bookmark carries the resource's own watch-cache revision, is due every ``frequency``
@@ -23,7 +26,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +130,10 @@ class Watcher:
         self._unfiltered = label.empty and field.empty and transform is None
         self.client = client
         self.pending: deque[Line] = deque()
+        # The objects of the initial state not yet written (see offer_initial): turned
+        # into lines by the writer, a write at a time, before anything in ``pending``.
+        self._initial: list[StoredObject] = []
+        self._initial_next = 0
         self.wake = asyncio.Event()
         self.abort_reason: str | None = None
         self.done = False
@@ -169,17 +176,53 @@ class Watcher:
         else:
             self.push(ev.line(type_, self._convert))
 
-    def offer_initial(self, obj: StoredObject) -> None:
-        """Queue a synthetic ``ADDED`` for an object of the initial state, if it matches."""
-        if not self.passes(obj.obj):
-            return
-        if self.transform is not None:
-            self.push(self.transform("ADDED", obj))
-            return
-        raw = obj.as_version(self._convert) if self._convert else obj.raw
-        # The line in pieces, joined by the write that sends it: a streaming list of
-        # 100,000 objects starts going out at once instead of after 500 MB of copies.
-        self.push((_ADDED_HEAD, raw, _LINE_END))
+    def offer_initial(self, objects: Iterable[StoredObject]) -> None:
+        """Queue a synthetic ``ADDED`` for each object of the initial state that matches,
+        ahead of every line pushed after (and of any not written yet).
+
+        ``objects`` (a consistent state, read in the step that registers the watcher) are
+        only taken here; the writer filters them and builds their lines a write at a time
+        (:meth:`take_initial`), as kube-apiserver's watch cache sends each initial event
+        while it walks the state: the first events of a streaming list of 100,000
+        objects go out at once, not after a pass over all of them.
+        """
+        self._initial.extend(objects)
+        self.wake.set()
+
+    @property
+    def initial_left(self) -> bool:
+        """Whether objects of the initial state remain to be written."""
+        return self._initial_next < len(self._initial)
+
+    def take_initial(self) -> list[Line]:
+        """The lines of the next write of the initial state, in order: those of the next
+        objects that match, about :data:`WRITE_BYTES` of them (none when none of the
+        objects looked at matched; call again while :attr:`initial_left`)."""
+        objects, i = self._initial, self._initial_next
+        end = len(objects)
+        transform, convert = self.transform, self._convert
+        check = not self._unfiltered
+        out: list[Line] = []
+        size = 0
+        while i < end and size < WRITE_BYTES:
+            obj = objects[i]
+            i += 1
+            if check and not self.passes(obj.obj):
+                continue
+            if transform is not None:
+                line: Line = transform("ADDED", obj)
+                size += len(line)
+            else:
+                raw = obj.as_version(convert) if convert else obj.raw
+                # The line in pieces, joined by the write that sends it (no copy per line).
+                line = (_ADDED_HEAD, raw, _LINE_END)
+                size += len(raw) + _ADDED_SIZE
+            out.append(line)
+        if i < end:
+            self._initial_next = i
+        else:
+            self._initial, self._initial_next = [], 0  # written: let the objects go
+        return out
 
     def push(self, line: Line) -> None:
         """Queue one line and wake the writer."""
@@ -274,6 +317,7 @@ Line = bytes | tuple[bytes, bytes, bytes]
 
 _ADDED_HEAD = b'{"type":"ADDED","object":'
 _LINE_END = b"}\n"
+_ADDED_SIZE = len(_ADDED_HEAD) + len(_LINE_END)
 
 
 def _line_size(line: Line) -> int:
@@ -357,8 +401,11 @@ async def serve_watch(
                 _abort(request)
                 return resp
             deliverable = hub.may_deliver(w)
-            if w.pending and deliverable:
-                lines = _take_write(w.pending)
+            if deliverable and (w.initial_left or w.pending):
+                # The initial state first: everything pushed since comes after it.
+                lines = w.take_initial() if w.initial_left else _take_write(w.pending)
+                if not lines:
+                    continue  # none of the initial objects looked at matched
                 drop = False
                 if hub.drop_every:
                     room = max(hub.drop_every - w.sent, 1)

@@ -71,6 +71,73 @@ async def test_streaming_list_ends_initial_events_with_a_bookmark(api: FakeApiSe
         assert nxt is not None and summary([nxt]) == [("ADDED", "later")]
 
 
+async def test_a_streaming_list_sends_the_state_it_opened_at_whatever_changes_meanwhile(
+        api: FakeApiServer, client: Http) -> None:
+    # The initial events are turned into lines as they are written (a write at a time, as
+    # kube-apiserver's watch cache sends each one while it walks its state), not all at
+    # once when the watch opens; what they carry is still the state at that moment, and
+    # the changes made while they are sent follow the end bookmark.
+    from kcs.testing._watch import WRITE_BYTES
+
+    n = 60
+    big = {"v": "x" * (WRITE_BYTES // 20)}  # the initial state takes several writes
+    api.seed("configmaps", [configmap(f"s{i:02d}", data=big) for i in range(n)])
+    rev = api.revision
+    api.faults.stall()  # nothing is written until unstall
+    async with client.watch(CMS, sendInitialEvents="true", resourceVersionMatch="NotOlderThan",
+                            allowWatchBookmarks="true") as w:
+        with anyio.fail_after(5):
+            await api.wait_for_watchers(1)
+        (watcher,) = api.watches.watchers
+        assert watcher.initial_left and len(watcher.pending) == 1  # no line built but the end
+        await client.patch(f"{CMS}/s00", {"data": {"v": "changed"}})
+        await client.delete(f"{CMS}/s01")
+        await client.post(CMS, configmap("later"))
+        api.faults.unstall()
+        with anyio.fail_after(10):
+            events = await w.take(n + 4)
+    assert summary(events[:n]) == [("ADDED", f"s{i:02d}") for i in range(n)]
+    assert all(e["object"]["data"] == big for e in events[:n])
+    assert all(e["object"]["metadata"]["resourceVersion"] <= str(rev) for e in events[:n])
+    end = events[n]
+    assert end["type"] == "BOOKMARK"
+    assert end["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert end["object"]["metadata"]["resourceVersion"] == str(rev)
+    assert summary(events[n + 1:]) == [("MODIFIED", "s00"), ("DELETED", "s01"),
+                                       ("ADDED", "later")]
+
+
+def test_the_initial_state_is_written_in_slices_in_order() -> None:
+    """The lines of the initial state are built a write of about WRITE_BYTES at a time,
+    in order, the objects that do not match the watch's selector left out."""
+    from kcs.core import FieldSelector, LabelSelector
+    from kcs.testing import FakeApiServer as Api
+    from kcs.testing._fields import field_reader
+    from kcs.testing._store import StoredObject
+    from kcs.testing._watch import WRITE_BYTES, ClientInfo, Watcher, _joined, _line_size
+
+    served = Api().registry.lookup("", "v1", "configmaps")
+    assert served is not None
+    w = Watcher(served, "v1", None, LabelSelector.parse("keep=yes"), FieldSelector.parse(""),
+                field_reader(served), ClientInfo("test"))
+    objects = [
+        StoredObject.build(configmap(f"c{i:04d}", data={"v": "y" * (500 + i % 9)},
+                                     keep="yes" if i % 4 else "no"), i + 1)
+        for i in range(2000)
+    ]
+    w.offer_initial(objects)
+    w.push(b"after\n")
+    writes = []
+    while w.initial_left:
+        write = w.take_initial()
+        assert sum(map(_line_size, write[:-1])) < WRITE_BYTES  # the last may cross it
+        writes.append(write)
+    assert len(writes) > 3 and list(w.pending) == [b"after\n"]
+    sent = b"".join(_joined(write) for write in writes).splitlines()
+    kept = [o for i, o in enumerate(objects) if i % 4]
+    assert sent == [b'{"type":"ADDED","object":' + o.raw + b"}" for o in kept]
+
+
 async def test_faithful_bookmarks_carry_the_resource_revision_once_it_moved(
         api: FakeApiServer, client: Http) -> None:
     # kube's cacher: a bookmark is due every minute (shortened here to 0.2 s by the named
