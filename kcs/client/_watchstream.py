@@ -5,7 +5,9 @@ anywhere, so :class:`WatchStream` keeps the unfinished tail of each read and yie
 read, the list of lines it completed. That is the least Python work per event: one
 ``bytes.split`` per network read, no per-line awaits; decoding is the watch layer's job.
 :meth:`WatchStream.views` yields the same lines as ``memoryview`` slices of the read
-instead: no line is copied (the watch layer decodes from them and keeps nothing of them).
+instead: no line is copied (the watch layer decodes from them and keeps nothing of them);
+:meth:`WatchStream.blocks` yields each read's whole lines as one slice, for a decoder that
+finds the lines itself.
 """
 
 from __future__ import annotations
@@ -121,6 +123,19 @@ class WatchStream:
         """
         return _LineViews(self)
 
+    def blocks(self) -> AsyncIterator[list[memoryview]]:
+        """The same lines in blocks: per network read, one or two read-only ``memoryview``
+        of whole lines joined by ``\\n`` (without the last line's ``\\n``; blank lines
+        may be among them).
+
+        For a decoder that reads newline-delimited JSON itself
+        (:meth:`kcs.core.Codec.decode_watch_lines_spans`): the lines are not cut in
+        Python at all. Same guarantees as :meth:`views` (order, completeness, errors, no
+        line longer than ``max_line_size``), and the same rule: do not hold on to a block
+        past the next batch. Iterate the stream, its views or its blocks, one of them.
+        """
+        return _Blocks(self)
+
     async def _next(self, read: Callable[[aiohttp.StreamReader], Awaitable[list[_L]]]) -> list[_L]:
         """The next batch as ``read`` cuts it (lines or views), opening the stream first if
         it is not open yet; the end of the response gives the connection back to the
@@ -234,6 +249,38 @@ class WatchStream:
             if lines:
                 return lines
 
+    async def _read_blocks(self, content: aiohttp.StreamReader) -> list[memoryview]:
+        parts = self._parts
+        limit = self._max
+        while True:
+            chunk = await self._lines_chunk(content)
+            end = chunk.rfind(b"\n")
+            blocks: list[memoryview] = []
+            start = 0
+            if parts:
+                # The line that straddles reads: the one copy of its bytes.
+                first = chunk.find(b"\n")
+                if self._parts_len + first > limit:
+                    raise WatchLineTooLong(limit)
+                parts.append(chunk[:first])
+                line = b"".join(parts)
+                parts.clear()
+                if line:
+                    blocks.append(memoryview(line))
+                start = first + 1
+            if end > start:
+                if end - start > limit:  # only a read longer than the limit can hold one
+                    _check_line_lengths(chunk, start, end, limit)
+                blocks.append(memoryview(chunk)[start:end])
+            tail_len = len(chunk) - end - 1
+            if tail_len:
+                if tail_len > limit:
+                    raise WatchLineTooLong(limit)
+                parts.append(chunk[end + 1 :])
+            self._parts_len = tail_len
+            if blocks:
+                return blocks
+
     async def _read_lines(self, content: aiohttp.StreamReader) -> list[bytes]:
         parts = self._parts
         limit = self._max
@@ -275,3 +322,32 @@ class _LineViews:
     def __anext__(self) -> Awaitable[list[memoryview]]:
         stream = self._stream
         return stream._next(stream._read_views)
+
+
+class _Blocks:
+    """The async iterator of :meth:`WatchStream.blocks`."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: WatchStream) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _Blocks:
+        return self
+
+    def __anext__(self) -> Awaitable[list[memoryview]]:
+        stream = self._stream
+        return stream._next(stream._read_blocks)
+
+
+def _check_line_lengths(chunk: bytes, start: int, end: int, limit: int) -> None:
+    """Raise :class:`WatchLineTooLong` if a line of ``chunk[start:end]`` is longer than
+    ``limit``."""
+    find = chunk.find
+    while start < end:
+        nl = find(b"\n", start, end)
+        if nl < 0:
+            nl = end
+        if nl - start > limit:
+            raise WatchLineTooLong(limit)
+        start = nl + 1

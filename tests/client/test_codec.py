@@ -234,6 +234,28 @@ def test_body_spans_are_none_on_the_generic_path() -> None:
     assert spans is None and obj.fields() == {"extra": 1}
 
 
+def test_watch_lines_decode_as_each_line_does_all_or_nothing() -> None:
+    codec = codec_for("Pod")
+    lines = [orjson.dumps({"type": t, "object": typical_pod(i)})
+             for i, t in enumerate(["ADDED", "MODIFIED", "DELETED"])]
+    lines.append(orjson.dumps({"type": "BOOKMARK", "object": {
+        "kind": "Pod", "apiVersion": "v1", "metadata": {"resourceVersion": "9"}}}))
+    read = b"junk\n" + b"\n".join(lines[:2]) + b"\n\n  \n" + b"\n".join(lines[2:]) + b"\ntail"
+    start = len(b"junk\n")
+    block = memoryview(read)[start : len(read) - len(b"\ntail")]
+    decoded = codec.decode_watch_lines_spans(block)
+    assert decoded == [codec.decode_watch_event_spans(line) for line in lines]  # blanks skipped
+    del block, read  # nothing decoded holds on to the read (bodies are copies)
+    assert all(type(obj.body) is bytes for _, obj, _ in decoded)
+    # all or nothing: a malformed line, or one the codec does not decode in one pass
+    with pytest.raises(msgspec.DecodeError) as malformed:
+        codec.decode_watch_lines_spans(b"\n".join([lines[0], b'{"type":"ADDED"', lines[1]]))
+    assert not isinstance(malformed.value, msgspec.ValidationError)
+    extra = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}, "extra": 1}})
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_watch_lines_spans(b"\n".join([lines[0], extra]))
+
+
 @pytest.mark.parametrize("typed", [True, False])
 def test_list_spans_match_decode_list(typed: bool) -> None:
     items = [typical_pod(i) for i in range(3)]

@@ -61,16 +61,23 @@ class FedResponse:
         self.released = True
 
 
-async def read_all(stream: WatchStream, views: bool = False) -> list[list[bytes]]:
-    """Every batch of ``stream``; with ``views``, read through ``stream.views()`` (each
-    line a memoryview, checked to be one) and turned into bytes to compare."""
+async def read_all(stream: WatchStream, mode: str = "bytes") -> list[list[bytes]]:
+    """Every batch of ``stream``, as lines of bytes to compare: read through
+    ``stream.views()`` (each line a memoryview, checked to be one) with ``views``,
+    through ``stream.blocks()`` (each block a memoryview, checked, cut into its non-blank
+    lines here) with ``blocks``, else as the stream's own lines."""
     async with stream:
-        if not views:
+        if mode == "bytes":
             return [batch async for batch in stream]
         out = []
-        async for batch in stream.views():
-            assert all(type(line) is memoryview and line.readonly for line in batch)
-            out.append([bytes(line) for line in batch])
+        async for batch in stream.views() if mode == "views" else stream.blocks():
+            assert batch and all(type(v) is memoryview and v.readonly for v in batch)
+            if mode == "views":
+                out.append([bytes(line) for line in batch])
+            else:
+                assert len(batch) <= 2  # the line straddling reads, then the read's own
+                out.append([line for block in batch for line in bytes(block).split(b"\n")
+                            if line])
         return out
 
 
@@ -85,10 +92,10 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     sizes=st.lists(st.integers(0, 300), min_size=1, max_size=12),
     cuts=st.lists(st.integers(0, 10_000), max_size=30),
     final_newline=st.booleans(),
-    views=st.booleans(),
+    mode=st.sampled_from(["bytes", "views", "blocks"]),
 )
 def test_lines_survive_any_chunking(
-    sizes: list[int], cuts: list[int], final_newline: bool, views: bool
+    sizes: list[int], cuts: list[int], final_newline: bool, mode: str
 ) -> None:
     lines = [event(i, pad) for i, pad in enumerate(sizes)]
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
@@ -101,7 +108,7 @@ def test_lines_survive_any_chunking(
             return resp
 
         stream = WatchStream(open_response, max_line_size=1024)  # type: ignore[arg-type]
-        return await read_all(stream, views), resp
+        return await read_all(stream, mode), resp
 
     batches, resp = anyio.run(main)
     assert [line for batch in batches for line in batch] == lines
@@ -112,15 +119,15 @@ def test_lines_survive_any_chunking(
     assert resp.released and not resp.closed
 
 
-@pytest.mark.parametrize("views", [False, True], ids=["bytes", "views"])
-def test_blank_lines_are_dropped_and_a_long_line_is_refused(views: bool) -> None:
+@pytest.mark.parametrize("mode", ["bytes", "views", "blocks"])
+def test_blank_lines_are_dropped_and_a_long_line_is_refused(mode: str) -> None:
     async def main() -> None:
         ok = FedResponse([b"\n\na\n", b"\n", b"b", b"\n\n"])
 
         async def open_ok() -> FedResponse:
             return ok
 
-        got = await read_all(WatchStream(open_ok), views)  # type: ignore[arg-type]
+        got = await read_all(WatchStream(open_ok), mode)  # type: ignore[arg-type]
         assert got == [[b"a"], [b"b"]]
 
         # A line that grows past the limit across reads, before its newline arrives.
@@ -130,7 +137,7 @@ def test_blank_lines_are_dropped_and_a_long_line_is_refused(views: bool) -> None
             return long
 
         with pytest.raises(WatchLineTooLong) as caught:
-            await read_all(WatchStream(open_long, max_line_size=1000), views)  # type: ignore[arg-type]
+            await read_all(WatchStream(open_long, max_line_size=1000), mode)  # type: ignore[arg-type]
         assert caught.value.limit == 1000
         assert long.closed
 
@@ -141,7 +148,7 @@ def test_blank_lines_are_dropped_and_a_long_line_is_refused(views: bool) -> None
             return whole
 
         with pytest.raises(WatchLineTooLong):
-            await read_all(WatchStream(open_whole, max_line_size=1000), views)  # type: ignore[arg-type]
+            await read_all(WatchStream(open_whole, max_line_size=1000), mode)  # type: ignore[arg-type]
         assert whole.closed
 
     anyio.run(main)
