@@ -23,10 +23,12 @@ class RawWatch(Protocol):
     connection raises :class:`~kcs.client.ApiConnectionError` from ``__anext__``; a clean
     end of the response ends the iteration. Leaving the context closes the connection.
 
-    What ``__aenter__`` returns may also have a ``views()`` method returning an async
-    iterator of the same batches with each line a ``memoryview`` (as
+    What ``__aenter__`` returns may also have a ``blocks()`` method returning an async
+    iterator of the same lines in blocks, each a buffer of whole lines joined by ``\\n``
+    (as :meth:`kcs.client.WatchStream.blocks` does), or else a ``views()`` method
+    returning the same batches with each line a ``memoryview`` (as
     :meth:`kcs.client.WatchStream.views` does); the watcher then reads those, so that no
-    line is copied before it is decoded.
+    line is copied (nor, with blocks, cut in Python) before it is decoded.
     """
 
     async def __aenter__(self) -> AsyncIterator[list[bytes]]: ...

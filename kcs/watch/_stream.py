@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 import msgspec
@@ -23,7 +23,7 @@ from kcs.watch._errors import WatchErrorKind
 from kcs.watch._events import Apply, Bookmark, Delete, Event, InitApply, InitDone, InitStart
 from kcs.watch._report import Reporter
 
-__all__ = ["INITIAL_EVENTS_END", "Interruption", "StreamDecoder", "unreadable"]
+__all__ = ["INITIAL_EVENTS_END", "Interruption", "StreamDecoder", "split_lines", "unreadable"]
 
 INITIAL_EVENTS_END: Final = "k8s.io/initial-events-end"
 """The annotation on the bookmark that ends the initial events of a streaming list."""
@@ -47,6 +47,23 @@ def unreadable(obj: Object) -> str | None:
         except UnicodeDecodeError as exc:
             return f"its data is not valid UTF-8 (byte {exc.start} of its body)"
     return None
+
+
+def split_lines(block: bytes | memoryview) -> Iterator[memoryview]:
+    """The lines of ``block`` (joined by ``\\n``), each a view of it, blank ones too."""
+    view = memoryview(block)
+    data = view.obj if isinstance(view.obj, bytes) and len(view) == len(view.obj) else None
+    if data is None:
+        data = bytes(view)  # a slice of a larger buffer: find the lines in a copy
+        view = memoryview(data)
+    find = data.find
+    start, end = 0, len(data)
+    while start <= end:
+        nl = find(b"\n", start)
+        if nl < 0:
+            nl = end
+        yield view[start:nl]
+        start = nl + 1
 
 
 class Interruption(enum.Enum):
@@ -90,6 +107,7 @@ class StreamDecoder:
         "_folding",
         "_reporter",
         "_started",
+        "_whole_blocks",
         "error",
         "initializing",
         "interruption",
@@ -115,6 +133,7 @@ class StreamDecoder:
         # and delivered whole at the end bookmark.
         self._buffer: dict[str, InitApply] = {}
         self._started = False  # InitStart delivered
+        self._whole_blocks = True  # blocks decode whole until a shape the codec lacks
         self._folding = False  # a change during the initial events: deliver at the end
         self.interruption: Interruption | None = None
         """Set when the stream must not be read further."""
@@ -130,20 +149,74 @@ class StreamDecoder:
         The events before the interrupting line are returned and are good: deliver them.
         """
         out: list[Event] = []
+        self._feed_lines(lines, out)
+        return out
+
+    def feed_blocks(self, blocks: Sequence[bytes | memoryview]) -> list[Event]:
+        """:meth:`feed` for ``blocks``, each one or more complete lines joined by ``\\n``
+        (:meth:`kcs.client.WatchStream.blocks`): the same events, the same stops.
+
+        A block is decoded by one call (:meth:`~kcs.core.Codec.decode_watch_lines_spans`)
+        rather than cut into lines in Python first; a block that does not decode whole
+        (a malformed line, an ERROR event, an object of a shape the codec does not decode
+        in one pass) is read line by line, as :meth:`feed` reads it, and after a shape
+        the codec does not know every later block is (no line is decoded twice over).
+        """
+        out: list[Event] = []
+        lines_of = self._codec.decode_watch_lines_spans
+        for block in blocks:
+            if self._whole_blocks:
+                try:
+                    decoded = lines_of(block)
+                except msgspec.ValidationError:
+                    self._whole_blocks = False
+                except msgspec.DecodeError:
+                    pass  # a malformed line: reading the lines one by one finds it
+                else:
+                    if not self._apply(decoded, out):
+                        break
+                    continue
+            if not self._feed_lines(split_lines(block), out):
+                break
+        return out
+
+    def _feed_lines(self, lines: Iterable[bytes | memoryview], out: list[Event]) -> bool:
+        """Decode ``lines`` one by one and apply them (see :meth:`_apply`); ``False`` when
+        the stream must not be read further (a malformed line, or as :meth:`_apply`)."""
         decode = self._codec.decode_watch_event_spans
+        decoded: list[tuple[str, Object, BodySpans | None]] = []
+        append = decoded.append
+        bad: tuple[bytes, Exception] | None = None
+        for line in lines:
+            try:
+                append(decode(line))
+            except msgspec.DecodeError as exc:
+                if not bytes(line).strip():
+                    continue
+                try:
+                    # Events run together on one line are the events they are (what a
+                    # whole block's decode reads them as); anything else is malformed.
+                    decoded.extend(self._codec.decode_watch_lines_spans(line))
+                except msgspec.DecodeError:
+                    bad = (bytes(line), exc)
+                    break
+        if not self._apply(decoded, out):
+            return False
+        if bad is not None:
+            self._malformed(*bad)
+            return False
+        return True
+
+    def _apply(self, decoded: Iterable[tuple[str, Object, BodySpans | None]],
+               out: list[Event]) -> bool:
+        """Turn decoded lines into events, appended to ``out``; ``False`` when an event
+        interrupts the stream (the events before it are in ``out``)."""
         append = out.append
         stats = self._reporter.stats
         rv = self.resource_version
         delivered = 0
-        for line in lines:
-            try:
-                etype, obj, spans = decode(line)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                if not bytes(line).strip():
-                    continue
-                self.resource_version = rv
-                self._malformed(bytes(line), exc)
-                break
+        ok = True
+        for etype, obj, spans in decoded:
             if self.initializing:
                 if etype == "ADDED" and self._started and not self._folding:
                     # The common initial event, inlined: a new key, delivered at once.
@@ -190,12 +263,13 @@ class StreamDecoder:
             elif etype == "ERROR":
                 self.resource_version = rv
                 self._error_event(obj)
+                ok = False
                 break
             else:
                 self._unknown(etype)
         stats.events += delivered
         self.resource_version = rv
-        return out
+        return ok
 
     def _acceptable(self, etype: str, obj: Object, rv: str) -> bool:
         """Report what is wrong with ``obj``; whether to deliver it anyway."""

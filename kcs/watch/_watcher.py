@@ -487,12 +487,15 @@ class Watcher:
             opened = await self._guarded(lambda: stack.enter_async_context(watch), dead_after)
             if opened is None:
                 self._dead_stream("the watch did not start")
-            # Each line a view of its read, no copy per line, where the stream offers it
-            # (kcs.client.WatchStream does); any RawWatch's own batches otherwise.
+            # Each read's whole lines as one block, decoded by one call, where the stream
+            # offers it (kcs.client.WatchStream does); else each line a view of its read;
+            # else any RawWatch's own lines.
+            blocks = getattr(opened, "blocks", None)
             views = getattr(opened, "views", None)
             lines_iter: AsyncIterator[Sequence[bytes | memoryview]] = (
-                views() if views is not None else opened
+                blocks() if blocks is not None else views() if views is not None else opened
             )
+            feed = decoder.feed_blocks if blocks is not None else decoder.feed
             while True:
                 lines = await self._guarded(lambda: anext(lines_iter, _END), dead_after)
                 if lines is None:
@@ -501,7 +504,7 @@ class Watcher:
                     break
                 assert isinstance(lines, list)
                 was_initializing = decoder.initializing
-                events = decoder.feed(lines)
+                events = feed(lines)
                 if not decoder.initializing:
                     if was_initializing:
                         self._list_done(decoder.resource_version)
