@@ -121,7 +121,7 @@ class WatchStream:
         view keeps its read alive: do not hold on to the views past the next batch.
         Iterate either the stream or its views, not both.
         """
-        return _LineViews(self)
+        return _Reads(self, self._read_views)
 
     def blocks(self) -> AsyncIterator[list[memoryview]]:
         """The same lines in blocks: per network read, one or two read-only ``memoryview``
@@ -134,7 +134,7 @@ class WatchStream:
         line longer than ``max_line_size``), and the same rule: do not hold on to a block
         past the next batch. Iterate the stream, its views or its blocks, one of them.
         """
-        return _Blocks(self)
+        return _Reads(self, self._read_blocks)
 
     async def _next(self, read: Callable[[aiohttp.StreamReader], Awaitable[list[_L]]]) -> list[_L]:
         """The next batch as ``read`` cuts it (lines or views), opening the stream first if
@@ -211,27 +211,37 @@ class WatchStream:
                 raise WatchLineTooLong(self._max)
             parts.append(chunk)
 
-    async def _read_views(self, content: aiohttp.StreamReader) -> list[memoryview]:
+    def _finish_straddler(self, chunk: bytes) -> tuple[list[memoryview], int]:
+        """The line that the reads before ``chunk`` began and ``chunk`` ends (the one copy
+        of its bytes), if any, and where ``chunk``'s own lines start."""
         parts = self._parts
+        if not parts:
+            return [], 0
+        first = chunk.find(b"\n")
+        if self._parts_len + first > self._max:
+            raise WatchLineTooLong(self._max)
+        parts.append(chunk[:first])
+        line = b"".join(parts)
+        parts.clear()
+        return ([memoryview(line)] if line else []), first + 1
+
+    def _keep_tail(self, chunk: bytes, end: int) -> None:
+        """Keep what follows ``chunk``'s last ``\n`` (at ``end``) as the start of a line."""
+        tail_len = len(chunk) - end - 1
+        if tail_len:
+            if tail_len > self._max:
+                raise WatchLineTooLong(self._max)
+            self._parts.append(chunk[end + 1 :])
+        self._parts_len = tail_len
+
+    async def _read_views(self, content: aiohttp.StreamReader) -> list[memoryview]:
         limit = self._max
         while True:
             chunk = await self._lines_chunk(content)
             end = chunk.rfind(b"\n")
-            lines: list[memoryview] = []
-            start = 0
-            find = chunk.find
-            if parts:
-                # The line that straddles reads: the one copy of its bytes.
-                first = find(b"\n")
-                if self._parts_len + first > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk[:first])
-                line = b"".join(parts)
-                parts.clear()
-                if line:
-                    lines.append(memoryview(line))
-                start = first + 1
+            lines, start = self._finish_straddler(chunk)
             view = memoryview(chunk)
+            find = chunk.find
             check = end - start > limit  # only a read longer than the limit can hold one
             while start < end:
                 nl = find(b"\n", start)
@@ -240,44 +250,21 @@ class WatchStream:
                         raise WatchLineTooLong(limit)
                     lines.append(view[start:nl])
                 start = nl + 1
-            tail_len = len(chunk) - end - 1
-            if tail_len:
-                if tail_len > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk[end + 1 :])
-            self._parts_len = tail_len
+            self._keep_tail(chunk, end)
             if lines:
                 return lines
 
     async def _read_blocks(self, content: aiohttp.StreamReader) -> list[memoryview]:
-        parts = self._parts
         limit = self._max
         while True:
             chunk = await self._lines_chunk(content)
             end = chunk.rfind(b"\n")
-            blocks: list[memoryview] = []
-            start = 0
-            if parts:
-                # The line that straddles reads: the one copy of its bytes.
-                first = chunk.find(b"\n")
-                if self._parts_len + first > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk[:first])
-                line = b"".join(parts)
-                parts.clear()
-                if line:
-                    blocks.append(memoryview(line))
-                start = first + 1
+            blocks, start = self._finish_straddler(chunk)
             if end > start:
                 if end - start > limit:  # only a read longer than the limit can hold one
                     _check_line_lengths(chunk, start, end, limit)
                 blocks.append(memoryview(chunk)[start:end])
-            tail_len = len(chunk) - end - 1
-            if tail_len:
-                if tail_len > limit:
-                    raise WatchLineTooLong(limit)
-                parts.append(chunk[end + 1 :])
-            self._parts_len = tail_len
+            self._keep_tail(chunk, end)
             if blocks:
                 return blocks
 
@@ -308,36 +295,25 @@ class WatchStream:
             return lines
 
 
-class _LineViews:
-    """The async iterator of :meth:`WatchStream.views`."""
+class _Reads:
+    """The async iterator of :meth:`WatchStream.views` and :meth:`WatchStream.blocks`:
+    each batch as ``read`` cuts the stream's next read."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_read", "_stream")
 
-    def __init__(self, stream: WatchStream) -> None:
+    def __init__(
+        self,
+        stream: WatchStream,
+        read: Callable[[aiohttp.StreamReader], Awaitable[list[memoryview]]],
+    ) -> None:
         self._stream = stream
+        self._read = read
 
-    def __aiter__(self) -> _LineViews:
+    def __aiter__(self) -> _Reads:
         return self
 
     def __anext__(self) -> Awaitable[list[memoryview]]:
-        stream = self._stream
-        return stream._next(stream._read_views)
-
-
-class _Blocks:
-    """The async iterator of :meth:`WatchStream.blocks`."""
-
-    __slots__ = ("_stream",)
-
-    def __init__(self, stream: WatchStream) -> None:
-        self._stream = stream
-
-    def __aiter__(self) -> _Blocks:
-        return self
-
-    def __anext__(self) -> Awaitable[list[memoryview]]:
-        stream = self._stream
-        return stream._next(stream._read_blocks)
+        return self._stream._next(self._read)
 
 
 def _check_line_lengths(chunk: bytes, start: int, end: int, limit: int) -> None:
