@@ -614,18 +614,21 @@ def _member_from_its_last_key(body: bytes, name: str, start: int, end: int) -> A
     last ``"name":`` in it to the object's end, or ``_UNSURE``.
 
     Most of an object is skipped this way (a pod's ``nodeName`` comes after its
-    containers). The found ``"name":`` is a key (a quote inside a string follows a
-    backslash, never ``{`` or ``,``), and it is a key of this object, not of one inside
-    it, exactly when ``{`` followed by the rest of the object is one valid JSON object
-    (from deeper down, the rest closes more than it opens). A second ``"name":`` before
-    it (a duplicate key, or one deeper down) is left to the full decode; a later spelling
-    of the name with escapes is in the rest, where the last key wins as it does in a
-    decode of the whole object.
+    containers), and nothing before the last ``"name":`` is scanned. The found
+    ``"name":`` is a key (a quote inside a string follows a backslash, never ``{`` or
+    ``,``), and it is a key of this object, not of one inside it, exactly when ``{``
+    followed by the rest of the object is one valid JSON object (from deeper down, the
+    rest closes more than it opens). Being the last, it is the one a decode of the whole
+    object keeps: the last of duplicate keys wins there too (msgspec's rule, and Go's
+    ``encoding/json``'s); a later spelling of the name with escapes is in the rest, where
+    the member decoder sees it last. The one difference from a whole decode: an earlier
+    duplicate whose value cannot be read (a number out of range) fails that decode, not
+    this read.
     """
     token = _json_keys[name]
     hit = body.rfind(token, start, end)
-    if hit <= start or body[hit - 1] not in b"{," or body.find(token, start, hit) != -1:
-        return _UNSURE  # absent, written with spaces or escapes, or twice: decode it all
+    if hit <= start or body[hit - 1] not in b"{,":
+        return _UNSURE  # absent, or written with spaces or escapes: decode it all
     try:
         member = _member_decoder(name)(b"{" + body[hit:end])
     except msgspec.DecodeError:  # ValidationError included: a deeper key, or no value
