@@ -13,6 +13,9 @@ one no-op handler), ``lightkube``, ``lean``, ``orjson_stripped``, ``k8s_asyncio`
 transport, not a client). Workloads: ``realistic`` (the ``watch.*`` names) and ``bump``
 (``watch.bump.*``); see :mod:`benchmarks._workload`.
 
+``watch.stage_us.*`` splits kcs's and the lean cache's own work on the realistic stream
+into decode and cache, fed from memory (:mod:`benchmarks._stages`).
+
 Every client counts the same number of events, except where ``SLOW_EVENTS`` says
 otherwise (k8s_asyncio and kopf in ``--quick``): ``watch.events.<client>`` reports it.
 Each client's cache is checked against the number of objects the stream leaves.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from benchmarks._harness import Metrics, median
+from benchmarks._harness import Metrics, in_child, median
 from benchmarks._pods import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,4 +177,6 @@ def run(quick: bool) -> Metrics:
     out["watch.rounds"] = float(s.rounds)
     out["watch.events"] = float(s.events)
     out["watch.events_k8s_asyncio"] = out["watch.events.k8s_asyncio"]
+    # Where kcs's and the lean cache's CPU goes, fed from memory in a process of its own.
+    out.update(in_child("benchmarks._stages", "stages", str(s.pods), str(s.events)))
     return out

@@ -24,7 +24,9 @@ EXPECTED = {
               "watch.server_cpu_us_per_event",
               *(f"watch.bump.events_per_s.{c}" for c in ("kcs", "lightkube", "lean")),
               "watch.bump.cpu_us_per_event.kcs", "watch.bump.ratio_vs_lightkube",
-              "watch.bump.ratio_vs_lean"],
+              "watch.bump.ratio_vs_lean",
+              *(f"watch.stage_us.{stage}.{c}" for stage in ("decode", "cache")
+                for c in ("kcs", "lean"))],
     "memory": ["memory.bytes_per_object.kcs", "memory.bytes_per_object.dict",
                "memory.ratio_vs_dict", "memory.gc_full_ms.kcs", "memory.gc_full_ms.dict",
                "memory.gc_ratio_vs_dict", "memory.bytes_per_object.dict_stripped",
