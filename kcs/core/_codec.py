@@ -630,10 +630,10 @@ def _member_from_its_last_key(body: bytes, name: str, start: int, end: int) -> A
     if hit <= start or body[hit - 1] not in b"{,":
         return _UNSURE  # absent, or written with spaces or escapes: decode it all
     try:
-        member = _member_decoder(name)(b"{" + body[hit:end])
-    except msgspec.DecodeError:  # ValidationError included: a deeper key, or no value
+        # The one-part path decoder reads the member; a value it cannot read is None.
+        return _path_decoder(name)(b"{" + body[hit:end])
+    except msgspec.DecodeError:  # not one object: a deeper key, or no value
         return _UNSURE
-    return member.value
 
 
 class _JsonKeys(dict[str, bytes]):
@@ -645,17 +645,6 @@ class _JsonKeys(dict[str, bytes]):
 
 
 _json_keys: Final = _JsonKeys()
-_member_decoders: dict[str, Any] = {}
-
-
-def _member_decoder(name: str) -> Any:
-    """A decoder of an object into a struct of its member ``name`` only (as ``value``)."""
-    decoder = _member_decoders.get(name)
-    if decoder is None:
-        value = ("value", Any, msgspec.field(default=None, name=name))
-        member = msgspec.defstruct(f"_Member_{len(_member_decoders)}", [value])
-        decoder = _member_decoders[name] = msgspec.json.Decoder(member).decode
-    return decoder
 
 
 def _path_decoder(path: str) -> Any:
@@ -679,19 +668,28 @@ def _path_decoder(path: str) -> Any:
             [("value", inner, msgspec.field(default=None, name=part))],
         )
         leaf = struct_type
-    decoder = msgspec.json.Decoder(struct_type)
+    decode_struct = msgspec.json.Decoder(struct_type).decode
     depth = len(parts)
+    if depth == 1:  # the common case (a member of a top-level field), without the loop
 
-    def decode(body: bytes) -> Any:
-        try:
-            node: Any = decoder.decode(body)
-        except msgspec.ValidationError:  # not an object on the way, or no such number
-            return None
-        for _ in range(depth):
-            if node is None:
+        def decode(body: bytes) -> Any:
+            try:
+                return decode_struct(body).value
+            except msgspec.ValidationError:  # no such number
                 return None
-            node = node.value
-        return node
+
+    else:
+
+        def decode(body: bytes) -> Any:
+            try:
+                node: Any = decode_struct(body)
+            except msgspec.ValidationError:  # not an object on the way, or no such number
+                return None
+            for _ in range(depth):
+                if node is None:
+                    return None
+                node = node.value
+            return node
 
     _path_decoders[path] = decode
     return decode
