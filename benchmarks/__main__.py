@@ -24,7 +24,7 @@ TINY_N = "300"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="quick sizes (about 5 minutes)")
+    p.add_argument("--quick", action="store_true", help="quick sizes (about 6 minutes)")
     p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(NAMES)}")
     p.add_argument("--json", default=None, metavar="FILE", help="write the metrics here")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
