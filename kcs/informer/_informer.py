@@ -320,7 +320,9 @@ class Informer:
 
         * Added before the first sync: the objects of the first list arrive as
           ``on_add(obj, is_initial=True)``; added later: every object cached at that
-          moment does, then the changes after it.
+          moment does, then the changes after it. The registration's task queues those
+          objects in slices between its deliveries: this call takes constant time and
+          the first delivery does not wait for a large cache.
         * Each registration has its own task and its own pending changes, coalesced per
           key (so its backlog is bounded by the number of keys): a slow handler delays
           only itself and sees the latest state of each key.

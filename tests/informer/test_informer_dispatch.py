@@ -13,7 +13,7 @@ from informer_helpers import PODS, Recorder, caught_up, new_pod, running, server
 from kcs.cache import Added, Deleted, Delta, Updated
 from kcs.client import Client
 from kcs.core import Object, object_from_dict
-from kcs.informer import FunctionHandler, Informer
+from kcs.informer import FunctionHandler, Informer, _dispatch
 from kcs.informer._dispatch import Dispatcher
 from kcs.testing import FakeApiServer
 
@@ -229,3 +229,54 @@ async def test_async_handler_errors_are_counted_and_each_call_of_a_replace_is_se
     assert reg.last_error is not None and reg.last_error.key == "default/a"
     assert reg.last_error.method == "on_delete"
     assert isinstance(reg.last_error.exception, ValueError)
+
+
+async def test_a_large_initial_list_is_queued_in_slices_with_changes_folded_in_after_it() -> None:
+    """A handler added to a synced cache gets its objects in slices: the event loop runs
+    between them, and a change pushed meanwhile reaches the handler as it would if every
+    object had been queued at once."""
+    n = 3 * _dispatch._QUEUE_INITIAL_EVERY + 5
+    objs = [pod(f"k{i}", 1) for i in range(n)]
+    log = Log()
+    reg = Dispatcher(log, "log")
+    reg.push_initial(objs)
+    assert reg.pending == n and not reg.has_synced
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reg.run)
+        while reg.delivered == 0:
+            await anyio.lowlevel.checkpoint()
+        # the loop ran after the first deliveries, long before the last object
+        assert reg.delivered < n
+        last, middle = f"k{n - 1}", f"k{n // 2}"
+        reg.push_deltas([Updated(objs[-1], pod(last, 2)), Deleted(objs[n // 2]),
+                         Added(pod("new", 1)), Updated(objs[0], pod("k0", 2))])
+        assert await reg.wait_synced(5)
+        assert await reg.wait_idle(5)
+        tg.cancel_scope.cancel()
+    adds = [c for c in log.calls if c[0] == "add" and c[3] == "True"]
+    assert [c[1] for c in adds] == [o.name for o in objs]  # each once, in the list's order
+    assert adds[-1] == ("add", last, "2", "True")  # still pending: folded into its add
+    # listed, then deleted before the handler saw it: both, one after the other
+    at = log.calls.index(("add", middle, "1", "True"))
+    assert log.calls[at + 1] == ("delete", middle, "1")
+    # after every initial object: the new one, and the update of one delivered before it
+    assert log.calls[-2:] == [("add", "new", "1", "False"), ("update", "k0", "1", "2")]
+    assert len(log.calls) == n + 3
+
+
+async def test_changes_held_past_the_bound_queue_the_rest_of_the_initial_list_at_once() -> None:
+    n = 2 * _dispatch._QUEUE_INITIAL_EVERY
+    objs = [pod(f"k{i}", 1) for i in range(n)]
+    reg = Dispatcher(Log(), "log")
+    reg.push_initial(objs)
+    # the handler is not running: its backlog still stays within its keys
+    for rv in range(2, _dispatch._HOLD_AT_MOST + 3):
+        reg.push_deltas([Updated(pod("k0", rv - 1), pod("k0", rv))])
+    assert reg.pending == n
+    assert len(reg._held) <= _dispatch._HOLD_AT_MOST  # the rest was queued, the changes folded
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reg.run)
+        assert await reg.wait_idle(5)
+        tg.cancel_scope.cancel()
+    assert reg.delivered == n
+    assert reg.has_synced
