@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 
 import anyio
 import anyio.abc
@@ -213,8 +214,7 @@ class Dispatcher:
         start = self._initial_at
         stop = min(len(objects), start + count)
         left = 0
-        for i in range(start, stop):
-            obj = objects[i]
+        for obj in islice(objects, start, stop):
             key = obj.metadata.key
             if key not in pending:
                 pending[key] = (_ADD, None, obj, True)

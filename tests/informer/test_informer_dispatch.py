@@ -241,12 +241,14 @@ async def test_a_large_initial_list_is_queued_in_slices_with_changes_folded_in_a
     reg = Dispatcher(log, "log")
     reg.push_initial(objs)
     assert reg.pending == n and not reg.has_synced
+    assert not reg._pending  # nothing queued by the call itself: the task does it
     async with anyio.create_task_group() as tg:
         tg.start_soon(reg.run)
         while reg.delivered == 0:
             await anyio.lowlevel.checkpoint()
-        # the loop ran after the first deliveries, long before the last object
+        # the loop ran after the first deliveries, with one slice queued of the list
         assert reg.delivered < n
+        assert len(reg._pending) <= _dispatch._QUEUE_INITIAL_EVERY
         last, middle = f"k{n - 1}", f"k{n // 2}"
         reg.push_deltas([Updated(objs[-1], pod(last, 2)), Deleted(objs[n // 2]),
                          Added(pod("new", 1)), Updated(objs[0], pod("k0", 2))])
