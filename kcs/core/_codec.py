@@ -418,6 +418,34 @@ class Codec:
         obj = Object(top.apiVersion or api_version, top.kind or kind, top.metadata, body)
         return obj, BodySpans(self.top_level_fields, tuple(ends))
 
+    def body_spans(self, body: bytes) -> BodySpans | None:
+        """The :class:`BodySpans` of ``body``, an :attr:`Object.body` this codec built (the
+        spans its decode gave with it), or ``None`` when ``body`` is not laid out the way
+        this codec builds bodies (another field or order, whitespace).
+
+        For spans that were not kept: it costs one decode of ``body`` (the fields are
+        skipped, not built). Guarantee: spans returned describe ``body`` exactly (each
+        field's name and value are checked to lie where the spans say), so they may be
+        compared with any other spans of this codec.
+        """
+        try:
+            top = self._top.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        ends: list[int] = []
+        pos = 0
+        for name, first, prefix in self._prefixes:
+            raw = getattr(top, name)
+            if raw is not msgspec.UNSET:
+                head = prefix if pos else first
+                if not body.startswith(head, pos):
+                    return None
+                pos += len(head) + len(raw)
+            ends.append(pos)
+        if (pos + 1 != len(body)) if pos else (body != b"{}"):
+            return None
+        return BodySpans(self.top_level_fields, tuple(ends))
+
     def decode_object(self, data: bytes | memoryview | msgspec.Raw) -> Object:
         """Decode one object's JSON.
 

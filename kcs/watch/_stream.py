@@ -128,10 +128,12 @@ class StreamDecoder:
         """The resourceVersion of the last event applied (not advanced during init)."""
         self.initializing = initial_events
         """Whether the initial events of a streaming list are still arriving."""
-        # The initial state so far, by key, as the events that deliver it (no tuple per
-        # key); delivered as it grows until a key comes twice (or goes), then folded here
-        # and delivered whole at the end bookmark.
-        self._buffer: dict[str, InitApply] = {}
+        # The initial state so far, by key: delivered as it grows until a key comes twice
+        # (or goes), then folded here and delivered whole at the end bookmark. It holds
+        # the objects only (the store holds them too), not their events and body spans,
+        # which would stay alive for the whole list (about 130 bytes per object); a fold
+        # recomputes the spans (Codec.body_spans).
+        self._buffer: dict[str, Object] = {}
         self._started = False  # InitStart delivered
         self._whole_blocks = True  # blocks decode whole until a shape the codec lacks
         self._folding = False  # a change during the initial events: deliver at the end
@@ -226,12 +228,11 @@ class StreamDecoder:
                         ns = meta.namespace
                         buffer = self._buffer
                         size = len(buffer)
-                        event = InitApply(obj, spans)
                         # One dict operation: a new key grows the buffer; a key again
                         # replaces what it held, as the fold below does.
-                        buffer[f"{ns}/{name}" if ns else name] = event  # meta.key, inlined
+                        buffer[f"{ns}/{name}" if ns else name] = obj  # meta.key, inlined
                         if len(buffer) > size:
-                            append(event)
+                            append(InitApply(obj, spans))
                             delivered += 1
                         else:
                             self._folding = True  # a key again: delivered whole at the end
@@ -301,7 +302,6 @@ class StreamDecoder:
                 if buffer.pop(key, None) is not None:
                     self._folding = True  # a key delivered, gone again
                 return True
-            event = InitApply(obj, spans)
             if not self._folding:
                 if key in buffer:
                     self._folding = True  # a key again: what was delivered is replaced
@@ -309,9 +309,9 @@ class StreamDecoder:
                     if not self._started:
                         self._started = True
                         out.append(InitStart())
-                    out.append(event)
+                    out.append(InitApply(obj, spans))
                     self._reporter.stats.events += 1
-            buffer[key] = event
+            buffer[key] = obj
             return True
         if etype == "BOOKMARK":
             if obj.metadata.annotations.get(INITIAL_EVENTS_END) != "true":
@@ -327,7 +327,8 @@ class StreamDecoder:
             self.resource_version = rv
             if self._folding or not self._started:
                 out.append(InitStart())  # drops what was delivered before the fold
-                out.extend(self._buffer.values())
+                spans_of = self._codec.body_spans
+                out.extend(InitApply(o, spans_of(o.body)) for o in self._buffer.values())
                 stats.events += len(self._buffer)
             out.append(InitDone(rv))
             self._buffer = {}

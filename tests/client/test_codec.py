@@ -228,6 +228,32 @@ def test_body_spans_cut_the_body_at_each_field(present: tuple[str, ...]) -> None
         assert orjson.loads(b"{" + text + b"}") == {name: values[name]}
 
 
+@pytest.mark.parametrize("present", [("spec", "status"), ("spec",), ("status",), ()])
+def test_body_spans_of_a_body_are_the_spans_its_decode_gave(present: tuple[str, ...]) -> None:
+    """``Codec.body_spans`` recomputes, from the body alone, the spans the decode returned
+    with it (what a decoder that did not keep them needs)."""
+    pod: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "resourceVersion": "3"}}
+    values: dict[str, Any] = {"spec": {"nodeName": "n1"}, "status": {"phase": "P"}}
+    for name in present:
+        pod[name] = values[name]
+    codec = codec_for("Pod")
+    _, obj, spans = codec.decode_watch_event_spans(orjson.dumps({"type": "ADDED", "object": pod}))
+    assert spans is not None and codec.body_spans(obj.body) == spans
+
+
+@pytest.mark.parametrize("body", [
+    b'{"status":{},"spec":{}}',  # another order: the spans would point at the wrong field
+    b'{"spec": {}}',  # whitespace
+    b'{"spec":{},"extra":1}',  # a field the codec does not know
+    b'{"metadata":{"name":"a"},"spec":{}}',  # not a body (it holds metadata)
+    b'{"spec":{}',  # malformed
+    b"[]",
+])
+def test_body_spans_are_none_for_a_body_the_codec_did_not_lay_out(body: bytes) -> None:
+    assert codec_for("Pod").body_spans(body) is None
+
+
 def test_body_spans_are_none_on_the_generic_path() -> None:
     line = orjson.dumps({"type": "ADDED", "object": {"metadata": {"name": "a"}, "extra": 1}})
     _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
