@@ -240,10 +240,19 @@ class WorkQueue(Generic[K]):
         """
         self._tick()
         self._shutting_down = True
-        doomed = [item for item in self._items.values() if drop_waiting or item.state == _DELAYED]
-        for item in doomed:
-            del self._items[item.key]
-            item.state = _GONE
+        items = self._items
+        if drop_waiting:
+            # Every entry goes, and so do both heaps that refer to them: drop the dict
+            # whole. Deleting 100,000 keys one by one hashed each of them again (a
+            # dataclass key hashes in Python): about 55 ms of a leader's hand-off.
+            doomed = len(items)
+            self._items = {}
+        else:
+            delayed = [item for item in items.values() if item.state == _DELAYED]
+            for item in delayed:
+                del items[item.key]
+                item.state = _GONE
+            doomed = len(delayed)
         if doomed:
             self._delayed.clear()
             self._n_delayed = 0
@@ -251,8 +260,8 @@ class WorkQueue(Generic[K]):
                 self._ready.clear()
                 self._n_waiting = self._n_parked = 0
                 self._metrics.depth(0)
-            self._dropped += len(doomed)
-            self._metrics.dropped(len(doomed))
+            self._dropped += doomed
+            self._metrics.dropped(doomed)
         self._check_finished()
 
     async def shut_down_with_drain(

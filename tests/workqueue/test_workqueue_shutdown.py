@@ -170,3 +170,33 @@ async def test_drop_waiting_leaves_only_the_keys_in_flight() -> None:
             queue.done("ns/a")
     assert drained == [True]
     assert len(queue) == 0
+
+
+class _CountedKey(str):
+    """A key that counts how often it is hashed (the queue's dict hashes it per lookup)."""
+
+    hashes = 0
+
+    def __hash__(self) -> int:
+        _CountedKey.hashes += 1
+        return str.__hash__(self)
+
+
+@pytest.mark.anyio
+@pytest.mark.timeout(10)
+async def test_drop_waiting_drops_the_keys_without_looking_each_one_up() -> None:
+    # A leader with a long backlog hands off only after this: deleting 100,000 keys one by
+    # one hashed each again (ObjectKey hashes in Python), about 55 ms of the hand-off.
+    queue: WorkQueue[str] = WorkQueue()
+    keys = [_CountedKey(f"ns/k{i}") for i in range(1000)]
+    for key in keys:
+        queue.add(key)
+    queue.add_after(_CountedKey("ns/later"), 60.0)
+    _CountedKey.hashes = 0
+    queue.shut_down(drop_waiting=True)
+    assert _CountedKey.hashes == 0
+    assert (len(queue), queue.delayed, queue.dropped) == (0, 0, 1001)
+    queue.add(keys[0])  # ignored: shut down
+    assert (len(queue), queue.ignored) == (0, 1)
+    with anyio.fail_after(5), pytest.raises(QueueShutDown):
+        await queue.get()
