@@ -144,6 +144,11 @@ class Store:
         """The keys of every cached object (a new list, in no particular order)."""
         return list(self._objects)
 
+    def items(self) -> list[tuple[str, Object]]:
+        """``(key, object)`` for every cached object (a new list, in no particular order;
+        the cached instances: never mutate them)."""
+        return list(self._objects.items())
+
     def index_names(self) -> list[str]:
         """The names of the store's indexes (see :func:`~kcs.cache.label_index_name`)."""
         return self._indexer.names()

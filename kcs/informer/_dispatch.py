@@ -39,7 +39,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -131,11 +131,11 @@ class Dispatcher:
         self._synced = anyio.Event()
         self._initial_left = 0
         self._initial_pushed = False
-        # Initial objects not yet queued (from _initial_at on), and the changes pushed
+        # Initial objects not yet queued (how many, and an iterator on them), and the changes pushed
         # meanwhile, folded in once they all are: the same pending state as queueing
         # them all at once, reached in slices.
-        self._initial: list[Object] = []
-        self._initial_at = 0
+        self._initial: Iterator[tuple[str, Object]] = iter(())
+        self._initial_left_to_queue = 0
         self._held: list[Delta] = []
         self._scope: anyio.CancelScope | None = None
         self.removed = False
@@ -154,7 +154,7 @@ class Dispatcher:
     @property
     def pending(self) -> int:
         """Keys with a change not yet delivered (at most one entry per key)."""
-        return len(self._pending) + len(self._initial) - self._initial_at
+        return len(self._pending) + self._initial_left_to_queue
 
     @property
     def has_synced(self) -> bool:
@@ -181,7 +181,7 @@ class Dispatcher:
             return
         self.removed = True
         self._pending.clear()
-        self._initial, self._initial_at, self._held = [], 0, []
+        self._initial, self._initial_left_to_queue, self._held = iter(()), 0, []
         if self._on_remove is not None:
             self._on_remove(self)
         if self._scope is not None:
@@ -190,12 +190,13 @@ class Dispatcher:
         self._idle.set()
 
     # --- producer side (the informer's task) -------------------------------------------
-    def push_initial(self, objects: list[Object]) -> None:
-        """Queue ``on_add(obj, is_initial=True)`` for each of ``objects`` (done once).
+    def push_initial(self, objects: Sequence[tuple[str, Object]]) -> None:
+        """Queue ``on_add(obj, is_initial=True)`` for each ``(key, obj)`` (done once).
 
-        Takes the list (keep it unchanged); the task queues its objects in slices
+        Takes the sequence (keep it unchanged); the task queues its objects in slices
         between deliveries, and changes pushed before they are all queued fold in after
-        them, so the handler sees what it would if they had been queued at once.
+        them, so the handler sees what it would if they had been queued at once. The
+        keys come with the objects so that queueing reads nothing of an object.
         """
         if self._initial_pushed or self.removed:
             return
@@ -203,27 +204,25 @@ class Dispatcher:
         if not objects:
             self._synced.set()
             return
-        self._initial, self._initial_at = objects, 0
+        self._initial, self._initial_left_to_queue = iter(objects), len(objects)
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         self._wake.set()
 
     def _queue_initial(self, count: int) -> None:
         """Queue up to ``count`` more initial objects; after the last, fold in the
         changes held meanwhile."""
-        objects, pending = self._initial, self._pending
-        start = self._initial_at
-        stop = min(len(objects), start + count)
+        pending = self._pending
+        count = min(count, self._initial_left_to_queue)
         left = 0
-        for obj in islice(objects, start, stop):
-            key = obj.metadata.key
+        for key, obj in islice(self._initial, count):
             if key not in pending:
                 pending[key] = (_ADD, None, obj, True)
                 left += 1
         self._initial_left += left
-        if stop < len(objects):
-            self._initial_at = stop
+        self._initial_left_to_queue -= count
+        if self._initial_left_to_queue:
             return
-        self._initial, self._initial_at = [], 0
+        self._initial = iter(())
         held, self._held = self._held, []
         if self._initial_left == 0:
             self._synced.set()
@@ -234,10 +233,10 @@ class Dispatcher:
         """Queue a batch of store changes, coalescing per key, and wake the task."""
         if self.removed:
             return
-        if self._initial:  # the initial objects first (see push_initial)
+        if self._initial_left_to_queue:  # the initial objects first (see push_initial)
             self._held.extend(deltas)
             if len(self._held) > _HOLD_AT_MOST:
-                self._queue_initial(len(self._initial))
+                self._queue_initial(self._initial_left_to_queue)
             return
         self._fold(deltas)
 
@@ -301,7 +300,7 @@ class Dispatcher:
 
     def _initial_done(self) -> None:
         self._initial_left -= 1
-        if self._initial_left == 0 and not self._initial:
+        if self._initial_left == 0 and not self._initial_left_to_queue:
             self._synced.set()
 
     # --- consumer side (the registration's own task) ---------------------------------
@@ -324,7 +323,7 @@ class Dispatcher:
         since_checkpoint = 0
         while True:
             if not pending:
-                if self._initial:
+                if self._initial_left_to_queue:
                     self._queue_initial(_QUEUE_INITIAL_EVERY)
                     continue
                 self._idle.set()
@@ -359,7 +358,7 @@ class Dispatcher:
             if since_checkpoint >= _CHECKPOINT_EVERY:
                 since_checkpoint = 0
                 await anyio.lowlevel.checkpoint()
-                if self._initial:
+                if self._initial_left_to_queue:
                     self._queue_initial(_QUEUE_INITIAL_EVERY)
 
     async def _deliver(

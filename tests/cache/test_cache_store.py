@@ -93,6 +93,18 @@ def test_cluster_scoped_objects_are_keyed_by_name() -> None:
     assert Lister(store).get("node-1") is n
 
 
+def test_items_pairs_each_key_with_its_cached_instance_in_a_new_list() -> None:
+    store = Store()
+    objs = [pod("a"), pod("b", namespace="other"), node("node-1")]
+    for o in objs:
+        store.apply(o)
+    items = store.items()
+    assert sorted(k for k, _ in items) == sorted(store.keys()) == ["default/a", "node-1", "other/b"]
+    assert all(store.get(k) is o for k, o in items)
+    store.delete(objs[0])
+    assert len(items) == 3 and len(store.items()) == 2  # a copy, not a view
+
+
 # --- relist --------------------------------------------------------------------------------
 
 
