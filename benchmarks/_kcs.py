@@ -120,6 +120,13 @@ def latency_informer(client: Client, resource: Resource, on_update: Any = None) 
     return informer
 
 
+async def wait_handlers_synced(informer: Informer, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until every handler of ``informer`` has been given its initial objects."""
+    for registration in informer.handlers:
+        if not await registration.wait_synced(timeout):
+            raise TimeoutError(f"{registration} not synced after {timeout}s")
+
+
 def resource_version_of(obj: Object) -> str:
     """The resourceVersion of a cached object."""
     return obj.metadata.resource_version

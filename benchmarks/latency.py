@@ -2,7 +2,9 @@
 
 The fake apiserver (another process) holds N typical pods; a writer re-writes pods at a
 steady 1,000 writes/s (batches of 10 every 10 ms through the control channel's
-``touch``) for a bounded number of seconds.
+``touch``) for a bounded number of seconds, starting once the informer has synced and
+its handler has been given every initial object (the steady state; a handler still
+working through N initial adds would delay the first writes' calls behind them).
 
 * ``watch_ms``: from just before a batch is sent to the apiserver until the informer's
   handler is called with that write (p50, p99). The send time includes the control
@@ -85,6 +87,8 @@ async def _main(quick: bool) -> Metrics:
         async with anyio.create_task_group() as tg:
             tg.start_soon(informer.run)
             await informer.wait_synced(600)
+            # steady state: the handler has had its initial adds before the writes start
+            await _kcs.wait_handlers_synced(informer, 60)
             keys = sorted(_kcs.cached_keys(informer))
             # 1. watch latency: writes only
             sent: list[tuple[int, float]] = []
