@@ -143,6 +143,9 @@ class Manager:
         self.started = anyio.Event()
         """Set once :meth:`run` has started the informers and the health endpoints listen."""
         self._handed_to: str | None = None
+        # The work queues of the term that is ending, held until the Lease is written:
+        # freeing what they dropped (about 30 ms for 100,000 keys) must not delay it.
+        self._retired_queues: list[WorkQueue[ObjectKey]] = []
         self._term = 0
         self._leading_without_election = False
         self._shard_done = anyio.Event()
@@ -265,6 +268,7 @@ class Manager:
                         await self._shard_done.wait()
                 tg.cancel_scope.cancel()
         finally:
+            self._retired_queues.clear()
             self._running = False
             self._finished.set()
             if self.health is not None:
@@ -301,6 +305,7 @@ class Manager:
             if scope.cancelled_caught:
                 _log.warning("%s: shutdown took longer than %ss; cancelling", self.identity,
                              self.shutdown_timeout)
+            self._retired_queues.clear()  # the Lease is written: now free them
             tg.cancel_scope.cancel()
         if self._handed_to:
             _log.info("%s: handed the lease to %s", self.identity, self._handed_to)
@@ -328,6 +333,7 @@ class Manager:
             await self._run_controllers(self._stop)
         finally:
             self._leading_without_election = False
+            self._retired_queues.clear()
 
     async def _sync(self) -> None:
         await self.informers.wait_synced()
@@ -352,7 +358,11 @@ class Manager:
         self._term = leadership.term
         _log.info("%s: leading (term %d); starting %d controllers", self.identity,
                   leadership.term, len(self.runners))
-        await self._run_controllers(leadership.stopping)
+        try:
+            await self._run_controllers(leadership.stopping)
+        finally:
+            if not self._shutting_down:  # leadership lost: no hand-off to hurry
+                self._retired_queues.clear()
 
     async def _run_controllers(self, stopping: anyio.Event) -> None:
         """Run the controllers (and the sharder) until ``stopping`` is set, then drain."""
@@ -363,19 +373,21 @@ class Manager:
                 tg.start_soon(runner.run)
             await stopping.wait()
             with anyio.move_on_after(self.drain_timeout) as scope:
-                await _drain(self.runners)
+                await _drain(self.runners, self._retired_queues)
             if scope.cancelled_caught:
                 _log.warning("%s: reconciles still running after %ss; cancelling them",
                              self.identity, self.drain_timeout)
             tg.cancel_scope.cancel()
 
 
-async def _drain(runners: Sequence[Runner]) -> None:
-    """Stop handing out keys and wait until the reconciles in flight have finished."""
+async def _drain(runners: Sequence[Runner], retired: list[WorkQueue[ObjectKey]]) -> None:
+    """Stop handing out keys and wait until the reconciles in flight have finished;
+    each queue is added to ``retired``, which keeps what it dropped alive."""
     async with anyio.create_task_group() as tg:
         for runner in runners:
             queue = runner.queue
             if queue is not None:
+                retired.append(queue)
                 tg.start_soon(_drain_queue, queue)
 
 
