@@ -141,13 +141,9 @@ class Store:
         return key in self._objects
 
     def keys(self) -> list[str]:
-        """The keys of every cached object (a new list, in no particular order)."""
+        """The keys of every cached object (a new list, in no particular order: the
+        order of :meth:`list` without arguments, when nothing changed in between)."""
         return list(self._objects)
-
-    def items(self) -> list[tuple[str, Object]]:
-        """``(key, object)`` for every cached object (a new list, in no particular order;
-        the cached instances: never mutate them)."""
-        return list(self._objects.items())
 
     def index_names(self) -> list[str]:
         """The names of the store's indexes (see :func:`~kcs.cache.label_index_name`)."""

@@ -339,7 +339,7 @@ class Informer:
         self._dispatchers.append(dispatcher)
         self._registrations.append(registration)
         if self._store.has_synced:
-            dispatcher.push_initial(self._store.items())
+            dispatcher.push_initial(self._store.keys(), self._store.list())
         if self._task_group is not None:
             self._task_group.start_soon(dispatcher.run)
         return registration
@@ -523,10 +523,10 @@ class Informer:
         """The first complete state is in: every handler gets it as initial adds."""
         self.stats.syncs += 1
         del changes  # all Added: the store was empty
-        objects = self._store.items()
+        keys, objects = self._store.keys(), self._store.list()  # in the same order
         self.stats.deltas += len(objects)
         for dispatcher in self._dispatchers:
-            dispatcher.push_initial(objects)
+            dispatcher.push_initial(keys, objects)
 
     def _dispatch(self, deltas: list[Delta]) -> None:
         self.stats.deltas += len(deltas)

@@ -93,16 +93,21 @@ def test_cluster_scoped_objects_are_keyed_by_name() -> None:
     assert Lister(store).get("node-1") is n
 
 
-def test_items_pairs_each_key_with_its_cached_instance_in_a_new_list() -> None:
+def test_keys_come_in_the_order_of_list_each_beside_its_cached_instance() -> None:
+    # The informer hands a handler its initial objects as keys() beside list().
     store = Store()
-    objs = [pod("a"), pod("b", namespace="other"), node("node-1")]
+    objs = [pod("a"), pod("b", namespace="other"), node("node-1"), pod("c")]
     for o in objs:
         store.apply(o)
-    items = store.items()
-    assert sorted(k for k, _ in items) == sorted(store.keys()) == ["default/a", "node-1", "other/b"]
-    assert all(store.get(k) is o for k, o in items)
     store.delete(objs[0])
-    assert len(items) == 3 and len(store.items()) == 2  # a copy, not a view
+    store.apply(pod("a"))  # back, at the end of the order
+    keys, listed = store.keys(), store.list()
+    assert sorted(keys) == ["default/a", "default/c", "node-1", "other/b"]
+    assert keys[-1] == "default/a"
+    assert [store.get(k) for k in keys] == listed
+    assert all(store.get(k) is o for k, o in zip(keys, listed, strict=True))
+    store.delete(objs[1])
+    assert len(keys) == 4 and len(store.keys()) == 3  # a copy, not a view
 
 
 # --- relist --------------------------------------------------------------------------------

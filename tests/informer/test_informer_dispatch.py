@@ -26,9 +26,9 @@ def pod(name: str, rv: int, uid: str = "u1") -> Object:
     return object_from_dict(p)
 
 
-def keyed(objects: list[Object]) -> list[tuple[str, Object]]:
-    """``objects`` as the informer hands them to a dispatcher: with their keys."""
-    return [(o.metadata.key, o) for o in objects]
+def keyed(objects: list[Object]) -> tuple[list[str], list[Object]]:
+    """``objects`` as the informer hands them to a dispatcher: beside their keys."""
+    return [o.metadata.key for o in objects], objects
 
 
 class Log(FunctionHandler):
@@ -48,7 +48,7 @@ async def deliver(*batches: list[Delta], initial: list[Object] | None = None) ->
     log = Log()
     reg = Dispatcher(log, "log")
     if initial is not None:
-        reg.push_initial(keyed(initial))
+        reg.push_initial(*keyed(initial))
     for batch in batches:
         reg.push_deltas(batch)
     assert reg.pending <= len({d.key for b in batches for d in b} | {o.key for o in initial or []})
@@ -113,7 +113,7 @@ async def test_an_initial_object_deleted_unseen_counts_towards_sync_once_deliver
     a, b = pod("a", 1), pod("b", 1)
     async with anyio.create_task_group() as tg:
         tg.start_soon(reg.run)
-        reg.push_initial(keyed([a, b]))
+        reg.push_initial(*keyed([a, b]))
         reg.push_deltas([Deleted(b)])
         assert not await reg.wait_synced(0.05)  # a's initial add is still in progress
         gate.set()
@@ -138,14 +138,14 @@ async def test_has_synced_after_the_initial_objects_were_delivered() -> None:
     reg = Dispatcher(FunctionHandler(on_add=slow_add), "slow")
     async with anyio.create_task_group() as tg:
         tg.start_soon(reg.run)
-        reg.push_initial(keyed([pod(f"k{i}", 1) for i in range(3)]))
+        reg.push_initial(*keyed([pod(f"k{i}", 1) for i in range(3)]))
         assert not await reg.wait_synced(0.05)
         gate.set()
         assert await reg.wait_synced(5)
         assert reg.delivered == 3
         tg.cancel_scope.cancel()
     empty = Dispatcher(Log(), "log")
-    empty.push_initial([])
+    empty.push_initial([], [])
     assert empty.has_synced
 
 
@@ -244,7 +244,7 @@ async def test_a_large_initial_list_is_queued_in_slices_with_changes_folded_in_a
     objs = [pod(f"k{i}", 1) for i in range(n)]
     log = Log()
     reg = Dispatcher(log, "log")
-    reg.push_initial(keyed(objs))
+    reg.push_initial(*keyed(objs))
     assert reg.pending == n and not reg.has_synced
     assert not reg._pending  # nothing queued by the call itself: the task does it
     async with anyio.create_task_group() as tg:
@@ -275,7 +275,7 @@ async def test_changes_held_past_the_bound_queue_the_rest_of_the_initial_list_at
     n = 2 * _dispatch._QUEUE_INITIAL_EVERY
     objs = [pod(f"k{i}", 1) for i in range(n)]
     reg = Dispatcher(Log(), "log")
-    reg.push_initial(keyed(objs))
+    reg.push_initial(*keyed(objs))
     # the handler is not running: its backlog still stays within its keys
     for rv in range(2, _dispatch._HOLD_AT_MOST + 3):
         reg.push_deltas([Updated(pod("k0", rv - 1), pod("k0", rv))])
@@ -287,3 +287,10 @@ async def test_changes_held_past_the_bound_queue_the_rest_of_the_initial_list_at
         tg.cancel_scope.cancel()
     assert reg.delivered == n
     assert reg.has_synced
+
+
+def test_push_initial_refuses_keys_that_do_not_match_the_objects_one_for_one() -> None:
+    reg = Dispatcher(Log(), "log")
+    with pytest.raises(ValueError, match="1 keys for 2 initial objects"):
+        reg.push_initial(["default/a"], [pod("a", 1), pod("b", 1)])
+    assert reg.pending == 0 and not reg.has_synced
