@@ -268,7 +268,7 @@ class Manager:
                         await self._shard_done.wait()
                 tg.cancel_scope.cancel()
         finally:
-            self._retired_queues.clear()
+            self._retired_queues.clear()  # after the Lease was written, if it was
             self._running = False
             self._finished.set()
             if self.health is not None:
@@ -305,7 +305,6 @@ class Manager:
             if scope.cancelled_caught:
                 _log.warning("%s: shutdown took longer than %ss; cancelling", self.identity,
                              self.shutdown_timeout)
-            self._retired_queues.clear()  # the Lease is written: now free them
             tg.cancel_scope.cancel()
         if self._handed_to:
             _log.info("%s: handed the lease to %s", self.identity, self._handed_to)
@@ -333,7 +332,6 @@ class Manager:
             await self._run_controllers(self._stop)
         finally:
             self._leading_without_election = False
-            self._retired_queues.clear()
 
     async def _sync(self) -> None:
         await self.informers.wait_synced()
