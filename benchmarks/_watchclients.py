@@ -19,7 +19,7 @@ Every client does the same three steps:
 
 k8s_asyncio is the exception to step 1: its cache starts empty (see :func:`k8s_asyncio`).
 
-The clients (see ``docs/benchmarks.md``): ``kcs``, ``lightkube``, ``lean``,
+The clients (see ``docs/benchmarks.md``): ``kcs``, ``lightkube``, ``lean``, ``decode``,
 ``orjson_stripped``, ``raw``, ``transport`` and ``k8s_asyncio``; ``kopf`` runs under
 ``kopf run`` (:mod:`benchmarks._kopf_operator`).
 """
@@ -314,6 +314,30 @@ async def lean(url: str, events: int) -> Result:
         return clock.stop(seen, len(cache.objects))
 
 
+# --- decode: the lean cache's decode of every event, nothing cached ---------------------
+
+
+async def decode(url: str, events: int) -> Result:
+    """The decode ceiling: aiohttp streaming the watch and msgspec decoding each event the
+    way the lean cache does (typed metadata, raw spec and status), then dropping it.
+
+    No client that decodes every event with msgspec on this transport and keeps a cache
+    can go faster; its events/s over the lean cache's bound ``watch.ratio_vs_lean``.
+    Nothing is cached, so it reports no objects (``-1``: the harness checks none)."""
+    arm(url, events)
+    decode_event = msgspec.json.Decoder(PodEvent).decode
+
+    def on_line(line: bytes) -> None:
+        decode_event(line)
+
+    async with _session() as session:
+        rv = str(info(url, "/_bench/info")["base"])
+        clock = Clock(url)
+        clock.start()
+        seen = await _lines(session, url, rv, on_line, events)
+        return clock.stop(seen, -1)
+
+
 # --- lightkube: AsyncClient.watch(Pod) into a dict --------------------------------------
 
 
@@ -424,6 +448,7 @@ CLIENTS: dict[str, Callable[[str, int], Awaitable[Result]]] = {
     "kcs": kcs,
     "lightkube": lightkube,
     "lean": lean,
+    "decode": decode,
     "orjson_stripped": orjson_stripped,
     "raw": raw,
     "transport": transport,

@@ -9,8 +9,10 @@ events only (:mod:`benchmarks._watchclients` has the protocol).
 
 Clients: ``kcs`` (an informer: namespace, ``release`` label and ``spec.nodeName`` indexes,
 one no-op handler), ``lightkube``, ``lean``, ``orjson_stripped``, ``k8s_asyncio``,
-``kopf``, ``raw`` and ``transport`` (aiohttp splitting lines: the ceiling of the
-transport, not a client). Workloads: ``realistic`` (the ``watch.*`` names) and ``bump``
+``kopf``, ``raw``, and two ceilings that are not clients: ``decode`` (the lean cache's
+msgspec decode of each event, nothing cached) and ``transport`` (aiohttp splitting lines).
+``watch.decode_ceiling_vs_lean`` is decode / lean events/s: the most any client that
+decodes each event so and caches it could reach as ``watch.ratio_vs_lean``. Workloads: ``realistic`` (the ``watch.*`` names) and ``bump``
 (``watch.bump.*``); see :mod:`benchmarks._workload`.
 
 ``watch.stage_us.*`` splits kcs's and the lean cache's own work on the realistic stream
@@ -36,13 +38,13 @@ from benchmarks._harness import Metrics, in_child, median
 from benchmarks._pods import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = ("kcs", "lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
-           "transport")
+CLIENTS = ("kcs", "lightkube", "lean", "decode", "orjson_stripped", "k8s_asyncio", "kopf",
+           "raw", "transport")
 SLOW = ("k8s_asyncio", "kopf")
-BASELINES = ("lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
+BASELINES = ("lightkube", "lean", "decode", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
              "transport")
-QUICK_BUMP = ("kcs", "lightkube", "lean", "transport")
-CPU_REPORTED = ("kcs", "lightkube", "lean", "orjson_stripped", "raw", "transport",
+QUICK_BUMP = ("kcs", "lightkube", "lean", "decode", "transport")
+CPU_REPORTED = ("kcs", "lightkube", "lean", "decode", "orjson_stripped", "raw", "transport",
                 "k8s_asyncio", "kopf")
 
 
@@ -59,7 +61,7 @@ class WatchSizes:
 
 def watch_sizes(quick: bool) -> WatchSizes:
     """``--quick``: 5,000 pods, 10,000 events (1,000 for k8s_asyncio and kopf), 3 rounds,
-    the bump stream for kcs, lightkube, lean and transport only; full: 10,000 pods,
+    the bump stream for kcs, lightkube, lean, decode and transport only; full: 10,000 pods,
     50,000 events for every client, 7 rounds, every client on both streams."""
     if tiny():
         return WatchSizes(200, 600, 100, 1, QUICK_BUMP)
@@ -141,6 +143,8 @@ def _metrics(prefix: str, results: dict[str, list[dict[str, float]]]) -> Metrics
         if b in results:
             out[f"{prefix}ratio_vs_{b}"] = rate["kcs"] / rate[b]
             out[f"{prefix}cpu_ratio_vs_{b}"] = cpu[b] / cpu["kcs"]
+    if "decode" in results and "lean" in results:
+        out[f"{prefix}decode_ceiling_vs_lean"] = rate["decode"] / rate["lean"]
     servers = [r["server_cpu_s"] / r["events"] * 1e6 for rs in results.values() for r in rs]
     out[f"{prefix}server_cpu_us_per_event"] = median(servers)
     return out

@@ -1,6 +1,7 @@
 """Smoke test of the benchmark suite: each module runs at a tiny size and returns the
 metric names of docs/benchmarks.md; the watch benchmark runs every baseline (lightkube,
-lean, orjson_stripped, kubernetes-asyncio, kopf, raw, transport), each in its own process.
+lean, orjson_stripped, kubernetes-asyncio, kopf, raw) and both ceilings (decode,
+transport), each in its own process.
 Not timed: the figures at this size mean nothing."""
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-WATCH_CLIENTS = ["kcs", "lightkube", "lean", "orjson_stripped", "k8s_asyncio", "kopf", "raw",
-                 "transport"]
+WATCH_CLIENTS = ["kcs", "lightkube", "lean", "decode", "orjson_stripped", "k8s_asyncio", "kopf",
+                 "raw", "transport"]
 EXPECTED = {
     "watch": [*(f"watch.events_per_s.{c}" for c in WATCH_CLIENTS),
               *(f"watch.cpu_us_per_event.{c}" for c in WATCH_CLIENTS),
@@ -24,7 +25,8 @@ EXPECTED = {
               "watch.server_cpu_us_per_event",
               *(f"watch.bump.events_per_s.{c}" for c in ("kcs", "lightkube", "lean")),
               "watch.bump.cpu_us_per_event.kcs", "watch.bump.ratio_vs_lightkube",
-              "watch.bump.ratio_vs_lean",
+              "watch.bump.ratio_vs_lean", "watch.decode_ceiling_vs_lean",
+              "watch.bump.decode_ceiling_vs_lean",
               *(f"watch.stage_us.{stage}.{c}" for stage in ("decode", "cache")
                 for c in ("kcs", "lean"))],
     "memory": ["memory.bytes_per_object.kcs", "memory.bytes_per_object.dict",
