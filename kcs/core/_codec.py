@@ -18,6 +18,7 @@ in tests, fails loudly if they are).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -376,6 +377,12 @@ class Codec:
         self._prefixes = tuple(
             (n, f'{{"{n}":'.encode(), f',"{n}":'.encode()) for n in top_level_fields
         )
+        # The codec of most kinds (spec and status), with both present: its own path.
+        self._pair = (
+            (operator.attrgetter(*top_level_fields), self._prefixes[0][1], self._prefixes[1][2])
+            if len(top_level_fields) == 2
+            else None
+        )
 
     def _from_top(self, top: Any, api_version: str = "", kind: str = "") -> Object:
         # The body in one copy: the raw fields (views into the decoded line, which may
@@ -398,6 +405,16 @@ class Codec:
         self, top: Any, api_version: str = "", kind: str = ""
     ) -> tuple[Object, BodySpans]:
         """:meth:`_from_top` and where each field went in the body."""
+        pair = self._pair
+        if pair is not None:
+            # Two fields, both present (a pod's spec and status): one join, no loop.
+            fields_of, first, second = pair
+            a, b = fields_of(top)
+            if a is not msgspec.UNSET and b is not msgspec.UNSET:
+                end = len(first) + len(a)
+                obj = Object(top.apiVersion or api_version, top.kind or kind, top.metadata,
+                             b"".join((first, a, second, b, b"}")))
+                return obj, BodySpans(self.top_level_fields, (end, end + len(second) + len(b)))
         parts: list[Any] = []
         append = parts.append
         ends: list[int] = []

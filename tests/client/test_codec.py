@@ -242,6 +242,30 @@ def test_body_spans_of_a_body_are_the_spans_its_decode_gave(present: tuple[str, 
     assert spans is not None and codec.body_spans(obj.body) == spans
 
 
+@pytest.mark.parametrize("present", [("subjects", "roleRef"), ("subjects",), ("roleRef",)])
+def test_body_spans_of_any_kind_with_two_fields(present: tuple[str, ...]) -> None:
+    """A kind whose codec has two top-level fields other than spec and status (a
+    RoleBinding's subjects and roleRef) is laid out and cut the same way, with both or
+    one of them present."""
+    binding: dict[str, Any] = {"apiVersion": "rbac.authorization.k8s.io/v1",
+                               "kind": "RoleBinding", "metadata": {"name": "b"}}
+    values: dict[str, Any] = {"subjects": [{"kind": "User", "name": "u"}],
+                              "roleRef": {"kind": "Role", "name": "r"}}
+    for name in present:
+        binding[name] = values[name]
+    codec = codec_for("RoleBinding")
+    _, obj, spans = codec.decode_watch_event_spans(
+        orjson.dumps({"type": "ADDED", "object": binding}))
+    assert obj.to_dict() == binding
+    assert spans is not None and codec.body_spans(obj.body) == spans
+    for name in ("subjects", "roleRef"):
+        segment = spans.segment(name)
+        assert (segment is not None) == (name in present)
+        if segment is not None:
+            text = obj.body[segment[0] : segment[1]].lstrip(b"{,")
+            assert orjson.loads(b"{" + text + b"}") == {name: values[name]}
+
+
 @pytest.mark.parametrize("body", [
     b'{"status":{},"spec":{}}',  # another order: the spans would point at the wrong field
     b'{"spec": {}}',  # whitespace
