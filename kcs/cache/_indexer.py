@@ -33,7 +33,7 @@ from kcs.cache._options import (
     field_index_name,
     label_index_name,
 )
-from kcs.core import BodySpans, Object, ObjectMeta, field_value
+from kcs.core import BodySpans, Object, ObjectMeta, field_reader
 
 __all__ = ["Indexer"]
 
@@ -55,10 +55,11 @@ class _FieldIndex:
     has the same bytes keeps the value without decoding the path.
     """
 
-    __slots__ = ("buckets", "head", "in_metadata", "path", "spans", "values")
+    __slots__ = ("buckets", "head", "in_metadata", "path", "read", "spans", "values")
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.read = field_reader(path)  # field_value of this path, looked up once
         self.head = path.partition(".")[0]
         self.in_metadata = path.startswith("metadata.")
         self.buckets: Buckets = {}
@@ -150,7 +151,7 @@ class Indexer:
             return
         index = _FieldIndex(path)
         for key, obj in objects.items():
-            value = index.values[key] = field_value(obj, path)
+            value = index.values[key] = index.read(obj, None)
             bucket_add(index.buckets, value, key)
         self._fields[path] = index
 
@@ -215,7 +216,7 @@ class Indexer:
             if spans is not None and not index.in_metadata:
                 span = spans.segment(index.head)
             if value is None:
-                value = field_value(obj, path, span)
+                value = index.read(obj, span)
             found.append((index, value, span))
         meta = obj.metadata
         namespaces = self._namespace
@@ -312,7 +313,7 @@ class Indexer:
                         ):
                             continue  # the same field, byte for byte: the same value
                 if body_changed or index.in_metadata:
-                    value = field_value(new, index.path, span)
+                    value = index.read(new, span)
                     old_value = index.values.get(key)
                     if value != old_value:
                         if old_value is not None:

@@ -54,7 +54,7 @@ from kcs.core._errors import (
     error_from_status,
     status_body,
 )
-from kcs.core._fields import field_value
+from kcs.core._fields import FieldReader, field_reader, field_value
 from kcs.core._key import ObjectKey
 from kcs.core._reader import ObjectList, Reader, Selectors
 from kcs.core._resources import BUILTIN_RESOURCES, Resource, builtin, split_api_version
@@ -84,6 +84,7 @@ __all__ = [
     "BodySpans",
     "Codec",
     "Conflict",
+    "FieldReader",
     "FieldRequirement",
     "FieldSelector",
     "FieldSelectorLike",
@@ -120,6 +121,7 @@ __all__ = [
     "decode_watch_event",
     "encode_object",
     "error_from_status",
+    "field_reader",
     "field_value",
     "get_path",
     "object_from_dict",

@@ -19,7 +19,7 @@ in tests, fails loudly if they are).
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import msgspec
@@ -649,6 +649,34 @@ def path_in_field(body: bytes, head: str, rest: str, segment: tuple[int, int]) -
         if found is not _UNSURE:
             return found
     return _path_decoder(rest)(memoryview(body)[skip:end])
+
+
+def member_in_field(head: str, name: str) -> Callable[[bytes, tuple[int, int]], Any]:
+    """``path_in_field(body, head, name, segment)`` for one member ``name`` of top-level
+    field ``head`` (``spec`` and ``nodeName``), with the keys and decoders it needs looked
+    up once: the same value, for a caller that reads the same path of many bodies."""
+    key = _json_keys[head]
+    token = _json_keys[name]
+    member = _path_decoder(name)
+    whole = _path_decoder(f"{head}.{name}")
+    after_key = 1 + len(key)
+    decode_error = msgspec.DecodeError
+
+    def read(body: bytes, segment: tuple[int, int]) -> Any:
+        start, end = segment
+        skip = start + after_key  # the '{' or ',', then '"head":'
+        if not skip < end <= len(body) or not body.startswith(key, start + 1):
+            return whole(body)
+        # _member_from_its_last_key, inlined: the last '"name":' that follows '{' or ','.
+        hit = body.rfind(token, skip, end)
+        if hit > skip and body[hit - 1] in b"{,":
+            try:
+                return member(b"{" + body[hit:end])
+            except decode_error:  # not one object: a deeper key, or no value
+                pass
+        return member(memoryview(body)[skip:end])
+
+    return read
 
 
 _UNSURE: Final = object()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from kcs.core._codec import Object, path_in_field
+from kcs.core._codec import Object, member_in_field, path_in_field
 
-__all__ = ["field_value"]
+__all__ = ["FieldReader", "field_reader", "field_value"]
+
+FieldReader = Callable[[Object, "tuple[int, int] | None"], str]
+"""``read(obj, segment)``: :func:`field_value` of one path (see :func:`field_reader`)."""
 
 
 def field_value(obj: Object, path: str, segment: tuple[int, int] | None = None) -> str:
@@ -31,6 +35,32 @@ def field_value(obj: Object, path: str, segment: tuple[int, int] | None = None) 
     if path == "metadata.namespace":
         return obj.metadata.namespace
     value = obj.get_path(path) if segment is None else _in_segment(obj, path, segment)
+    return _as_selected(value)
+
+
+def field_reader(path: str) -> FieldReader:
+    """``field_value(obj, path, segment)`` as a function of ``obj`` and ``segment`` for
+    one ``path``, with what the path needs found once: an index reads the same path of
+    every object. The values are :func:`field_value`'s, for every object and segment."""
+    head, _, rest = path.partition(".")
+    if not rest or "." in rest or head in ("metadata", "apiVersion", "kind"):
+
+        def read_any(obj: Object, segment: tuple[int, int] | None) -> str:
+            return field_value(obj, path, segment)
+
+        return read_any
+    member = member_in_field(head, rest)  # the common case: spec.nodeName
+
+    def read_member(obj: Object, segment: tuple[int, int] | None) -> str:
+        if segment is None:
+            return _as_selected(obj.get_path(path))
+        return _as_selected(member(obj.body, segment))
+
+    return read_member
+
+
+def _as_selected(value: Any) -> str:
+    """A decoded field value as a field selector compares it (see :func:`field_value`)."""
     if type(value) is str:
         return sys.intern(value)
     if value is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from kcs.cache import (
     label_index_name,
 )
 from kcs.cache._buckets import Buckets, bucket_add, bucket_discard, bucket_keys, bucket_size
-from kcs.core import Object, field_value, get_path
+from kcs.core import Object, field_reader, field_value, get_path
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -614,14 +614,21 @@ def _same_both_ways(spec: Any, status: Any, keep_spec: bool, spaced: bool, path:
     _, obj, spans = codec_for("Pod").decode_watch_event_spans(line)
     assert spans is not None
     segment = spans.segment(path.partition(".")[0])
+    read = field_reader(path)  # what an index reads with: the same values, the same errors
     try:
         whole: str | None = field_value(obj, path)
     except ValueError as exc:  # msgspec's errors: the body's field is not an object
         with pytest.raises(type(exc)):
             field_value(obj, path, segment)
+        with pytest.raises(type(exc)):
+            read(obj, segment)
+        with pytest.raises(type(exc)):
+            read(obj, None)
         return None
+    assert read(obj, None) == whole
     if segment is not None:
         assert field_value(obj, path, segment) == whole
+        assert read(obj, segment) == whole
     return whole
 
 
@@ -672,6 +679,7 @@ def test_a_field_read_from_its_segment_is_the_one_read_from_the_body_for_any_jso
     assert segment is not None
     for path in ("spec.nodeName", "spec.a", "spec.a.nodeName"):
         assert field_value(obj, path, segment) == field_value(obj, path), (path, spec)
+        assert field_reader(path)(obj, segment) == field_value(obj, path, segment), (path, spec)
 
 
 @pytest.mark.parametrize(("spec", "whole"), [
@@ -695,6 +703,7 @@ def test_a_duplicate_key_is_read_as_the_last_one(spec: bytes, whole: str) -> Non
     assert field_value(obj, "spec.nodeName") == whole
     read = field_value(obj, "spec.nodeName", spans.segment("spec"))
     assert read == (whole or "n1")
+    assert field_reader("spec.nodeName")(obj, spans.segment("spec")) == read
 
 
 def test_a_field_index_never_fails_on_an_object_s_content() -> None:
@@ -724,17 +733,24 @@ def test_an_unchanged_top_level_field_is_not_decoded_again(monkeypatch: pytest.M
     from kcs.core import codec_for
 
     codec = codec_for("Pod")
+    decoded: list[str] = []
+    real = field_reader  # what the indexer module imports, and the test replaces there
+
+    def counting_reader(path: str) -> Callable[[Object, tuple[int, int] | None], str]:
+        read = real(path)
+
+        def counting(obj: Object, segment: tuple[int, int] | None) -> str:
+            decoded.append(path)
+            return read(obj, segment)
+
+        return counting
+
+    monkeypatch.setattr(indexer_module, "field_reader", counting_reader)
     store = Store(StoreOptions(indexes=IndexOptions(fields=["spec.nodeName"])))
     _, first, spans = codec.decode_watch_event_spans(_watch_line("a", 1, "n1", "Pending", {}))
     store.apply(first, spans)
-    decoded: list[str] = []
-    real = field_value  # what the indexer module imports, and the test replaces there
-
-    def counting(obj: Object, path: str, segment: tuple[int, int] | None = None) -> str:
-        decoded.append(path)
-        return real(obj, path, segment)
-
-    monkeypatch.setattr(indexer_module, "field_value", counting)
+    assert decoded == ["spec.nodeName"]  # a new object: its path is read
+    decoded.clear()
     _, second, spans = codec.decode_watch_event_spans(_watch_line("a", 2, "n1", "Running", {}))
     store.apply(second, spans)
     assert decoded == []
