@@ -639,25 +639,44 @@ def path_in_field(body: bytes, head: str, rest: str, segment: tuple[int, int]) -
     absent or not reachable (see :func:`_path_decoder`); a body not laid out so is read
     whole (the same value, only slower). For JSON without duplicate keys (the apiserver
     never sends any) the value is the one a decode of the whole body gives."""
+    if "." not in rest:
+        return member_in_field(head, rest)(body, segment)
     start, end = segment
     key = _json_keys[head]
     skip = start + 1 + len(key)  # the '{' or ',', then '"head":'
     if not skip < end <= len(body) or not body.startswith(key, start + 1):
         return _path_decoder(f"{head}.{rest}")(body)
-    if "." not in rest:
-        found = _member_from_its_last_key(body, rest, skip, end)
-        if found is not _UNSURE:
-            return found
     return _path_decoder(rest)(memoryview(body)[skip:end])
 
 
-def member_in_field(head: str, name: str) -> Callable[[bytes, tuple[int, int]], Any]:
-    """``path_in_field(body, head, name, segment)`` for one member ``name`` of top-level
-    field ``head`` (``spec`` and ``nodeName``), with the keys and decoders it needs looked
-    up once: the same value, for a caller that reads the same path of many bodies."""
+MemberReader = Callable[[bytes, tuple[int, int]], Any]
+_member_readers: dict[tuple[str, str], MemberReader] = {}
+
+
+def member_in_field(head: str, name: str) -> MemberReader:
+    """``read(body, segment)``: :func:`path_in_field` for member ``name`` of top-level
+    field ``head`` (``spec`` and ``nodeName``), made once per pair (cached), so that a
+    caller reading the same path of many bodies looks nothing up again.
+
+    The member is read from the last ``"name":`` in the field to the field's end: most
+    of an object is skipped (a pod's ``nodeName`` comes after its containers), and
+    nothing before that key is scanned. The found ``"name":`` is a key (a quote inside a
+    string follows a backslash, never ``{`` or ``,``), and it is a key of this object,
+    not of one inside it, exactly when ``{`` followed by the rest of the object is one
+    valid JSON object (from deeper down, the rest closes more than it opens). Being the
+    last, it is the one a decode of the whole object keeps: the last of duplicate keys
+    wins there too (msgspec's rule, and Go's ``encoding/json``'s); a later spelling of
+    the name with escapes is in the rest, where the member decoder sees it last. When
+    the key is absent, or written with spaces or escapes, or is a deeper one, the whole
+    field is decoded. The one difference from a whole decode: an earlier duplicate whose
+    value cannot be read (a number out of range) fails that decode, not this read.
+    """
+    reader = _member_readers.get((head, name))
+    if reader is not None:
+        return reader
     key = _json_keys[head]
     token = _json_keys[name]
-    member = _path_decoder(name)
+    member = _path_decoder(name)  # its value is None when it cannot be read
     whole = _path_decoder(f"{head}.{name}")
     after_key = 1 + len(key)
     decode_error = msgspec.DecodeError
@@ -667,7 +686,6 @@ def member_in_field(head: str, name: str) -> Callable[[bytes, tuple[int, int]], 
         skip = start + after_key  # the '{' or ',', then '"head":'
         if not skip < end <= len(body) or not body.startswith(key, start + 1):
             return whole(body)
-        # _member_from_its_last_key, inlined: the last '"name":' that follows '{' or ','.
         hit = body.rfind(token, skip, end)
         if hit > skip and body[hit - 1] in b"{,":
             try:
@@ -676,37 +694,8 @@ def member_in_field(head: str, name: str) -> Callable[[bytes, tuple[int, int]], 
                 pass
         return member(memoryview(body)[skip:end])
 
-    return read
-
-
-_UNSURE: Final = object()
-
-
-def _member_from_its_last_key(body: bytes, name: str, start: int, end: int) -> Any:
-    """The value of member ``name`` of the JSON object ``body[start:end]``, read from the
-    last ``"name":`` in it to the object's end, or ``_UNSURE``.
-
-    Most of an object is skipped this way (a pod's ``nodeName`` comes after its
-    containers), and nothing before the last ``"name":`` is scanned. The found
-    ``"name":`` is a key (a quote inside a string follows a backslash, never ``{`` or
-    ``,``), and it is a key of this object, not of one inside it, exactly when ``{``
-    followed by the rest of the object is one valid JSON object (from deeper down, the
-    rest closes more than it opens). Being the last, it is the one a decode of the whole
-    object keeps: the last of duplicate keys wins there too (msgspec's rule, and Go's
-    ``encoding/json``'s); a later spelling of the name with escapes is in the rest, where
-    the member decoder sees it last. The one difference from a whole decode: an earlier
-    duplicate whose value cannot be read (a number out of range) fails that decode, not
-    this read.
-    """
-    token = _json_keys[name]
-    hit = body.rfind(token, start, end)
-    if hit <= start or body[hit - 1] not in b"{,":
-        return _UNSURE  # absent, or written with spaces or escapes: decode it all
-    try:
-        # The one-part path decoder reads the member; a value it cannot read is None.
-        return _path_decoder(name)(b"{" + body[hit:end])
-    except msgspec.DecodeError:  # not one object: a deeper key, or no value
-        return _UNSURE
+    reader = _member_readers[(head, name)] = read
+    return reader
 
 
 class _JsonKeys(dict[str, bytes]):

@@ -53,7 +53,7 @@ def field_reader(path: str) -> FieldReader:
 
     def read_member(obj: Object, segment: tuple[int, int] | None) -> str:
         if segment is None:
-            return _as_selected(obj.get_path(path))
+            return field_value(obj, path)
         return _as_selected(member(obj.body, segment))
 
     return read_member
